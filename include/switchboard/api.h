@@ -1,0 +1,102 @@
+/* The API layer: the route table, authentication middleware, request-body validation and the
+ * handlers of each route family (one file per family in src/api/). */
+#ifndef SWITCHBOARD_API_H
+#define SWITCHBOARD_API_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "switchboard/http.h"
+#include "switchboard/router.h"
+#include "switchboard/store.h"
+
+/* sb_route_t.flags: which credential a route takes */
+enum { SB_AUTH_NONE = 0, SB_AUTH_ADMIN = 1, SB_AUTH_TENANT = 2 };
+
+/* routes.c */
+int sb_api_routes(sb_router_t *r);
+void sb_api_on_request(sb_req_t *req);
+
+/* auth.c */
+void sb_auth_admin(sb_req_t *req);  /* runs the handler or answers 401/403 */
+void sb_auth_tenant(sb_req_t *req); /* async: looks the key up, then runs the handler */
+/* Parses "sbk_<tenantId>_<secret>"; copies the tenant id (37 bytes). */
+bool sb_api_key_parse(const char *key, size_t len, char tenant_id[37]);
+
+/* validate.c: request bodies. A failed check fills sb_verr_t; the handler answers it. */
+typedef struct sb_verr {
+    char field[96];
+    char detail[224];
+} sb_verr_t;
+
+/* Parses the body as a JSON object. On failure answers 400 and returns NULL.
+ * allow_empty: an empty body counts as {}. */
+cJSON *sb_json_body(sb_req_t *req, bool allow_empty);
+void sb_resp_verr(sb_req_t *req, const sb_verr_t *e);
+int sb_verr_set(sb_verr_t *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Each returns 0 when the field is absent (and not required) or valid, -EINVAL otherwise.
+ * *present tells whether it was given. Strings must be valid UTF-8 (checked on the body). */
+int sb_v_string(const cJSON *obj, const char *field, const char *path, bool required, size_t minlen, size_t maxlen,
+                const cJSON **out, sb_verr_t *e);
+int sb_v_bool(const cJSON *obj, const char *field, const char *path, const cJSON **out, sb_verr_t *e);
+int sb_v_url(const cJSON *obj, const char *field, const char *path, bool required, bool nullable, const cJSON **out,
+             sb_verr_t *e);
+int sb_v_uuid(const cJSON *obj, const char *field, const char *path, bool required, bool nullable, const cJSON **out,
+              sb_verr_t *e);
+bool sb_url_valid(const char *s);
+bool sb_origin_valid(const char *s);
+/* Refuses members not in allowed (NULL-terminated); path prefixes the field name. */
+int sb_v_only(const cJSON *obj, const char *const *allowed, const char *path, sb_verr_t *e);
+
+/* Pagination: reads ?page= and ?pageSize=; answers 400 and returns -1 on bad values. */
+int sb_page_params(sb_req_t *req, unsigned *page, unsigned *size);
+/* Wraps items (taken) in the native pagination envelope. */
+cJSON *sb_page_envelope(cJSON *items, unsigned page, unsigned size, unsigned long total);
+/* Sorts an array of objects by their "createdAt" string, then keeps one page of it. */
+cJSON *sb_page_slice(cJSON *all, unsigned page, unsigned size);
+
+/* Shared store plumbing for handlers */
+static inline sb_store_t *sb_api_store(sb_req_t *req)
+{
+    return req->loop->store;
+}
+void sb_api_unavailable(sb_req_t *req);
+/* true (and 503 answered) when reply is NULL or an error */
+bool sb_api_reply_failed(sb_req_t *req, const redisReply *reply);
+int64_t sb_now_ms(void);
+void sb_now_rfc3339(char out[32]);
+
+/* Handlers */
+void sb_ops_healthz(sb_req_t *req);
+void sb_ops_readyz(sb_req_t *req);
+void sb_ops_metrics(sb_req_t *req);
+
+void sb_admin_tenant_create(sb_req_t *req);
+void sb_admin_tenant_list(sb_req_t *req);
+void sb_admin_tenant_get(sb_req_t *req);
+void sb_admin_tenant_update(sb_req_t *req);
+void sb_admin_tenant_delete(sb_req_t *req);
+void sb_admin_key_create(sb_req_t *req);
+void sb_admin_key_list(sb_req_t *req);
+void sb_admin_key_revoke(sb_req_t *req);
+
+void sb_admin_widget_create(sb_req_t *req);
+void sb_admin_widget_list(sb_req_t *req);
+void sb_admin_widget_get(sb_req_t *req);
+void sb_admin_widget_update(sb_req_t *req);
+void sb_admin_widget_delete(sb_req_t *req);
+void sb_admin_agent_create(sb_req_t *req);
+void sb_admin_agent_list(sb_req_t *req);
+void sb_admin_agent_get(sb_req_t *req);
+void sb_admin_agent_update(sb_req_t *req);
+void sb_admin_agent_delete(sb_req_t *req);
+void sb_admin_channel_create(sb_req_t *req);
+void sb_admin_channel_list(sb_req_t *req);
+void sb_admin_channel_get(sb_req_t *req);
+void sb_admin_channel_update(sb_req_t *req);
+void sb_admin_channel_delete(sb_req_t *req);
+
+void sb_tenant_whoami(sb_req_t *req);
+
+#endif

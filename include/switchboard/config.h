@@ -1,0 +1,62 @@
+/* Server configuration: flags, SWITCHBOARD_* environment twins and an optional JSON file
+ * (docs/configuration.md). Parsing is pure and reports the offending flag by name. */
+#ifndef SWITCHBOARD_CONFIG_H
+#define SWITCHBOARD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SB_MAX_CIDRS 64
+#define SB_MAX_RETRY_STEPS 32
+
+typedef struct sb_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    unsigned prefix;
+} sb_cidr_t;
+
+typedef struct sb_cidr_list {
+    sb_cidr_t items[SB_MAX_CIDRS];
+    unsigned count;
+} sb_cidr_list_t;
+
+typedef struct sb_config {
+    char *listen_host;
+    unsigned listen_port;
+    char *redis_url; /* NULL: embedded */
+    unsigned threads;
+    char *admin_token; /* NULL: admin API closed */
+    char *data_dir;
+    uint64_t max_body;
+    unsigned max_connections;
+    sb_cidr_list_t trusted_proxies;
+    sb_cidr_list_t allow_private_targets;
+    unsigned retry_schedule[SB_MAX_RETRY_STEPS];
+    unsigned retry_steps;
+    unsigned pace_ms;
+    int log_level;
+    char *config_file;
+    unsigned header_timeout_ms;
+    unsigned idle_timeout_ms;
+    unsigned shutdown_timeout_ms;
+    unsigned redis_timeout_ms;
+} sb_config_t;
+
+enum { SB_CONFIG_OK = 0, SB_CONFIG_EXIT = 1 /* --help / --version printed */, SB_CONFIG_ERROR = -1 };
+
+void sb_config_defaults(sb_config_t *cfg);
+/* Parses defaults < config file < environment < argv. On error writes a message naming the
+ * flag into err. envp may be NULL (environment ignored). out receives --help / --version text. */
+int sb_config_load(sb_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen,
+                   char *out, size_t outlen);
+void sb_config_free(sb_config_t *cfg);
+
+/* "10.0.0.0/8,::1" -> list; bare addresses get a full-length prefix. */
+int sb_cidr_list_parse(const char *s, sb_cidr_list_t *list);
+bool sb_cidr_list_match(const sb_cidr_list_t *list, const struct sockaddr *sa);
+/* "0,5,300" -> seconds. */
+int sb_retry_schedule_parse(const char *s, unsigned *steps, unsigned max, unsigned *count);
+
+#endif

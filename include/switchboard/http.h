@@ -1,0 +1,150 @@
+/* The HTTP server: N loop threads, each with its own libuv loop, SO_REUSEPORT listener and
+ * Redis connection. A connection handles one request at a time: the parser pauses after each
+ * message, so pipelined requests are answered in order and an asynchronous handler (waiting on
+ * Redis) simply holds the rest of the input until it responds. */
+#ifndef SWITCHBOARD_HTTP_H
+#define SWITCHBOARD_HTTP_H
+
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "switchboard/buf.h"
+#include "switchboard/common.h"
+#include "switchboard/config.h"
+#include "switchboard/metrics.h"
+#include "switchboard/router.h"
+
+#define SB_HEAD_MAX (16 * 1024) /* request line + header block; beyond it: 431 */
+#define SB_MAX_HEADERS 100
+#define SB_REQUEST_ID_MAX 128
+
+typedef struct sb_server sb_server_t;
+typedef struct sb_loop sb_loop_t;
+typedef struct sb_conn sb_conn_t;
+typedef struct sb_req sb_req_t;
+struct sb_store;
+
+typedef struct sb_header {
+    sb_str_t name;
+    sb_str_t value;
+} sb_header_t;
+
+/* Arena chunk for per-request allocations; freed (or kept for reuse) when the request ends. */
+typedef struct sb_arena_chunk {
+    struct sb_arena_chunk *next;
+    size_t used, cap;
+    char data[];
+} sb_arena_chunk_t;
+
+struct sb_req {
+    sb_conn_t *conn;
+    sb_loop_t *loop;
+    /* request */
+    unsigned method; /* SB_M_* bit; 0 for methods no route uses */
+    sb_str_t method_name;
+    sb_str_t path; /* raw, not percent-decoded */
+    sb_str_t query;
+    sb_header_t headers[SB_MAX_HEADERS];
+    unsigned nheaders;
+    sb_buf_t body;
+    sb_route_match_t match;
+    char request_id[SB_REQUEST_ID_MAX + 1];
+    uint64_t start_ns;
+    bool keep_alive;
+    /* response */
+    int status;
+    size_t resp_bytes;
+    sb_buf_t resp_headers; /* extra header lines set by the handler, "Name: value\r\n" each */
+    /* handler state for asynchronous work */
+    void *ctx;
+    const char *tenant_id; /* set by tenant authentication */
+    const char *key_id;
+    /* internal */
+    sb_req_t *next_free;
+    sb_buf_t head; /* raw bytes of URL and header fields while parsing */
+    uint32_t url_end;
+    uint32_t hdr_off[SB_MAX_HEADERS][4];
+    unsigned hdr_state; /* 0 none, 1 in field, 2 in value */
+    bool dispatched, done, expect_continue;
+    sb_arena_chunk_t *arena;
+};
+
+typedef void (*sb_request_fn)(sb_req_t *req); /* set by the API layer: auth + handler */
+
+struct sb_server {
+    sb_config_t *cfg;
+    sb_router_t *router;
+    sb_request_fn on_request;
+    unsigned nloops;
+    sb_loop_t **loops;
+    uint64_t open_conns; /* across loops, atomic */
+    int stop_requested;  /* atomic */
+};
+
+struct sb_loop {
+    sb_server_t *srv;
+    unsigned index;
+    uv_loop_t uv;
+    uv_tcp_t listener;
+    bool listening;
+    uv_async_t wakeup;
+    uv_timer_t sweep;
+    uv_check_t flush;
+    uv_thread_t thread;
+    struct sb_store *store;
+    sb_metrics_t metrics;
+    sb_conn_t *conns; /* intrusive list of open connections */
+    unsigned nconns;
+    sb_req_t *free_reqs;
+    unsigned nfree_reqs;
+    bool stopping;
+    bool closed;
+    uint64_t stop_deadline;
+    char date[64]; /* "Date: ...\r\n", refreshed once a second */
+    uint64_t date_sec;
+    unsigned char reqid_prefix[8];
+    uint32_t reqid_counter;
+    char readbuf[64 * 1024];
+};
+
+int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_request_fn on_request);
+/* Binds every loop's listener (so bind errors surface before anything runs). */
+int sb_server_listen(sb_server_t *srv);
+/* Starts the loop threads; returns at once. */
+int sb_server_start(sb_server_t *srv);
+/* Thread-safe: stop accepting, finish in-flight requests (bounded), then end the loops. */
+void sb_server_stop(sb_server_t *srv);
+void sb_server_join(sb_server_t *srv);
+void sb_server_free(sb_server_t *srv);
+
+/* --- request helpers (request.c) --- */
+const sb_header_t *sb_req_header(const sb_req_t *req, const char *name);
+/* The percent-decoded path parameter by name, NUL-terminated in the request arena; NULL when
+ * absent or badly encoded. */
+const char *sb_req_param(sb_req_t *req, const char *name);
+/* Query parameter, percent-decoded into the arena; NULL when absent. */
+const char *sb_req_query(sb_req_t *req, const char *name);
+void *sb_req_alloc(sb_req_t *req, size_t n);
+char *sb_req_strndup(sb_req_t *req, const char *s, size_t n);
+/* The socket peer as text (IPv4 dotted or IPv6). */
+const struct sockaddr *sb_req_peer(const sb_req_t *req);
+
+/* --- responses (response.c); exactly one send per request --- */
+void sb_resp_header(sb_req_t *req, const char *name, const char *value);
+void sb_resp_send(sb_req_t *req, int status, const char *content_type, const char *body, size_t len);
+/* Serializes json (not freed) as the body. */
+void sb_resp_json(sb_req_t *req, int status, const cJSON *json);
+/* RFC 9457 problem+json; field (may be NULL) names the bad input. */
+void sb_resp_problem(sb_req_t *req, int status, const char *detail, const char *field);
+void sb_resp_no_content(sb_req_t *req);
+const char *sb_status_text(int status);
+
+/* --- internal, shared by server.c and response.c --- */
+void sb__conn_write_head(sb_req_t *req, int status, const char *content_type, size_t body_len);
+void sb__conn_write(sb_req_t *req, const void *p, size_t n);
+void sb__req_finish(sb_req_t *req);
+
+#endif

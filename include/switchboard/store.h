@@ -1,0 +1,80 @@
+/* The Redis store: one hiredis async connection per loop thread (libuv adapter), reconnect with
+ * backoff, a deadline per command, Lua scripts loaded at connect and called by SHA, and the
+ * key naming scheme. Handlers never talk to hiredis directly. */
+#ifndef SWITCHBOARD_STORE_H
+#define SWITCHBOARD_STORE_H
+
+#include <hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "switchboard/common.h"
+#include "switchboard/config.h"
+#include "switchboard/metrics.h"
+
+typedef struct sb_store sb_store_t;
+/* reply is NULL when the command failed: timeout, dropped connection or shutdown. It is freed
+ * after the callback returns. */
+typedef void (*sb_store_cb)(sb_store_t *st, redisReply *reply, void *data);
+typedef void (*sb_store_close_cb)(sb_store_t *st, void *data);
+
+typedef struct sb_script {
+    const char *name;
+    const char *source;
+    char sha[41]; /* filled by sb_scripts_init() */
+} sb_script_t;
+
+sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics);
+void sb_store_start(sb_store_t *st);
+/* Fails pending commands, disconnects, closes its handles, then calls cb and frees st. */
+void sb_store_close(sb_store_t *st, sb_store_close_cb cb, void *data);
+bool sb_store_ready(const sb_store_t *st);
+
+/* -EAGAIN when Redis is not connected or too many commands are in flight (answer 503). */
+int sb_store_cmd(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen);
+/* argv holds the nkeys keys followed by the arguments; falls back to EVAL on NOSCRIPT. */
+int sb_store_eval(sb_store_t *st, const sb_script_t *script, int nkeys, int argc, const char **argv,
+                  const size_t *argvlen, sb_store_cb cb, void *data);
+
+/* Parsed --redis URL. */
+typedef struct sb_redis_addr {
+    char host[256];
+    unsigned port;
+    char path[256]; /* unix socket when non-empty */
+    char user[128];
+    char password[256];
+    unsigned db;
+} sb_redis_addr_t;
+int sb_redis_url_parse(const char *url, sb_redis_addr_t *addr);
+
+/* --- scripts.c --- */
+extern sb_script_t *const sb_scripts[];
+extern const size_t sb_scripts_count;
+void sb_scripts_init(void);
+extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant_update, sb_script_tenant_list,
+    sb_script_tenant_delete, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list, sb_script_entity_get,
+    sb_script_entity_put, sb_script_entity_delete;
+
+/* --- keys.c: every key switchboard writes is built here (docs/keys.md) --- */
+#define SB_KEY_MAX 192
+/* "sb:{t:<tenant>}:<part>" — all of a tenant's keys share one Redis Cluster slot. */
+int sb_key_tenant(char out[SB_KEY_MAX], const char *tenant_id, const char *part);
+/* "sb:{t:<tenant>}:<part>:<id>" */
+int sb_key_tenant_item(char out[SB_KEY_MAX], const char *tenant_id, const char *part, const char *id);
+/* "sb:<part>" and "sb:<part>:<id>" — global keys (tenant list, lookup indexes). */
+int sb_key_global(char out[SB_KEY_MAX], const char *part, const char *id);
+
+/* --- embedded.c: the private redis-server child --- */
+typedef struct sb_embedded_redis {
+    int pid;
+    char socket_path[256];
+} sb_embedded_redis_t;
+/* Starts redis-server on a unix socket in data_dir (AOF on) and waits until it answers. */
+int sb_embedded_redis_start(sb_embedded_redis_t *er, const char *data_dir, char *err, size_t errlen);
+void sb_embedded_redis_stop(sb_embedded_redis_t *er);
+
+/* Blocking check at start (main thread only): warns when Redis has no persistence. */
+void sb_store_check_persistence(const char *url);
+
+#endif

@@ -1,0 +1,32 @@
+/* Pure text helpers: encodings, validation, parsing. No allocation, no I/O. */
+#ifndef SWITCHBOARD_TEXT_H
+#define SWITCHBOARD_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "switchboard/common.h"
+
+/* Lower-case hex of n bytes into out (2n chars + NUL). */
+void sb_hex_encode(const unsigned char *in, size_t n, char *out);
+/* base64url without padding; out needs sb_base64url_len(n) + 1 bytes. */
+size_t sb_base64url_len(size_t n);
+size_t sb_base64url_encode(const unsigned char *in, size_t n, char *out);
+/* Standard base64 with padding; out needs 4 * ((n + 2) / 3) + 1 bytes. */
+size_t sb_base64_encode(const unsigned char *in, size_t n, char *out);
+
+bool sb_utf8_valid(const char *s, size_t n);
+bool sb_ascii_ieq(const char *a, size_t alen, const char *b);
+/* Decodes %XX escapes (and '+' as space when plus_space). Returns the decoded length or -EINVAL. */
+int sb_percent_decode(const char *in, size_t n, char *out, size_t outcap, bool plus_space);
+/* Strict decimal: digits only, no sign, no overflow past max. */
+int sb_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
+/* UUID in canonical 8-4-4-4-12 lower/upper hex form. */
+bool sb_uuid_valid(const char *s, size_t n);
+/* RFC 3339 UTC with milliseconds, e.g. 2026-11-21T10:00:00.123Z; out needs 25 bytes. */
+void sb_time_rfc3339(int64_t unix_ms, char out[32]);
+/* Finds the value of key in an application/x-www-form-urlencoded query string. */
+bool sb_query_get(sb_str_t query, const char *key, sb_str_t *value);
+
+#endif

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages switchboard needs to build, run, test and bench.
+# Idempotent: packages already present are skipped, apt-get runs only when one is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config meson ninja-build
+  libuv1-dev node-llhttp libcjson-dev libmbedtls-dev libhiredis-dev
+  redis-server
+  libcmocka-dev python3 python3-pytest python3-requests
+  clang libclang-rt-14-dev
+  wrk nginx-light openssl ca-certificates
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts services on install; switchboard runs its own redis-server and nginx.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
+fi

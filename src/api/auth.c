@@ -1,0 +1,111 @@
+/* Authentication middleware: the admin Bearer token and tenant API keys. Tokens are compared
+ * in constant time; API keys are looked up by their SHA-256, never stored in clear.
+ * 401: no or unknown credential. 403: a known credential that may not do this. */
+#include <string.h>
+
+#include "switchboard/api.h"
+#include "switchboard/crypto.h"
+#include "switchboard/text.h"
+
+static bool bearer(const sb_req_t *req, sb_str_t *token)
+{
+    const sb_header_t *h = sb_req_header(req, "authorization");
+    if (!h || h->value.len < 7 || !sb_ascii_ieq(h->value.p, 7, "bearer "))
+        return false;
+    token->p = h->value.p + 7;
+    token->len = h->value.len - 7;
+    while (token->len && *token->p == ' ') {
+        token->p++;
+        token->len--;
+    }
+    return token->len > 0;
+}
+
+void sb_auth_admin(sb_req_t *req)
+{
+    const char *admin = req->loop->srv->cfg->admin_token;
+    if (!admin) {
+        sb_resp_problem(req, 403, "the admin API is disabled: start the server with --admin-token", NULL);
+        return;
+    }
+    sb_str_t tok;
+    if (!bearer(req, &tok)) {
+        sb_resp_header(req, "WWW-Authenticate", "Bearer realm=\"switchboard-admin\"");
+        sb_resp_problem(req, 401, "admin Bearer token required", NULL);
+        return;
+    }
+    /* Hash both sides so the comparison is constant-time regardless of lengths. */
+    unsigned char a[32], b[32];
+    sb_sha256(tok.p, tok.len, a);
+    sb_sha256(admin, strlen(admin), b);
+    if (!sb_ct_equal(a, 32, b, 32)) {
+        sb_resp_header(req, "WWW-Authenticate", "Bearer realm=\"switchboard-admin\", error=\"invalid_token\"");
+        sb_resp_problem(req, 401, "invalid admin token", NULL);
+        return;
+    }
+    req->match.route->handler(req);
+}
+
+bool sb_api_key_parse(const char *key, size_t len, char tenant_id[37])
+{
+    /* sbk_ + 36 (uuid) + _ + 43 (32 random bytes, base64url) */
+    if (len != 4 + 36 + 1 + 43 || memcmp(key, "sbk_", 4) != 0 || key[40] != '_')
+        return false;
+    if (!sb_uuid_valid(key + 4, 36))
+        return false;
+    for (size_t i = 41; i < len; i++) {
+        char c = key[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    }
+    memcpy(tenant_id, key + 4, 36);
+    tenant_id[36] = '\0';
+    return true;
+}
+
+static void key_unauthorized(sb_req_t *req, const char *detail)
+{
+    sb_resp_header(req, "WWW-Authenticate", "ApiKey header=\"X-API-Key\"");
+    sb_resp_problem(req, 401, detail, NULL);
+}
+
+static void on_key(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        req->tenant_id = NULL;
+        key_unauthorized(req, "unknown or revoked API key");
+        return;
+    }
+    if (strcmp(reply->element[1]->str, "active") != 0) {
+        sb_resp_problem(req, 403, "this tenant is suspended", NULL);
+        return;
+    }
+    req->key_id = sb_req_strndup(req, reply->element[0]->str, reply->element[0]->len);
+    req->match.route->handler(req);
+}
+
+void sb_auth_tenant(sb_req_t *req)
+{
+    const sb_header_t *h = sb_req_header(req, "x-api-key");
+    char tid[37];
+    if (!h) {
+        key_unauthorized(req, "X-API-Key header required");
+        return;
+    }
+    if (!sb_api_key_parse(h->value.p, h->value.len, tid)) {
+        key_unauthorized(req, "unknown or revoked API key");
+        return;
+    }
+    char hash[65], k_byhash[SB_KEY_MAX], k_tenant[SB_KEY_MAX];
+    sb_sha256_hex(h->value.p, h->value.len, hash);
+    sb_key_tenant(k_byhash, tid, "apikeys:byhash");
+    sb_key_tenant(k_tenant, tid, "tenant");
+    req->tenant_id = sb_req_strndup(req, tid, 36);
+    const char *argv[3] = {k_byhash, k_tenant, hash};
+    if (sb_store_eval(sb_api_store(req), &sb_script_auth_key, 2, 3, argv, NULL, on_key, req) < 0)
+        sb_api_unavailable(req);
+}

@@ -1,0 +1,72 @@
+/* The route table: every route switchboard serves, with the credential it takes. Reads like
+ * the SPEC's tables; handlers live in one file per route family. */
+#include "switchboard/api.h"
+#include "switchboard/metrics.h"
+
+#define T "/api/admin/tenants/{tenantId}"
+
+static const struct {
+    unsigned method;
+    const char *pattern;
+    sb_handler_fn handler;
+    unsigned auth;
+} table[] = {
+    /* operations (SPEC 12) */
+    {SB_M_GET, "/healthz", sb_ops_healthz, SB_AUTH_NONE},
+    {SB_M_GET, "/readyz", sb_ops_readyz, SB_AUTH_NONE},
+    {SB_M_GET, "/metrics", sb_ops_metrics, SB_AUTH_NONE},
+
+    /* tenancy (SPEC 3) */
+    {SB_M_POST, "/api/admin/tenants", sb_admin_tenant_create, SB_AUTH_ADMIN},
+    {SB_M_GET, "/api/admin/tenants", sb_admin_tenant_list, SB_AUTH_ADMIN},
+    {SB_M_GET, T, sb_admin_tenant_get, SB_AUTH_ADMIN},
+    {SB_M_PUT, T, sb_admin_tenant_update, SB_AUTH_ADMIN},
+    {SB_M_DELETE, T, sb_admin_tenant_delete, SB_AUTH_ADMIN},
+    {SB_M_POST, T "/api-keys", sb_admin_key_create, SB_AUTH_ADMIN},
+    {SB_M_GET, T "/api-keys", sb_admin_key_list, SB_AUTH_ADMIN},
+    {SB_M_DELETE, T "/api-keys/{keyId}", sb_admin_key_revoke, SB_AUTH_ADMIN},
+    {SB_M_POST, T "/widgets", sb_admin_widget_create, SB_AUTH_ADMIN},
+    {SB_M_GET, T "/widgets", sb_admin_widget_list, SB_AUTH_ADMIN},
+    {SB_M_GET, T "/widgets/{id}", sb_admin_widget_get, SB_AUTH_ADMIN},
+    {SB_M_PUT, T "/widgets/{id}", sb_admin_widget_update, SB_AUTH_ADMIN},
+    {SB_M_DELETE, T "/widgets/{id}", sb_admin_widget_delete, SB_AUTH_ADMIN},
+    {SB_M_POST, T "/agents", sb_admin_agent_create, SB_AUTH_ADMIN},
+    {SB_M_GET, T "/agents", sb_admin_agent_list, SB_AUTH_ADMIN},
+    {SB_M_GET, T "/agents/{id}", sb_admin_agent_get, SB_AUTH_ADMIN},
+    {SB_M_PUT, T "/agents/{id}", sb_admin_agent_update, SB_AUTH_ADMIN},
+    {SB_M_DELETE, T "/agents/{id}", sb_admin_agent_delete, SB_AUTH_ADMIN},
+    {SB_M_POST, T "/channels", sb_admin_channel_create, SB_AUTH_ADMIN},
+    {SB_M_GET, T "/channels", sb_admin_channel_list, SB_AUTH_ADMIN},
+    {SB_M_GET, T "/channels/{id}", sb_admin_channel_get, SB_AUTH_ADMIN},
+    {SB_M_PUT, T "/channels/{id}", sb_admin_channel_update, SB_AUTH_ADMIN},
+    {SB_M_DELETE, T "/channels/{id}", sb_admin_channel_delete, SB_AUTH_ADMIN},
+
+    /* tenant API (X-API-Key) */
+    {SB_M_GET, "/api/tenant", sb_tenant_whoami, SB_AUTH_TENANT},
+};
+
+int sb_api_routes(sb_router_t *r)
+{
+    sb_router_init(r);
+    for (size_t i = 0; i < SB_ARRAY_SIZE(table); i++) {
+        int rc = sb_router_add(r, table[i].method, table[i].pattern, table[i].handler, table[i].auth);
+        if (rc < 0)
+            return rc;
+        sb_metrics_set_route_label(r->routes[r->count - 1].slot, table[i].pattern, sb_method_name(table[i].method));
+    }
+    return 0;
+}
+
+void sb_api_on_request(sb_req_t *req)
+{
+    switch (req->match.route->flags) {
+    case SB_AUTH_ADMIN:
+        sb_auth_admin(req);
+        break;
+    case SB_AUTH_TENANT:
+        sb_auth_tenant(req);
+        break;
+    default:
+        req->match.route->handler(req);
+    }
+}

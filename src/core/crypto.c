@@ -1,0 +1,119 @@
+/* Cryptographic primitives (see crypto.h). The DRBG is thread-local so loops never contend. */
+#include "switchboard/crypto.h"
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/md.h>
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "switchboard/text.h"
+
+static __thread mbedtls_ctr_drbg_context *tls_drbg;
+static __thread mbedtls_entropy_context *tls_entropy;
+
+static mbedtls_ctr_drbg_context *drbg(void)
+{
+    if (tls_drbg)
+        return tls_drbg;
+    /* One context pair per thread for the life of the thread (a handful of threads). */
+    tls_entropy = calloc(1, sizeof(*tls_entropy));
+    tls_drbg = calloc(1, sizeof(*tls_drbg));
+    if (!tls_entropy || !tls_drbg)
+        abort();
+    mbedtls_entropy_init(tls_entropy);
+    mbedtls_ctr_drbg_init(tls_drbg);
+    static const char pers[] = "switchboard";
+    if (mbedtls_ctr_drbg_seed(tls_drbg, mbedtls_entropy_func, tls_entropy, (const unsigned char *)pers,
+                              sizeof(pers) - 1) != 0) {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"CSPRNG seeding failed\"}\n");
+        abort();
+    }
+    mbedtls_ctr_drbg_set_prediction_resistance(tls_drbg, MBEDTLS_CTR_DRBG_PR_OFF);
+    return tls_drbg;
+}
+
+void sb_crypto_thread_cleanup(void)
+{
+    if (tls_drbg) {
+        mbedtls_ctr_drbg_free(tls_drbg);
+        mbedtls_entropy_free(tls_entropy);
+        free(tls_drbg);
+        free(tls_entropy);
+        tls_drbg = NULL;
+        tls_entropy = NULL;
+    }
+}
+
+void sb_random_bytes(void *out, size_t n)
+{
+    unsigned char *p = out;
+    while (n) {
+        size_t chunk = n > MBEDTLS_CTR_DRBG_MAX_REQUEST ? MBEDTLS_CTR_DRBG_MAX_REQUEST : n;
+        if (mbedtls_ctr_drbg_random(drbg(), p, chunk) != 0) {
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"CSPRNG failed\"}\n");
+            abort();
+        }
+        p += chunk;
+        n -= chunk;
+    }
+}
+
+void sb_uuid4(char out[37])
+{
+    unsigned char b[16];
+    char hex[33];
+    sb_random_bytes(b, sizeof(b));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    sb_hex_encode(b, 16, hex);
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
+    out[36] = '\0';
+}
+
+void sb_random_token(char *out, size_t bytes)
+{
+    unsigned char raw[64];
+    if (bytes > sizeof(raw))
+        bytes = sizeof(raw);
+    sb_random_bytes(raw, bytes);
+    sb_base64url_encode(raw, bytes, out);
+}
+
+void sb_sha256(const void *data, size_t n, unsigned char out[32])
+{
+    mbedtls_sha256_ret(data, n, out, 0);
+}
+
+void sb_sha256_hex(const void *data, size_t n, char out[65])
+{
+    unsigned char d[32];
+    sb_sha256(data, n, d);
+    sb_hex_encode(d, 32, out);
+}
+
+void sb_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n, unsigned char out[32])
+{
+    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, keylen, data, n, out);
+}
+
+bool sb_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char acc = 0;
+    for (size_t i = 0; i < alen; i++)
+        acc |= (unsigned char)(x[i] ^ y[i]);
+    return acc == 0;
+}

@@ -1,0 +1,105 @@
+/* Response helpers: status texts, extra headers, JSON and problem+json bodies. */
+#include <stdio.h>
+#include <string.h>
+
+#include "switchboard/alloc.h"
+#include "switchboard/http.h"
+#include "switchboard/log.h"
+
+const char *sb_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+void sb_resp_header(sb_req_t *req, const char *name, const char *value)
+{
+    /* Header values come from our own code; CR/LF would split the response, so refuse them. */
+    if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n: ")) {
+        sb_log(SB_LOG_ERROR, "refused a response header with CR/LF", "\"header\":\"%.40s\"", name);
+        return;
+    }
+    sb_buf_puts(&req->resp_headers, name);
+    sb_buf_puts(&req->resp_headers, ": ");
+    sb_buf_puts(&req->resp_headers, value);
+    sb_buf_puts(&req->resp_headers, "\r\n");
+}
+
+void sb_resp_send(sb_req_t *req, int status, const char *content_type, const char *body, size_t len)
+{
+    if (req->done) {
+        sb_log(SB_LOG_ERROR, "second response for one request", "\"request_id\":\"%s\"", req->request_id);
+        return;
+    }
+    req->status = status;
+    req->resp_bytes = len;
+    sb__conn_write_head(req, status, content_type, len);
+    if (req->method != SB_M_HEAD && len)
+        sb__conn_write(req, body, len);
+    sb__req_finish(req);
+}
+
+void sb_resp_json(sb_req_t *req, int status, const cJSON *json)
+{
+    char *s = cJSON_PrintUnformatted(json);
+    if (!s) {
+        sb_resp_problem(req, 500, "could not serialize the response", NULL);
+        return;
+    }
+    sb_resp_send(req, status, "application/json", s, strlen(s));
+    cJSON_free(s);
+}
+
+void sb_resp_no_content(sb_req_t *req)
+{
+    sb_resp_send(req, 204, NULL, NULL, 0);
+}
+
+void sb_resp_problem(sb_req_t *req, int status, const char *detail, const char *field)
+{
+    sb_buf_t b;
+    sb_buf_init(&b, 16 * 1024);
+    sb_buf_printf(&b, "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d", sb_status_text(status), status);
+    if (detail) {
+        sb_buf_puts(&b, ",\"detail\":\"");
+        sb_buf_json_escape(&b, detail, strlen(detail));
+        sb_buf_putc(&b, '"');
+    }
+    if (field) {
+        sb_buf_puts(&b, ",\"field\":\"");
+        sb_buf_json_escape(&b, field, strlen(field));
+        sb_buf_putc(&b, '"');
+    }
+    sb_buf_putc(&b, '}');
+    if (status == 503) /* the store reconnects within about a second */
+        sb_resp_header(req, "Retry-After", "1");
+    sb_resp_send(req, status, "application/problem+json", b.data, b.len);
+    sb_buf_free(&b);
+}

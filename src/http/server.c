@@ -1,0 +1,1023 @@
+/* HTTP server: listeners, connections, parsing, keep-alive, timeouts and graceful stop.
+ * Owns every sb_conn_t; calls the router and then the API layer's on_request hook. */
+#include "switchboard/http.h"
+
+#include <arpa/inet.h>
+#include <llhttp.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "switchboard/alloc.h"
+#include "switchboard/crypto.h"
+#include "switchboard/log.h"
+#include "switchboard/store.h"
+#include "switchboard/text.h"
+
+#define SWEEP_MS 250
+#define LINGER_MS 2000
+#define OUT_HIGH_WATER (256 * 1024) /* stop reading while this much output is queued */
+#define REQ_POOL_MAX 1024
+#define ARENA_CHUNK 4096
+
+struct sb_conn {
+    uv_tcp_t tcp;
+    sb_loop_t *loop;
+    sb_conn_t *prev, *next;
+    llhttp_t parser;
+    sb_req_t *req;
+    sb_buf_t out;  /* queued output, not yet handed to uv_write */
+    sb_buf_t wbuf; /* output owned by the write in flight */
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    sb_buf_t held; /* input that arrived while a handler was running */
+    uint64_t deadline; /* uv_now() ms; 0 = none */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
+    uint32_t head_bytes;
+    int err_status;
+    bool reading, writing, in_feed;
+    bool closing;   /* no more requests: shut down once output is flushed */
+    bool lingering; /* write side shut; discarding input until EOF or deadline */
+    bool shut;      /* uv_close called */
+};
+
+static llhttp_settings_t parser_settings;
+
+/* ---------- request pool and arena ---------- */
+
+static sb_req_t *req_acquire(sb_loop_t *loop)
+{
+    sb_req_t *req = loop->free_reqs;
+    if (req) {
+        loop->free_reqs = req->next_free;
+        loop->nfree_reqs--;
+    } else {
+        req = sb_calloc(1, sizeof(*req));
+        sb_buf_init(&req->head, SB_HEAD_MAX);
+        sb_buf_init(&req->body, loop->srv->cfg->max_body);
+        sb_buf_init(&req->resp_headers, 8 * 1024);
+    }
+    req->loop = loop;
+    req->conn = NULL;
+    req->method = 0;
+    req->method_name = SB_STR_LIT("");
+    req->path = req->query = SB_STR_LIT("");
+    req->nheaders = 0;
+    memset(&req->match, 0, sizeof(req->match));
+    req->request_id[0] = '\0';
+    req->start_ns = uv_hrtime();
+    req->keep_alive = false;
+    req->status = 0;
+    req->resp_bytes = 0;
+    req->ctx = NULL;
+    req->tenant_id = req->key_id = NULL;
+    req->url_end = 0;
+    req->hdr_state = 0;
+    req->dispatched = req->done = req->expect_continue = false;
+    sb_buf_reset(&req->head);
+    sb_buf_reset(&req->body);
+    sb_buf_reset(&req->resp_headers);
+    return req;
+}
+
+static void arena_release(sb_req_t *req, bool keep_first)
+{
+    sb_arena_chunk_t *c = req->arena, *keep = NULL;
+    while (c) {
+        sb_arena_chunk_t *next = c->next;
+        if (keep_first && !keep && c->cap == ARENA_CHUNK) {
+            keep = c;
+            keep->next = NULL;
+            keep->used = 0;
+        } else {
+            sb_free(c);
+        }
+        c = next;
+    }
+    req->arena = keep;
+}
+
+static void req_destroy(sb_req_t *req)
+{
+    arena_release(req, false);
+    sb_buf_free(&req->head);
+    sb_buf_free(&req->body);
+    sb_buf_free(&req->resp_headers);
+    sb_free(req);
+}
+
+static void req_release(sb_loop_t *loop, sb_req_t *req)
+{
+    if (loop->nfree_reqs >= REQ_POOL_MAX || loop->closed) {
+        req_destroy(req);
+        return;
+    }
+    arena_release(req, true);
+    if (req->body.cap > 64 * 1024)
+        sb_buf_free(&req->body); /* a 1 MiB upload must not stay pinned in the pool */
+    req->next_free = loop->free_reqs;
+    loop->free_reqs = req;
+    loop->nfree_reqs++;
+}
+
+void *sb_req_alloc(sb_req_t *req, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    sb_arena_chunk_t *c = req->arena;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        sb_arena_chunk_t *nc = sb_malloc(sizeof(*nc) + cap);
+        nc->cap = cap;
+        nc->used = 0;
+        if (c && cap == ARENA_CHUNK) { /* new current chunk */
+            nc->next = c;
+            req->arena = nc;
+        } else if (c) { /* oversized: keep the current chunk in front */
+            nc->next = c->next;
+            c->next = nc;
+            nc->used = n;
+            return nc->data;
+        } else {
+            nc->next = NULL;
+            req->arena = nc;
+        }
+        c = nc;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+const struct sockaddr *sb_req_peer(const sb_req_t *req)
+{
+    static const struct sockaddr_in none = {.sin_family = AF_INET};
+    return req->conn ? &req->conn->peer.sa : (const struct sockaddr *)&none;
+}
+
+/* ---------- connection plumbing ---------- */
+
+static void conn_flush(sb_conn_t *c);
+static void conn_feed(sb_conn_t *c, const char *data, size_t len);
+static void loop_maybe_finish(sb_loop_t *loop);
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    sb_conn_t *c = h->data;
+    sb_loop_t *loop = c->loop;
+    if (c->req) {
+        if (c->req->dispatched && !c->req->done)
+            c->req->conn = NULL; /* the handler still owns it; it finishes without a socket */
+        else
+            req_release(loop, c->req);
+        c->req = NULL;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        loop->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    loop->nconns--;
+    __atomic_fetch_sub(&loop->srv->open_conns, 1, __ATOMIC_RELAXED);
+    sb_metrics_add(&loop->metrics.conns_open, -1);
+    sb_buf_free(&c->out);
+    sb_buf_free(&c->wbuf);
+    sb_buf_free(&c->held);
+    sb_free(c);
+    loop_maybe_finish(loop);
+}
+
+static void conn_close(sb_conn_t *c)
+{
+    if (c->shut)
+        return;
+    c->shut = true;
+    c->deadline = 0;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    SB_UNUSED(suggested);
+    sb_conn_t *c = h->data;
+    /* One read buffer per loop: a read callback always finishes with it before the next read. */
+    buf->base = c->loop->readbuf;
+    buf->len = sizeof(c->loop->readbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_read_start(sb_conn_t *c)
+{
+    if (!c->reading && !c->shut) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read) == 0)
+            c->reading = true;
+    }
+}
+
+static void conn_read_stop(sb_conn_t *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+    sb_conn_t *c = r->data;
+    if (status < 0 || c->shut) {
+        conn_close(c);
+        return;
+    }
+    /* Keep reading (and discarding) so the peer sees our response before our FIN, not a RST. */
+    c->lingering = true;
+    c->deadline = uv_now(&c->loop->uv) + LINGER_MS;
+    conn_read_start(c);
+}
+
+static void conn_finish_output(sb_conn_t *c)
+{
+    if (!c->closing || c->writing || c->out.len || c->shut || c->lingering)
+        return;
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+        conn_close(c);
+    else
+        c->lingering = true;
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    sb_conn_t *c = w->data;
+    c->writing = false;
+    sb_buf_reset(&c->wbuf);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->shut)
+        return;
+    conn_flush(c);
+    if (!c->writing && !c->closing && !(c->req && c->req->dispatched))
+        conn_read_start(c);
+}
+
+static void conn_flush(sb_conn_t *c)
+{
+    if (c->shut)
+        return;
+    if (c->writing || c->out.len == 0) {
+        conn_finish_output(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->out.len) {
+        sb_buf_reset(&c->out);
+        if (c->out.cap > 16 * 1024)
+            sb_buf_free(&c->out);
+        conn_finish_output(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    if (n > 0)
+        sb_buf_consume(&c->out, (size_t)n);
+    /* Hand the rest to libuv; new output accumulates in `out` meanwhile. */
+    sb_buf_t tmp = c->wbuf;
+    c->wbuf = c->out;
+    c->out = tmp;
+    sb_buf_reset(&c->out);
+    b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+    c->deadline = uv_now(&c->loop->uv) + c->loop->srv->cfg->idle_timeout_ms;
+    if (c->wbuf.len > OUT_HIGH_WATER)
+        conn_read_stop(c);
+}
+
+static void update_date(sb_loop_t *loop)
+{
+    uint64_t sec = (uint64_t)time(NULL);
+    if (sec == loop->date_sec)
+        return;
+    loop->date_sec = sec;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(loop->date, sizeof(loop->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+}
+
+void sb__conn_write(sb_req_t *req, const void *p, size_t n)
+{
+    if (req->conn && !req->conn->shut)
+        sb_buf_append(&req->conn->out, p, n);
+}
+
+void sb__conn_write_head(sb_req_t *req, int status, const char *content_type, size_t body_len)
+{
+    sb_conn_t *c = req->conn;
+    if (!c || c->shut)
+        return;
+    if (c->loop->stopping || c->closing)
+        req->keep_alive = false;
+    update_date(c->loop);
+    sb_buf_t *o = &c->out;
+    sb_buf_puts(o, "HTTP/1.1 ");
+    sb_buf_put_u64(o, (unsigned)status);
+    sb_buf_putc(o, ' ');
+    sb_buf_puts(o, sb_status_text(status));
+    sb_buf_puts(o, "\r\n");
+    sb_buf_puts(o, c->loop->date);
+    if (content_type) {
+        sb_buf_puts(o, "Content-Type: ");
+        sb_buf_puts(o, content_type);
+        sb_buf_puts(o, "\r\n");
+    }
+    if (status >= 200 && status != 204 && status != 304) {
+        sb_buf_puts(o, "Content-Length: ");
+        sb_buf_put_u64(o, body_len);
+        sb_buf_puts(o, "\r\n");
+    }
+    sb_buf_puts(o, "X-Request-Id: ");
+    sb_buf_puts(o, req->request_id);
+    sb_buf_puts(o, "\r\n");
+    if (!req->keep_alive)
+        sb_buf_puts(o, "Connection: close\r\n");
+    else if (c->parser.http_major == 1 && c->parser.http_minor == 0)
+        sb_buf_puts(o, "Connection: keep-alive\r\n");
+    if (req->resp_headers.len)
+        sb_buf_append(o, req->resp_headers.data, req->resp_headers.len);
+    sb_buf_puts(o, "\r\n");
+}
+
+static void log_request(sb_req_t *req, uint64_t latency_ns)
+{
+    if (!sb_log_enabled(SB_LOG_INFO))
+        return;
+    sb_buf_t *b = sb_log_line_begin(SB_LOG_INFO, "request");
+    sb_buf_puts(b, ",\"request_id\":\"");
+    sb_buf_json_escape(b, req->request_id, strlen(req->request_id));
+    sb_buf_puts(b, "\",\"method\":\"");
+    sb_buf_json_escape(b, req->method_name.p, req->method_name.len);
+    sb_buf_puts(b, "\",\"path\":\"");
+    sb_buf_json_escape(b, req->path.p, SB_MIN(req->path.len, 512));
+    sb_buf_puts(b, "\",\"route\":\"");
+    const char *route = req->match.route ? req->match.route->pattern : "unmatched";
+    sb_buf_json_escape(b, route, strlen(route));
+    char peer[INET6_ADDRSTRLEN] = "";
+    const struct sockaddr *sa = sb_req_peer(req);
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
+    sb_buf_printf(b, "\",\"status\":%d,\"latency_ms\":%.3f,\"bytes\":%zu,\"peer\":\"%s\"", req->status,
+                  (double)latency_ns / 1e6, req->resp_bytes, peer);
+    if (req->tenant_id)
+        sb_buf_printf(b, ",\"tenant\":\"%s\"", req->tenant_id);
+    sb_log_line_end(b);
+}
+
+static void conn_continue(sb_conn_t *c);
+
+void sb__req_finish(sb_req_t *req)
+{
+    sb_loop_t *loop = req->loop;
+    req->done = true;
+    uint64_t lat = uv_hrtime() - req->start_ns;
+    unsigned slot = req->match.route ? req->match.route->slot : SB_METRICS_UNMATCHED;
+    sb_metrics_observe(&loop->metrics, slot, req->status, lat);
+    log_request(req, lat);
+    sb_conn_t *c = req->conn;
+    if (!c) {
+        req_release(loop, req);
+        return;
+    }
+    c->req = NULL;
+    bool keep = req->keep_alive;
+    req_release(loop, req);
+    if (c->shut)
+        return;
+    if (!keep || loop->stopping) {
+        c->closing = true;
+        conn_read_stop(c);
+    } else {
+        c->deadline = uv_now(&loop->uv) + loop->srv->cfg->idle_timeout_ms;
+    }
+    if (!c->in_feed)
+        conn_continue(c);
+}
+
+/* After an asynchronous response: parse what arrived meanwhile, flush, read on. */
+static void conn_continue(sb_conn_t *c)
+{
+    if (c->held.len && !c->closing) {
+        sb_buf_t in = c->held;
+        sb_buf_init(&c->held, in.max);
+        conn_feed(c, in.data, in.len);
+        sb_buf_free(&in);
+    }
+    conn_flush(c);
+    if (!c->closing && !c->writing && !(c->req && c->req->dispatched))
+        conn_read_start(c);
+}
+
+static void gen_request_id(sb_loop_t *loop, char *out)
+{
+    unsigned char raw[12];
+    memcpy(raw, loop->reqid_prefix, 8);
+    uint32_t n = ++loop->reqid_counter;
+    raw[8] = (unsigned char)(n >> 24);
+    raw[9] = (unsigned char)(n >> 16);
+    raw[10] = (unsigned char)(n >> 8);
+    raw[11] = (unsigned char)n;
+    sb_hex_encode(raw, sizeof(raw), out);
+}
+
+static bool request_id_ok(sb_str_t v)
+{
+    if (v.len == 0 || v.len > SB_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < v.len; i++)
+        if (v.p[i] <= 0x20 || v.p[i] >= 0x7f || v.p[i] == '"' || v.p[i] == '\\')
+            return false;
+    return true;
+}
+
+/* Answers a request that failed before reaching a handler, then closes the connection. */
+static void conn_fail(sb_conn_t *c, int status, const char *detail)
+{
+    if (!c->req) {
+        c->req = req_acquire(c->loop);
+        c->req->conn = c;
+    }
+    sb_req_t *req = c->req;
+    if (!req->request_id[0])
+        gen_request_id(c->loop, req->request_id);
+    if (!req->method_name.len)
+        req->method_name = SB_STR_LIT("-");
+    req->keep_alive = false;
+    req->dispatched = true;
+    c->closing = true;
+    sb_resp_problem(req, status, detail, NULL);
+}
+
+static void conn_dispatch(sb_conn_t *c)
+{
+    sb_req_t *req = c->req;
+    sb_loop_t *loop = c->loop;
+    req->dispatched = true;
+    c->deadline = 0;
+    if (loop->stopping)
+        req->keep_alive = false;
+    int rc = sb_router_match(loop->srv->router, req->method, req->path.p, req->path.len, &req->match);
+    if (rc == -ENOENT) {
+        sb_resp_problem(req, 404, "no route for this path", NULL);
+        return;
+    }
+    if (rc == -EPERM) {
+        char allow[128];
+        sb_allow_header(req->match.allowed | SB_M_OPTIONS, allow, sizeof(allow));
+        sb_resp_header(req, "Allow", allow);
+        if (req->method == SB_M_OPTIONS) {
+            sb_resp_no_content(req);
+            return;
+        }
+        sb_resp_problem(req, 405, "method not allowed for this path", NULL);
+        return;
+    }
+    loop->srv->on_request(req);
+}
+
+static void conn_feed(sb_conn_t *c, const char *data, size_t len)
+{
+    c->in_feed = true;
+    while (len > 0 && !c->shut) {
+        if (c->lingering || c->closing)
+            break; /* input after a final response is discarded */
+        if (c->req && c->req->dispatched) {
+            /* A handler is running: hold the rest; reading stays stopped until it answers. */
+            if (sb_buf_append(&c->held, data, len) < 0) {
+                c->closing = true;
+                break;
+            }
+            conn_read_stop(c);
+            break;
+        }
+        llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
+        if (e == HPE_OK)
+            break;
+        if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+            size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+            data += used;
+            len -= used;
+            if (e == HPE_PAUSED) {
+                llhttp_resume(&c->parser);
+            } else {
+                /* No protocol upgrades here: answer, then close. */
+                c->req->keep_alive = false;
+                len = 0;
+            }
+            conn_dispatch(c);
+            continue;
+        }
+        int status = c->err_status ? c->err_status : 400;
+        const char *reason = status == 400 ? llhttp_get_error_reason(&c->parser) : NULL;
+        char detail[160];
+        if (status == 431)
+            snprintf(detail, sizeof(detail), "request header block larger than %d bytes or more than %d fields",
+                     SB_HEAD_MAX, SB_MAX_HEADERS);
+        else if (status == 413)
+            snprintf(detail, sizeof(detail), "request body larger than %llu bytes",
+                     (unsigned long long)c->loop->srv->cfg->max_body);
+        else
+            snprintf(detail, sizeof(detail), "malformed HTTP request: %s", reason ? reason : "parse error");
+        if (c->req && c->req->dispatched)
+            break;
+        conn_fail(c, status, detail);
+        break;
+    }
+    c->in_feed = false;
+    if (c->req && c->req->dispatched && !c->req->done)
+        conn_read_stop(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    sb_conn_t *c = s->data;
+    if (c->shut)
+        return;
+    if (nread > 0) {
+        if (c->lingering)
+            return;
+        conn_feed(c, buf->base, (size_t)nread);
+        conn_flush(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    /* EOF or error. A request still being handled finishes without its peer. */
+    conn_close(c);
+}
+
+/* ---------- parser callbacks ---------- */
+
+static int head_add(sb_conn_t *c, const char *at, size_t len)
+{
+    c->head_bytes += (uint32_t)len;
+    if (c->head_bytes > SB_HEAD_MAX || sb_buf_append(&c->req->head, at, len) < 0) {
+        c->err_status = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    sb_conn_t *c = p->data;
+    sb_req_t *req = req_acquire(c->loop);
+    req->conn = c;
+    c->req = req;
+    c->head_bytes = 0;
+    c->err_status = 0;
+    c->deadline = uv_now(&c->loop->uv) + c->loop->srv->cfg->header_timeout_ms;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    return head_add(p->data, at, len);
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    sb_conn_t *c = p->data;
+    c->req->url_end = (uint32_t)c->req->head.len;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    sb_conn_t *c = p->data;
+    sb_req_t *req = c->req;
+    if (req->hdr_state != 1) {
+        if (req->nheaders == SB_MAX_HEADERS) {
+            c->err_status = 431;
+            return -1;
+        }
+        req->hdr_off[req->nheaders][0] = (uint32_t)req->head.len;
+        req->hdr_state = 1;
+    }
+    c->head_bytes += 4; /* ": " and CRLF count toward the limit too */
+    return head_add(c, at, len);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    sb_req_t *req = ((sb_conn_t *)p->data)->req;
+    if (req->hdr_state != 1) { /* empty name: llhttp rejects it, be safe */
+        if (req->nheaders == SB_MAX_HEADERS)
+            return -1;
+        req->hdr_off[req->nheaders][0] = (uint32_t)req->head.len;
+    }
+    req->hdr_off[req->nheaders][1] = (uint32_t)req->head.len - req->hdr_off[req->nheaders][0];
+    req->hdr_state = 1;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    sb_conn_t *c = p->data;
+    sb_req_t *req = c->req;
+    if (req->hdr_state != 2) {
+        req->hdr_off[req->nheaders][2] = (uint32_t)req->head.len;
+        req->hdr_state = 2;
+    }
+    return head_add(c, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    sb_req_t *req = ((sb_conn_t *)p->data)->req;
+    if (req->hdr_state != 2)
+        req->hdr_off[req->nheaders][2] = (uint32_t)req->head.len;
+    req->hdr_off[req->nheaders][3] = (uint32_t)req->head.len - req->hdr_off[req->nheaders][2];
+    req->nheaders++;
+    req->hdr_state = 0;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    sb_conn_t *c = p->data;
+    sb_req_t *req = c->req;
+    sb_loop_t *loop = c->loop;
+    const char *h = req->head.data ? req->head.data : "";
+    /* Offsets become pointers now that the head buffer stops growing. */
+    const char *url = h;
+    size_t ulen = req->url_end;
+    const char *q = memchr(url, '?', ulen);
+    req->path.p = url;
+    req->path.len = q ? (size_t)(q - url) : ulen;
+    req->query.p = q ? q + 1 : url + ulen;
+    req->query.len = q ? ulen - req->path.len - 1 : 0;
+    for (unsigned i = 0; i < req->nheaders; i++) {
+        req->headers[i].name.p = h + req->hdr_off[i][0];
+        req->headers[i].name.len = req->hdr_off[i][1];
+        req->headers[i].value.p = h + req->hdr_off[i][2];
+        req->headers[i].value.len = req->hdr_off[i][3];
+    }
+    const char *mname = llhttp_method_name((llhttp_method_t)p->method);
+    req->method_name = sb_str(mname);
+    req->method = sb_method_bit(mname, strlen(mname));
+    req->keep_alive = llhttp_should_keep_alive(p) && !loop->stopping;
+    const sb_header_t *rid = sb_req_header(req, "x-request-id");
+    if (rid && request_id_ok(rid->value)) {
+        memcpy(req->request_id, rid->value.p, rid->value.len);
+        req->request_id[rid->value.len] = '\0';
+    } else {
+        gen_request_id(loop, req->request_id);
+    }
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > loop->srv->cfg->max_body) {
+        c->err_status = 413;
+        return -1;
+    }
+    const sb_header_t *expect = sb_req_header(req, "expect");
+    if (expect && has_body && sb_ascii_ieq(expect->value.p, expect->value.len, "100-continue") &&
+        p->http_minor >= 1) {
+        sb_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        conn_flush(c);
+    }
+    c->deadline = uv_now(&loop->uv) + loop->srv->cfg->idle_timeout_ms;
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    sb_conn_t *c = p->data;
+    if (sb_buf_append(&c->req->body, at, len) < 0) {
+        c->err_status = 413;
+        return -1;
+    }
+    c->deadline = uv_now(&c->loop->uv) + c->loop->srv->cfg->idle_timeout_ms;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    SB_UNUSED(p);
+    return HPE_PAUSED; /* one request at a time: conn_feed dispatches it */
+}
+
+/* ---------- accept, timers, loop lifecycle ---------- */
+
+static const char refuse_resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                  "Content-Type: application/problem+json\r\n"
+                                  "Retry-After: 1\r\nConnection: close\r\nContent-Length: 102\r\n\r\n"
+                                  "{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,"
+                                  "\"detail\":\"too many open connections\"}";
+
+static void free_handle(uv_handle_t *h)
+{
+    sb_free(h);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    sb_loop_t *loop = server->data;
+    if (status < 0) {
+        sb_log(SB_LOG_WARN, "accept failed", "\"error\":\"%s\"", uv_strerror(status));
+        return;
+    }
+    sb_server_t *srv = loop->srv;
+    uint64_t n = __atomic_fetch_add(&srv->open_conns, 1, __ATOMIC_RELAXED);
+    if (n >= srv->cfg->max_connections || loop->stopping) {
+        __atomic_fetch_sub(&srv->open_conns, 1, __ATOMIC_RELAXED);
+        uv_tcp_t *t = sb_malloc(sizeof(*t));
+        uv_tcp_init(&loop->uv, t);
+        if (uv_accept(server, (uv_stream_t *)t) == 0) {
+            uv_buf_t b = uv_buf_init((char *)refuse_resp, sizeof(refuse_resp) - 1);
+            uv_try_write((uv_stream_t *)t, &b, 1);
+            sb_metrics_add(&loop->metrics.conns_refused, 1);
+        }
+        uv_close((uv_handle_t *)t, free_handle);
+        return;
+    }
+    sb_conn_t *c = sb_calloc(1, sizeof(*c));
+    c->loop = loop;
+    c->tcp.data = c;
+    uv_tcp_init(&loop->uv, &c->tcp);
+    sb_buf_init(&c->out, 64u << 20);
+    sb_buf_init(&c->wbuf, 64u << 20);
+    sb_buf_init(&c->held, 256 * 1024);
+    /* linked before accept so that on_conn_closed can always unlink it */
+    c->next = loop->conns;
+    if (loop->conns)
+        loop->conns->prev = c;
+    loop->conns = c;
+    loop->nconns++;
+    sb_metrics_add(&loop->metrics.conns_open, 1);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    int len = sizeof(c->peer);
+    uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    c->deadline = uv_now(&loop->uv) + srv->cfg->header_timeout_ms;
+    conn_read_start(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    SB_UNUSED(h);
+}
+
+static void on_store_closed(struct sb_store *st, void *data)
+{
+    SB_UNUSED(st);
+    sb_loop_t *loop = data;
+    loop->store = NULL;
+    uv_close((uv_handle_t *)&loop->sweep, on_handle_closed);
+    uv_close((uv_handle_t *)&loop->wakeup, on_handle_closed);
+    uv_close((uv_handle_t *)&loop->flush, on_handle_closed);
+}
+
+static void loop_maybe_finish(sb_loop_t *loop)
+{
+    if (!loop->stopping || loop->nconns || loop->closed)
+        return;
+    loop->closed = true;
+    if (loop->store)
+        sb_store_close(loop->store, on_store_closed, loop);
+    else
+        on_store_closed(NULL, loop);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    sb_loop_t *loop = t->data;
+    uint64_t now = uv_now(&loop->uv);
+    bool force = loop->stopping && now >= loop->stop_deadline;
+    for (sb_conn_t *c = loop->conns; c; c = c->next) {
+        if (c->shut)
+            continue;
+        if (force) {
+            conn_close(c);
+            continue;
+        }
+        if (!c->deadline || now < c->deadline)
+            continue;
+        if (c->req && !c->req->dispatched && !c->lingering && !c->writing) {
+            conn_fail(c, 408, "request not received in time");
+            conn_flush(c);
+        } else {
+            conn_close(c);
+        }
+    }
+    loop_maybe_finish(loop);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    SB_UNUSED(h);
+    sb_log_flush();
+}
+
+static void loop_begin_stop(sb_loop_t *loop)
+{
+    if (loop->stopping)
+        return;
+    loop->stopping = true;
+    loop->stop_deadline = uv_now(&loop->uv) + loop->srv->cfg->shutdown_timeout_ms;
+    if (loop->listening) {
+        uv_close((uv_handle_t *)&loop->listener, on_handle_closed);
+        loop->listening = false;
+    }
+    for (sb_conn_t *c = loop->conns; c; c = c->next) {
+        if (c->shut)
+            continue;
+        if (!c->req && !c->writing && c->out.len == 0)
+            conn_close(c); /* idle keep-alive: nothing in flight */
+        else
+            c->closing = c->closing || (c->req == NULL);
+    }
+    loop_maybe_finish(loop);
+}
+
+static void on_wakeup(uv_async_t *a)
+{
+    sb_loop_t *loop = a->data;
+    if (__atomic_load_n(&loop->srv->stop_requested, __ATOMIC_ACQUIRE))
+        loop_begin_stop(loop);
+}
+
+static int open_listener(sb_loop_t *loop)
+{
+    sb_config_t *cfg = loop->srv->cfg;
+    struct sockaddr_storage ss;
+    int rc;
+    if (strchr(cfg->listen_host, ':'))
+        rc = uv_ip6_addr(cfg->listen_host, (int)cfg->listen_port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(cfg->listen_host, (int)cfg->listen_port, (struct sockaddr_in *)&ss);
+    if (rc != 0)
+        return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* libuv 1.44 has no UV_TCP_REUSEPORT: set it on our own socket before binding. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                                  : sizeof(struct sockaddr_in6)) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    uv_tcp_init(&loop->uv, &loop->listener);
+    loop->listener.data = loop;
+    if ((rc = uv_tcp_open(&loop->listener, fd)) != 0) {
+        close(fd);
+        return rc;
+    }
+    loop->listening = true;
+    return uv_listen((uv_stream_t *)&loop->listener, 4096, on_connection);
+}
+
+int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_request_fn on_request)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->cfg = cfg;
+    srv->router = router;
+    srv->on_request = on_request;
+    srv->nloops = cfg->threads;
+    srv->loops = sb_calloc(srv->nloops, sizeof(sb_loop_t *));
+
+    llhttp_settings_init(&parser_settings);
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_url = on_url;
+    parser_settings.on_url_complete = on_url_complete;
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_field_complete = on_header_field_complete;
+    parser_settings.on_header_value = on_header_value;
+    parser_settings.on_header_value_complete = on_header_value_complete;
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        sb_loop_t *loop = sb_calloc(1, sizeof(*loop));
+        srv->loops[i] = loop;
+        loop->srv = srv;
+        loop->index = i;
+        uv_loop_init(&loop->uv);
+        loop->uv.data = loop;
+        uv_async_init(&loop->uv, &loop->wakeup, on_wakeup);
+        loop->wakeup.data = loop;
+        uv_timer_init(&loop->uv, &loop->sweep);
+        loop->sweep.data = loop;
+        uv_check_init(&loop->uv, &loop->flush);
+        loop->flush.data = loop;
+        sb_random_bytes(loop->reqid_prefix, sizeof(loop->reqid_prefix));
+        sb_metrics_register(&loop->metrics);
+        loop->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
+    }
+    return 0;
+}
+
+int sb_server_listen(sb_server_t *srv)
+{
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        int rc = open_listener(srv->loops[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void loop_thread(void *arg)
+{
+    sb_loop_t *loop = arg;
+    sb_store_start(loop->store);
+    uv_timer_start(&loop->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_check_start(&loop->flush, on_flush_check);
+    uv_unref((uv_handle_t *)&loop->flush);
+    /* A stop requested before this thread ran must not be missed. */
+    if (__atomic_load_n(&loop->srv->stop_requested, __ATOMIC_ACQUIRE))
+        loop_begin_stop(loop);
+    uv_run(&loop->uv, UV_RUN_DEFAULT);
+    sb_log_flush();
+    sb_crypto_thread_cleanup();
+    sb_log_thread_cleanup();
+}
+
+int sb_server_start(sb_server_t *srv)
+{
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        int rc = uv_thread_create(&srv->loops[i]->thread, loop_thread, srv->loops[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void sb_server_stop(sb_server_t *srv)
+{
+    __atomic_store_n(&srv->stop_requested, 1, __ATOMIC_RELEASE);
+    for (unsigned i = 0; i < srv->nloops; i++)
+        uv_async_send(&srv->loops[i]->wakeup);
+}
+
+void sb_server_join(sb_server_t *srv)
+{
+    for (unsigned i = 0; i < srv->nloops; i++)
+        uv_thread_join(&srv->loops[i]->thread);
+}
+
+void sb_server_free(sb_server_t *srv)
+{
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        sb_loop_t *loop = srv->loops[i];
+        if (!loop)
+            continue;
+        /* Handles that never ran (start failed) are closed here so the loop closes cleanly. */
+        if (!loop->closed) {
+            if (loop->listening)
+                uv_close((uv_handle_t *)&loop->listener, on_handle_closed);
+            loop->stopping = true;
+            loop_maybe_finish(loop);
+            uv_run(&loop->uv, UV_RUN_DEFAULT);
+        }
+        while (loop->free_reqs) {
+            sb_req_t *r = loop->free_reqs;
+            loop->free_reqs = r->next_free;
+            req_destroy(r);
+        }
+        int rc = uv_loop_close(&loop->uv);
+        if (rc != 0)
+            sb_log(SB_LOG_WARN, "loop closed with handles left", "\"loop\":%u", i);
+        sb_free(loop);
+    }
+    sb_free(srv->loops);
+    sb_metrics_reset_registry();
+}

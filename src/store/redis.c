@@ -1,0 +1,560 @@
+/* Redis connection per loop (see store.h). hiredis 0.14 has no async timeouts and its libuv
+ * adapter can swallow poll errors, so this module keeps its own timer: it expires the connect
+ * attempt and the oldest command, and on expiry frees the context (pending callbacks then see
+ * reply == NULL) and reconnects with backoff. */
+#include <adapters/libuv.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <async.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "switchboard/alloc.h"
+#include "switchboard/crypto.h"
+#include "switchboard/log.h"
+#include "switchboard/store.h"
+#include "switchboard/text.h"
+
+#define TICK_MS 50
+#define CONNECT_TIMEOUT_MS 2000
+#define HEARTBEAT_MS 1000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define MAX_INFLIGHT 20000
+#define PENDING_POOL_MAX 4096
+
+typedef enum { ST_DOWN, ST_CONNECTING, ST_HANDSHAKE, ST_READY } st_state_t;
+
+typedef struct pending {
+    struct pending *prev, *next;
+    sb_store_t *st;
+    sb_store_cb cb;
+    void *data;
+    uint64_t deadline;
+    const sb_script_t *script; /* set for EVALSHA: the NOSCRIPT fallback needs it */
+    char *cmd;                 /* formatted EVALSHA command, kept for that fallback */
+    size_t cmdlen;
+    bool retried;
+} pending_t;
+
+struct sb_store {
+    uv_loop_t *loop;
+    const sb_config_t *cfg;
+    sb_metrics_t *metrics;
+    sb_redis_addr_t addr;
+    redisAsyncContext *ac;
+    st_state_t state;
+    uv_timer_t tick;
+    uint64_t connect_deadline;
+    uint64_t next_attempt;
+    unsigned backoff_ms;
+    uint64_t last_reply;
+    bool heartbeat_pending;
+    pending_t *head, *tail; /* in send order */
+    unsigned inflight;
+    pending_t *free_list;
+    unsigned nfree;
+    bool closing;
+    sb_store_close_cb close_cb;
+    void *close_data;
+    unsigned failures_logged;
+};
+
+/* ---------- URL ---------- */
+
+int sb_redis_url_parse(const char *url, sb_redis_addr_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->port = 6379;
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *path = url + 7;
+        const char *q = strchr(path, '?');
+        size_t n = q ? (size_t)(q - path) : strlen(path);
+        if (n == 0 || n >= sizeof(a->path) || path[0] != '/')
+            return -EINVAL;
+        memcpy(a->path, path, n);
+        if (q) {
+            uint64_t db;
+            if (strncmp(q, "?db=", 4) != 0 || sb_parse_u64(q + 4, strlen(q + 4), 15, &db) < 0)
+                return -EINVAL;
+            a->db = (unsigned)db;
+        }
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -EINVAL;
+    const char *p = url + 8;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            size_t ul = (size_t)(colon - p), pl = (size_t)(at - colon - 1);
+            if (ul >= sizeof(a->user) || pl >= sizeof(a->password))
+                return -EINVAL;
+            memcpy(a->user, p, ul);
+            memcpy(a->password, colon + 1, pl);
+        } else {
+            size_t pl = (size_t)(at - p);
+            if (pl >= sizeof(a->password))
+                return -EINVAL;
+            memcpy(a->password, p, pl);
+        }
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+    const char *hp = p;
+    const char *colon = NULL;
+    if (hl && hp[0] == '[') { /* [v6]:port */
+        const char *rb = memchr(hp, ']', hl);
+        if (!rb)
+            return -EINVAL;
+        if ((size_t)(rb - hp - 1) >= sizeof(a->host))
+            return -EINVAL;
+        memcpy(a->host, hp + 1, (size_t)(rb - hp - 1));
+        if (rb + 1 < hp + hl) {
+            if (rb[1] != ':')
+                return -EINVAL;
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(hp, ':', hl);
+        size_t n = colon ? (size_t)(colon - hp) : hl;
+        if (n == 0 || n >= sizeof(a->host))
+            return -EINVAL;
+        memcpy(a->host, hp, n);
+    }
+    if (colon) {
+        uint64_t port;
+        if (sb_parse_u64(colon + 1, (size_t)(hp + hl - colon - 1), 65535, &port) < 0 || port == 0)
+            return -EINVAL;
+        a->port = (unsigned)port;
+    }
+    if (slash && slash[1]) {
+        uint64_t db;
+        if (sb_parse_u64(slash + 1, strlen(slash + 1), 15, &db) < 0)
+            return -EINVAL;
+        a->db = (unsigned)db;
+    }
+    return a->host[0] ? 0 : -EINVAL;
+}
+
+/* ---------- pending commands ---------- */
+
+static pending_t *pending_new(sb_store_t *st)
+{
+    pending_t *p = st->free_list;
+    if (p) {
+        st->free_list = p->next;
+        st->nfree--;
+    } else {
+        p = sb_malloc(sizeof(*p));
+    }
+    memset(p, 0, sizeof(*p));
+    p->st = st;
+    p->deadline = uv_now(st->loop) + st->cfg->redis_timeout_ms;
+    /* append */
+    p->prev = st->tail;
+    if (st->tail)
+        st->tail->next = p;
+    else
+        st->head = p;
+    st->tail = p;
+    st->inflight++;
+    return p;
+}
+
+static void pending_free(sb_store_t *st, pending_t *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        st->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        st->tail = p->prev;
+    st->inflight--;
+    if (p->cmd)
+        redisFreeCommand(p->cmd);
+    if (st->nfree < PENDING_POOL_MAX) {
+        p->next = st->free_list;
+        st->free_list = p;
+        st->nfree++;
+    } else {
+        sb_free(p);
+    }
+}
+
+static void schedule_reconnect(sb_store_t *st)
+{
+    st->state = ST_DOWN;
+    st->metrics->redis_up = 0;
+    if (st->closing)
+        return;
+    unsigned jitter = 0;
+    sb_random_bytes(&jitter, sizeof(jitter));
+    st->next_attempt = uv_now(st->loop) + st->backoff_ms + jitter % (st->backoff_ms / 2 + 1);
+    st->backoff_ms = SB_MIN(st->backoff_ms * 2, BACKOFF_MAX_MS);
+}
+
+/* Drops the connection: every pending callback runs with reply == NULL (hiredis does that in
+ * redisAsyncFree), then a reconnect is scheduled. */
+static void drop_connection(sb_store_t *st, const char *why)
+{
+    redisAsyncContext *ac = st->ac;
+    if (!ac)
+        return;
+    if (st->failures_logged++ < 3 || st->failures_logged % 100 == 0)
+        sb_log(SB_LOG_WARN, "redis connection dropped", "\"reason\":\"%s\"", why);
+    st->ac = NULL;
+    redisAsyncFree(ac);
+    schedule_reconnect(st);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    pending_t *p = privdata;
+    sb_store_t *st = p->st;
+    redisReply *reply = r;
+    if (reply)
+        st->last_reply = uv_now(st->loop);
+    if (reply && reply->type == REDIS_REPLY_ERROR && p->script && !p->retried && st->ac == ac &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /* The script cache was flushed: resend the same call as EVAL, which also reloads it.
+         * The formatted EVALSHA is "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n<rest>". */
+        const char *rest = p->cmd;
+        for (int crlf = 0; crlf < 5 && rest < p->cmd + p->cmdlen; rest++)
+            if (*rest == '\n')
+                crlf++;
+        const char *star_end = memchr(p->cmd, '\n', p->cmdlen);
+        size_t slen = strlen(p->script->source);
+        sb_buf_t b;
+        sb_buf_init(&b, (size_t)-1 / 2);
+        sb_buf_append(&b, p->cmd, (size_t)(star_end - p->cmd + 1));
+        sb_buf_printf(&b, "$4\r\nEVAL\r\n$%zu\r\n", slen);
+        sb_buf_append(&b, p->script->source, slen);
+        sb_buf_puts(&b, "\r\n");
+        sb_buf_append(&b, rest, (size_t)(p->cmd + p->cmdlen - rest));
+        p->retried = true;
+        int rc = redisAsyncFormattedCommand(ac, on_reply, p, b.data, b.len);
+        sb_buf_free(&b);
+        if (rc == REDIS_OK)
+            return;
+        reply = NULL;
+    }
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        sb_metrics_add(&st->metrics->redis_errors, 1);
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        sb_log(SB_LOG_WARN, "redis error reply", "\"error\":\"%.200s\"", reply->str);
+    sb_store_cb cb = p->cb;
+    void *data = p->data;
+    pending_free(st, p);
+    if (cb)
+        cb(st, reply, data);
+}
+
+static int send_argv(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    pending_t *p = pending_new(st);
+    p->cb = cb;
+    p->data = data;
+    if (redisAsyncCommandArgv(st->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
+        pending_free(st, p);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ---------- connection lifecycle ---------- */
+
+static void on_handshake_done(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(data);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        drop_connection(st, "handshake failed");
+        return;
+    }
+    st->state = ST_READY;
+    st->backoff_ms = BACKOFF_MIN_MS;
+    st->metrics->redis_up = 1;
+    if (st->failures_logged) {
+        sb_log(SB_LOG_INFO, "redis connection restored", NULL);
+        st->failures_logged = 0;
+    }
+}
+
+static void on_handshake_step(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(data);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        if (reply)
+            sb_log(SB_LOG_ERROR, "redis handshake refused", "\"error\":\"%.200s\"", reply->str);
+        drop_connection(st, "handshake failed");
+    }
+}
+
+static void start_handshake(sb_store_t *st)
+{
+    st->state = ST_HANDSHAKE;
+    if (st->addr.password[0]) {
+        const char *argv[3] = {"AUTH", st->addr.user[0] ? st->addr.user : st->addr.password, st->addr.password};
+        send_argv(st, on_handshake_step, NULL, st->addr.user[0] ? 3 : 2, argv, NULL);
+    }
+    if (st->addr.db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%u", st->addr.db);
+        const char *argv[2] = {"SELECT", db};
+        send_argv(st, on_handshake_step, NULL, 2, argv, NULL);
+    }
+    for (size_t i = 0; i < sb_scripts_count; i++) {
+        const char *argv[3] = {"SCRIPT", "LOAD", sb_scripts[i]->source};
+        send_argv(st, on_handshake_step, NULL, 3, argv, NULL);
+    }
+    const char *ping[1] = {"PING"};
+    send_argv(st, on_handshake_done, NULL, 1, ping, NULL);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    sb_store_t *st = ac->data;
+    if (st->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback returns */
+        if (st->failures_logged++ < 3 || st->failures_logged % 100 == 0)
+            sb_log(SB_LOG_WARN, "redis connect failed", "\"error\":\"%s\"", ac->errstr);
+        st->ac = NULL;
+        schedule_reconnect(st);
+        return;
+    }
+    st->last_reply = uv_now(st->loop);
+    start_handshake(st);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    SB_UNUSED(status);
+    sb_store_t *st = ac->data;
+    if (st->ac != ac)
+        return;
+    st->ac = NULL;
+    if (!st->closing)
+        sb_log(SB_LOG_WARN, "redis disconnected", "\"error\":\"%s\"", ac->errstr[0] ? ac->errstr : "closed");
+    schedule_reconnect(st);
+}
+
+static void try_connect(sb_store_t *st)
+{
+    redisAsyncContext *ac = st->addr.path[0] ? redisAsyncConnectUnix(st->addr.path)
+                                             : redisAsyncConnect(st->addr.host, (int)st->addr.port);
+    if (!ac || ac->err) {
+        if (st->failures_logged++ < 3 || st->failures_logged % 100 == 0)
+            sb_log(SB_LOG_WARN, "redis connect failed", "\"error\":\"%s\"", ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_reconnect(st);
+        return;
+    }
+    ac->data = st;
+    st->ac = ac;
+    redisLibuvAttach(ac, st->loop);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    st->state = ST_CONNECTING;
+    st->connect_deadline = uv_now(st->loop) + CONNECT_TIMEOUT_MS;
+}
+
+static void on_heartbeat(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(reply);
+    SB_UNUSED(data);
+    st->heartbeat_pending = false;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    sb_store_t *st = t->data;
+    uint64_t now = uv_now(st->loop);
+    switch (st->state) {
+    case ST_DOWN:
+        if (now >= st->next_attempt)
+            try_connect(st);
+        break;
+    case ST_CONNECTING:
+        if (now >= st->connect_deadline)
+            drop_connection(st, "connect timeout");
+        break;
+    case ST_HANDSHAKE:
+    case ST_READY:
+        if (st->head && now >= st->head->deadline) {
+            drop_connection(st, "command timeout");
+            break;
+        }
+        /* An idle connection to a dead server is only noticed by talking to it. */
+        if (st->state == ST_READY && !st->heartbeat_pending && now - st->last_reply >= HEARTBEAT_MS) {
+            const char *ping[1] = {"PING"};
+            if (send_argv(st, on_heartbeat, NULL, 1, ping, NULL) == 0)
+                st->heartbeat_pending = true;
+        }
+        break;
+    }
+}
+
+sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics)
+{
+    sb_store_t *st = sb_calloc(1, sizeof(*st));
+    st->loop = loop;
+    st->cfg = cfg;
+    st->metrics = metrics;
+    st->backoff_ms = BACKOFF_MIN_MS;
+    st->state = ST_DOWN;
+    if (cfg->redis_url)
+        sb_redis_url_parse(cfg->redis_url, &st->addr); /* validated by main */
+    /* hiredis resolves names with a blocking getaddrinfo: do it once here, on the main thread
+     * at start, and connect to the numeric address afterwards. */
+    if (!st->addr.path[0]) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        if (getaddrinfo(st->addr.host, NULL, &hints, &res) == 0 && res) {
+            char ip[INET6_ADDRSTRLEN];
+            const void *a = res->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+                                                      : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+            if (inet_ntop(res->ai_family, a, ip, sizeof(ip)))
+                snprintf(st->addr.host, sizeof(st->addr.host), "%s", ip);
+        }
+        if (res)
+            freeaddrinfo(res);
+    }
+    uv_timer_init(loop, &st->tick);
+    st->tick.data = st;
+    return st;
+}
+
+void sb_store_start(sb_store_t *st)
+{
+    try_connect(st);
+    uv_timer_start(&st->tick, on_tick, TICK_MS, TICK_MS);
+}
+
+bool sb_store_ready(const sb_store_t *st)
+{
+    return st->state == ST_READY && st->ac;
+}
+
+int sb_store_cmd(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    if (!sb_store_ready(st) || st->inflight >= MAX_INFLIGHT || st->closing)
+        return -EAGAIN;
+    return send_argv(st, cb, data, argc, argv, argvlen);
+}
+
+int sb_store_eval(sb_store_t *st, const sb_script_t *script, int nkeys, int argc, const char **argv,
+                  const size_t *argvlen, sb_store_cb cb, void *data)
+{
+    if (!sb_store_ready(st) || st->inflight >= MAX_INFLIGHT || st->closing)
+        return -EAGAIN;
+    enum { MAXARGS = 64 };
+    if (argc + 3 > MAXARGS)
+        return -E2BIG;
+    const char *av[MAXARGS];
+    size_t al[MAXARGS];
+    char nk[16];
+    int nkl = snprintf(nk, sizeof(nk), "%d", nkeys);
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = script->sha;
+    al[1] = 40;
+    av[2] = nk;
+    al[2] = (size_t)nkl;
+    for (int i = 0; i < argc; i++) {
+        av[3 + i] = argv[i];
+        al[3 + i] = argvlen ? argvlen[i] : strlen(argv[i]);
+    }
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc + 3, av, al);
+    if (len < 0)
+        return -ENOMEM;
+    pending_t *p = pending_new(st);
+    p->cb = cb;
+    p->data = data;
+    p->script = script;
+    p->cmd = cmd;
+    p->cmdlen = (size_t)len;
+    if (redisAsyncFormattedCommand(st->ac, on_reply, p, cmd, (size_t)len) != REDIS_OK) {
+        pending_free(st, p);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    sb_store_t *st = h->data;
+    sb_store_close_cb cb = st->close_cb;
+    void *data = st->close_data;
+    while (st->free_list) {
+        pending_t *p = st->free_list;
+        st->free_list = p->next;
+        sb_free(p);
+    }
+    sb_free(st);
+    if (cb)
+        cb(NULL, data);
+}
+
+void sb_store_close(sb_store_t *st, sb_store_close_cb cb, void *data)
+{
+    st->closing = true;
+    st->close_cb = cb;
+    st->close_data = data;
+    if (st->ac) {
+        redisAsyncContext *ac = st->ac;
+        st->ac = NULL;
+        redisAsyncFree(ac); /* fails whatever is still pending */
+    }
+    st->state = ST_DOWN;
+    st->metrics->redis_up = 0;
+    uv_timer_stop(&st->tick);
+    uv_close((uv_handle_t *)&st->tick, on_tick_closed);
+}
+
+/* ---------- start-up check (blocking, main thread) ---------- */
+
+void sb_store_check_persistence(const char *url)
+{
+    sb_redis_addr_t a;
+    if (sb_redis_url_parse(url, &a) < 0)
+        return;
+    struct timeval tv = {1, 0};
+    redisContext *c = a.path[0] ? redisConnectUnixWithTimeout(a.path, tv) : redisConnectWithTimeout(a.host, (int)a.port, tv);
+    if (!c || c->err) {
+        sb_log(SB_LOG_WARN, "redis not reachable at start; will keep trying", NULL);
+        if (c)
+            redisFree(c);
+        return;
+    }
+    redisSetTimeout(c, tv);
+    if (a.password[0]) {
+        redisReply *r = a.user[0] ? redisCommand(c, "AUTH %s %s", a.user, a.password) : redisCommand(c, "AUTH %s", a.password);
+        if (r)
+            freeReplyObject(r);
+    }
+    bool aof = false, rdb = false;
+    redisReply *r = redisCommand(c, "CONFIG GET appendonly");
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
+        aof = strcmp(r->element[1]->str, "yes") == 0;
+    if (r)
+        freeReplyObject(r);
+    r = redisCommand(c, "CONFIG GET save");
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
+        rdb = r->element[1]->str[0] != '\0';
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    if (!aof && !rdb)
+        sb_log(SB_LOG_WARN, "redis persistence is off (no AOF, no RDB): accepted requests and queued deliveries "
+                            "are lost if redis restarts", NULL);
+    else if (!aof)
+        sb_log(SB_LOG_WARN, "redis AOF is off: a redis crash loses writes since the last RDB snapshot", NULL);
+}
