@@ -33,7 +33,8 @@ int main(int argc, char **argv, char **envp)
     sb_log_level = cfg.log_level;
     sb_redis_addr_t addr;
     if (cfg.redis_url && sb_redis_url_parse(cfg.redis_url, &addr) < 0) {
-        fprintf(stderr, "switchboard: --redis: expected redis://[user:password@]host[:port][/db] or unix:///path, got '%s'\n",
+        fprintf(stderr,
+                "switchboard: --redis: expected redis://[user:password@]host[:port][/db] or unix:///path, got '%s'\n",
                 cfg.redis_url);
         sb_config_free(&cfg);
         return 2;

@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#define SB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define SB_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define SB_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define SB_UNUSED(x) ((void)(x))
-#define SB_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define SB_ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
+#define SB_MIN(a, b)                       ((a) < (b) ? (a) : (b))
+#define SB_MAX(a, b)                       ((a) > (b) ? (a) : (b))
+#define SB_UNUSED(x)                       ((void)(x))
+#define SB_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* A borrowed, not necessarily NUL-terminated, byte range. */
 typedef struct sb_str {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define SB_MAX_CIDRS 64
+#define SB_MAX_CIDRS       64
 #define SB_MAX_RETRY_STEPS 32
 
 typedef struct sb_cidr {
@@ -49,8 +49,8 @@ enum { SB_CONFIG_OK = 0, SB_CONFIG_EXIT = 1 /* --help / --version printed */, SB
 void sb_config_defaults(sb_config_t *cfg);
 /* Parses defaults < config file < environment < argv. On error writes a message naming the
  * flag into err. envp may be NULL (environment ignored). out receives --help / --version text. */
-int sb_config_load(sb_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen,
-                   char *out, size_t outlen);
+int sb_config_load(sb_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen, char *out,
+                   size_t outlen);
 void sb_config_free(sb_config_t *cfg);
 
 /* "10.0.0.0/8,::1" -> list; bare addresses get a full-length prefix. */

@@ -17,8 +17,8 @@
 #include "switchboard/metrics.h"
 #include "switchboard/router.h"
 
-#define SB_HEAD_MAX (16 * 1024) /* request line + header block; beyond it: 431 */
-#define SB_MAX_HEADERS 100
+#define SB_HEAD_MAX       (16 * 1024) /* request line + header block; beyond it: 431 */
+#define SB_MAX_HEADERS    100
 #define SB_REQUEST_ID_MAX 128
 
 typedef struct sb_server sb_server_t;

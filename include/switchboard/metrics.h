@@ -8,10 +8,10 @@
 
 #include "switchboard/buf.h"
 
-#define SB_METRICS_ROUTES 128 /* route table entries + the "unmatched" slot */
-#define SB_METRICS_UNMATCHED (SB_METRICS_ROUTES - 1)
+#define SB_METRICS_ROUTES       128 /* route table entries + the "unmatched" slot */
+#define SB_METRICS_UNMATCHED    (SB_METRICS_ROUTES - 1)
 #define SB_METRICS_STATUS_SLOTS 24
-#define SB_METRICS_LAT_BUCKETS 13
+#define SB_METRICS_LAT_BUCKETS  13
 
 typedef struct sb_metrics {
     uint64_t requests[SB_METRICS_ROUTES][SB_METRICS_STATUS_SLOTS];

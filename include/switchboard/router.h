@@ -9,8 +9,8 @@
 #include "switchboard/common.h"
 
 #define SB_ROUTE_MAX_SEGMENTS 16
-#define SB_ROUTE_MAX_PARAMS 8
-#define SB_ROUTE_MAX 120
+#define SB_ROUTE_MAX_PARAMS   8
+#define SB_ROUTE_MAX          120
 
 /* Methods as a bit set, so a 405 can list what a path allows. */
 enum {

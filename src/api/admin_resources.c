@@ -168,22 +168,23 @@ typedef struct channel_type {
     const char *const *objects;
 } channel_type_t;
 
-static const char *const slack_fields[] = {"teamId", "signingSecret", "signingSecretPrevious", "verificationToken",
-                                           "verificationTokenPrevious", "botToken", NULL};
-static const char *const slack_secrets[] = {"signingSecret", "signingSecretPrevious", "verificationToken",
-                                            "verificationTokenPrevious", "botToken", NULL};
-static const char *const teams_fields[] = {"appId", "appPassword", "appPasswordPrevious", "jwks", "jwksUrl",
-                                           "allowedServiceUrls", NULL};
+static const char *const slack_fields[] = {
+    "teamId", "signingSecret", "signingSecretPrevious", "verificationToken", "verificationTokenPrevious", "botToken",
+    NULL};
+static const char *const slack_secrets[] = {
+    "signingSecret", "signingSecretPrevious", "verificationToken", "verificationTokenPrevious", "botToken", NULL};
+static const char *const teams_fields[] = {
+    "appId", "appPassword", "appPasswordPrevious", "jwks", "jwksUrl", "allowedServiceUrls", NULL};
 static const char *const teams_secrets[] = {"appPassword", "appPasswordPrevious", NULL};
 static const char *const teams_lists[] = {"allowedServiceUrls", NULL};
 static const char *const teams_objects[] = {"jwks", NULL};
 static const char *const telegram_fields[] = {"botId", "botToken", "secretToken", "secretTokenPrevious", NULL};
 static const char *const telegram_secrets[] = {"botToken", "secretToken", "secretTokenPrevious", NULL};
-static const char *const whatsapp_fields[] = {"phoneNumberId", "wabaId", "appSecret", "appSecretPrevious",
-                                              "verifyToken", "verifyTokenPrevious", "accessToken", "displayPhone",
-                                              NULL};
-static const char *const whatsapp_secrets[] = {"appSecret", "appSecretPrevious", "verifyToken",
-                                               "verifyTokenPrevious", "accessToken", NULL};
+static const char *const whatsapp_fields[] = {"phoneNumberId",     "wabaId",       "appSecret",
+                                              "appSecretPrevious", "verifyToken",  "verifyTokenPrevious",
+                                              "accessToken",       "displayPhone", NULL};
+static const char *const whatsapp_secrets[] = {"appSecret",           "appSecretPrevious", "verifyToken",
+                                               "verifyTokenPrevious", "accessToken",       NULL};
 static const char *const none[] = {NULL};
 
 static const channel_type_t channel_types[] = {
@@ -327,10 +328,10 @@ typedef struct res_ctx {
     const kind_t *kind;
     const char *tid;
     const char *id;
-    cJSON *patch;     /* PUT body, kept across compare-and-set retries */
-    char *stored;     /* the JSON the record is built from (PUT), in the request arena */
-    char *json;       /* the JSON written */
-    char *secret;     /* agent secret shown once at creation */
+    cJSON *patch; /* PUT body, kept across compare-and-set retries */
+    char *stored; /* the JSON the record is built from (PUT), in the request arena */
+    char *json;   /* the JSON written */
+    char *secret; /* agent secret shown once at creation */
     unsigned page, size;
     int attempts;
     bool create;
@@ -440,7 +441,7 @@ static void res_write(sb_req_t *req, res_ctx_t *c, cJSON *rec, const char *expec
         idx_old = old_binding ? old_binding : "";
         snprintf(idx_value, sizeof(idx_value), "%s:%s", c->tid, c->id);
     }
-    const char *argv[] = {k_tenant, k_coll, k_agents, k_index, c->id, c->json, expected ? expected : "",
+    const char *argv[] = {k_tenant,           k_coll,    k_agents,  k_index, c->id, c->json, expected ? expected : "",
                           agent ? agent : "", idx_field, idx_value, idx_old};
     if (sb_store_eval(sb_api_store(req), &sb_script_entity_put, 4, SB_ARRAY_SIZE(argv), argv, NULL, on_put, req) < 0) {
         ctx_cleanup(c);
@@ -650,19 +651,34 @@ static void res_delete(sb_req_t *req, const kind_t *k)
     sb_key_tenant(k_w, c->tid, "widgets");
     sb_key_tenant(k_c, c->tid, "channels");
     const char *argv[] = {k_tenant, k_coll, k_index, k_w, k_c, c->id, k->index_mode, k == &agent_kind ? c->id : ""};
-    if (sb_store_eval(sb_api_store(req), &sb_script_entity_delete, 5, SB_ARRAY_SIZE(argv), argv, NULL, on_delete,
-                      req) < 0)
+    if (sb_store_eval(sb_api_store(req), &sb_script_entity_delete, 5, SB_ARRAY_SIZE(argv), argv, NULL, on_delete, req) <
+        0)
         sb_api_unavailable(req);
 }
 
 /* ---------- route entry points ---------- */
 
-#define RESOURCE_ROUTES(name, kind)                                                                                  \
-    void sb_admin_##name##_create(sb_req_t *req) { res_create(req, &kind); }                                         \
-    void sb_admin_##name##_list(sb_req_t *req) { res_list(req, &kind); }                                             \
-    void sb_admin_##name##_get(sb_req_t *req) { res_get(req, &kind); }                                               \
-    void sb_admin_##name##_update(sb_req_t *req) { res_update(req, &kind); }                                         \
-    void sb_admin_##name##_delete(sb_req_t *req) { res_delete(req, &kind); }
+#define RESOURCE_ROUTES(name, kind)                                                                                    \
+    void sb_admin_##name##_create(sb_req_t *req)                                                                       \
+    {                                                                                                                  \
+        res_create(req, &kind);                                                                                        \
+    }                                                                                                                  \
+    void sb_admin_##name##_list(sb_req_t *req)                                                                         \
+    {                                                                                                                  \
+        res_list(req, &kind);                                                                                          \
+    }                                                                                                                  \
+    void sb_admin_##name##_get(sb_req_t *req)                                                                          \
+    {                                                                                                                  \
+        res_get(req, &kind);                                                                                           \
+    }                                                                                                                  \
+    void sb_admin_##name##_update(sb_req_t *req)                                                                       \
+    {                                                                                                                  \
+        res_update(req, &kind);                                                                                        \
+    }                                                                                                                  \
+    void sb_admin_##name##_delete(sb_req_t *req)                                                                       \
+    {                                                                                                                  \
+        res_delete(req, &kind);                                                                                        \
+    }
 
 RESOURCE_ROUTES(widget, widget_kind)
 RESOURCE_ROUTES(agent, agent_kind)

@@ -119,8 +119,8 @@ void sb_admin_tenant_create(sb_req_t *req)
     sb_key_tenant(k_keys, c->id, "apikeys");
     sb_key_tenant(k_byhash, c->id, "apikeys:byhash");
     snprintf(ms, sizeof(ms), "%lld", (long long)sb_now_ms());
-    const char *argv[] = {k_tenant, k_index, k_keys, k_byhash, c->id, c->name, c->key.created, ms,
-                          c->secret, c->key.id, c->key.record, c->key.hash};
+    const char *argv[] = {k_tenant,       k_index, k_keys,    k_byhash,  c->id,         c->name,
+                          c->key.created, ms,      c->secret, c->key.id, c->key.record, c->key.hash};
     if (sb_store_eval(sb_api_store(req), &sb_script_tenant_create, 4, SB_ARRAY_SIZE(argv), argv, NULL,
                       on_tenant_created, req) < 0) {
         cJSON_free(c->key.record);

@@ -60,13 +60,8 @@ int sb_api_routes(sb_router_t *r)
 void sb_api_on_request(sb_req_t *req)
 {
     switch (req->match.route->flags) {
-    case SB_AUTH_ADMIN:
-        sb_auth_admin(req);
-        break;
-    case SB_AUTH_TENANT:
-        sb_auth_tenant(req);
-        break;
-    default:
-        req->match.route->handler(req);
+    case SB_AUTH_ADMIN: sb_auth_admin(req); break;
+    case SB_AUTH_TENANT: sb_auth_tenant(req); break;
+    default: req->match.route->handler(req);
     }
 }

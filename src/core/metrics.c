@@ -84,8 +84,9 @@ static void route_labels(unsigned r, const char **pattern, const char **method)
 void sb_metrics_render(sb_buf_t *out)
 {
     pthread_mutex_lock(&reg_lock);
-    sb_buf_puts(out, "# HELP switchboard_http_requests_total HTTP requests answered, by route pattern, method and status.\n"
-                     "# TYPE switchboard_http_requests_total counter\n");
+    sb_buf_puts(out,
+                "# HELP switchboard_http_requests_total HTTP requests answered, by route pattern, method and status.\n"
+                "# TYPE switchboard_http_requests_total counter\n");
     for (unsigned r = 0; r < SB_METRICS_ROUTES; r++) {
         const char *pattern, *method;
         route_labels(r, &pattern, &method);
@@ -98,15 +99,17 @@ void sb_metrics_render(sb_buf_t *out)
             if (!v)
                 continue;
             if (s == SB_METRICS_STATUS_SLOTS - 1)
-                sb_buf_printf(out, "switchboard_http_requests_total{route=\"%s\",method=\"%s\",status=\"other\"} %llu\n",
+                sb_buf_printf(out,
+                              "switchboard_http_requests_total{route=\"%s\",method=\"%s\",status=\"other\"} %llu\n",
                               pattern, method, (unsigned long long)v);
             else
                 sb_buf_printf(out, "switchboard_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
                               pattern, method, status_codes[s], (unsigned long long)v);
         }
     }
-    sb_buf_puts(out, "# HELP switchboard_http_request_duration_seconds Time from the first byte of a request to its response.\n"
-                     "# TYPE switchboard_http_request_duration_seconds histogram\n");
+    sb_buf_puts(
+        out, "# HELP switchboard_http_request_duration_seconds Time from the first byte of a request to its response.\n"
+             "# TYPE switchboard_http_request_duration_seconds histogram\n");
     for (unsigned r = 0; r < SB_METRICS_ROUTES; r++) {
         const char *pattern, *method;
         route_labels(r, &pattern, &method);
@@ -125,13 +128,14 @@ void sb_metrics_render(sb_buf_t *out)
         uint64_t cum = 0;
         for (int b = 0; b < SB_METRICS_LAT_BUCKETS; b++) {
             cum += counts[b];
-            sb_buf_printf(out, "switchboard_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"%s\"} %llu\n",
-                          pattern, method, lat_labels[b], (unsigned long long)cum);
+            sb_buf_printf(
+                out, "switchboard_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"%s\"} %llu\n",
+                pattern, method, lat_labels[b], (unsigned long long)cum);
         }
         sb_buf_printf(out, "switchboard_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n", pattern,
                       method, (double)sum_us / 1e6);
-        sb_buf_printf(out, "switchboard_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n", pattern,
-                      method, (unsigned long long)total);
+        sb_buf_printf(out, "switchboard_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
+                      pattern, method, (unsigned long long)total);
     }
     uint64_t open = 0, refused = 0, rerr = 0, up = 0;
     for (unsigned i = 0; i < nblocks; i++) {
@@ -140,20 +144,20 @@ void sb_metrics_render(sb_buf_t *out)
         rerr += load(&blocks[i]->redis_errors);
         up += load(&blocks[i]->redis_up);
     }
-    sb_buf_printf(out,
-                  "# HELP switchboard_http_connections_open Client connections currently open.\n"
-                  "# TYPE switchboard_http_connections_open gauge\n"
-                  "switchboard_http_connections_open %llu\n"
-                  "# HELP switchboard_http_connections_refused_total Connections refused at the --max-connections cap.\n"
-                  "# TYPE switchboard_http_connections_refused_total counter\n"
-                  "switchboard_http_connections_refused_total %llu\n"
-                  "# HELP switchboard_redis_errors_total Redis commands that failed, timed out or hit a dropped connection.\n"
-                  "# TYPE switchboard_redis_errors_total counter\n"
-                  "switchboard_redis_errors_total %llu\n"
-                  "# HELP switchboard_redis_up Loop threads whose Redis connection is ready.\n"
-                  "# TYPE switchboard_redis_up gauge\n"
-                  "switchboard_redis_up %llu\n",
-                  (unsigned long long)open, (unsigned long long)refused, (unsigned long long)rerr,
-                  (unsigned long long)up);
+    sb_buf_printf(
+        out,
+        "# HELP switchboard_http_connections_open Client connections currently open.\n"
+        "# TYPE switchboard_http_connections_open gauge\n"
+        "switchboard_http_connections_open %llu\n"
+        "# HELP switchboard_http_connections_refused_total Connections refused at the --max-connections cap.\n"
+        "# TYPE switchboard_http_connections_refused_total counter\n"
+        "switchboard_http_connections_refused_total %llu\n"
+        "# HELP switchboard_redis_errors_total Redis commands that failed, timed out or hit a dropped connection.\n"
+        "# TYPE switchboard_redis_errors_total counter\n"
+        "switchboard_redis_errors_total %llu\n"
+        "# HELP switchboard_redis_up Loop threads whose Redis connection is ready.\n"
+        "# TYPE switchboard_redis_up gauge\n"
+        "switchboard_redis_up %llu\n",
+        (unsigned long long)open, (unsigned long long)refused, (unsigned long long)rerr, (unsigned long long)up);
     pthread_mutex_unlock(&reg_lock);
 }

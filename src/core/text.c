@@ -88,8 +88,7 @@ bool sb_utf8_valid(const char *str, size_t n)
             cp = cp << 6 | (s[i + k] & 0x3f);
         }
         /* overlong forms, surrogates, beyond U+10FFFF */
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
             return false;
         i += len;
     }

@@ -66,7 +66,7 @@ static int split(const char *path, size_t len, sb_str_t *segs, unsigned max, uns
         k++;
         if (i >= len)
             break;
-        i++; /* skip '/' */
+        i++;            /* skip '/' */
         if (i == len) { /* trailing slash: one empty segment */
             if (k == max)
                 return -E2BIG;

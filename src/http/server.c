@@ -18,11 +18,11 @@
 #include "switchboard/store.h"
 #include "switchboard/text.h"
 
-#define SWEEP_MS 250
-#define LINGER_MS 2000
+#define SWEEP_MS       250
+#define LINGER_MS      2000
 #define OUT_HIGH_WATER (256 * 1024) /* stop reading while this much output is queued */
-#define REQ_POOL_MAX 1024
-#define ARENA_CHUNK 4096
+#define REQ_POOL_MAX   1024
+#define ARENA_CHUNK    4096
 
 struct sb_conn {
     uv_tcp_t tcp;
@@ -34,7 +34,7 @@ struct sb_conn {
     sb_buf_t wbuf; /* output owned by the write in flight */
     uv_write_t wreq;
     uv_shutdown_t sreq;
-    sb_buf_t held; /* input that arrived while a handler was running */
+    sb_buf_t held;     /* input that arrived while a handler was running */
     uint64_t deadline; /* uv_now() ms; 0 = none */
     union {
         struct sockaddr sa;
@@ -699,8 +699,7 @@ static int on_headers_complete(llhttp_t *p)
         return -1;
     }
     const sb_header_t *expect = sb_req_header(req, "expect");
-    if (expect && has_body && sb_ascii_ieq(expect->value.p, expect->value.len, "100-continue") &&
-        p->http_minor >= 1) {
+    if (expect && has_body && sb_ascii_ieq(expect->value.p, expect->value.len, "100-continue") && p->http_minor >= 1) {
         sb_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
         conn_flush(c);
     }
@@ -888,8 +887,8 @@ static int open_listener(sb_loop_t *loop)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     /* libuv 1.44 has no UV_TCP_REUSEPORT: set it on our own socket before binding. */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                                  : sizeof(struct sockaddr_in6)) != 0) {
+        bind(fd, (struct sockaddr *)&ss,
+             ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) != 0) {
         rc = -errno;
         close(fd);
         return rc;

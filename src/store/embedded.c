@@ -70,9 +70,9 @@ int sb_embedded_redis_start(sb_embedded_redis_t *er, const char *data_dir, char 
             dup2(devnull, 0);
             dup2(devnull, 1);
         }
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", er->socket_path, "--unixsocketperm", "700",
-               "--dir", dir, "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-               "--logfile", logfile, (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", er->socket_path, "--unixsocketperm",
+               "700", "--dir", dir, "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize",
+               "no", "--logfile", logfile, (char *)NULL);
         fprintf(stderr, "switchboard: cannot run redis-server: %s (install Debian's redis-server or pass --redis)\n",
                 strerror(errno));
         _exit(127);

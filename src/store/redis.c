@@ -4,8 +4,8 @@
  * reply == NULL) and reconnects with backoff. */
 #include <adapters/libuv.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <async.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +16,13 @@
 #include "switchboard/store.h"
 #include "switchboard/text.h"
 
-#define TICK_MS 50
+#define TICK_MS            50
 #define CONNECT_TIMEOUT_MS 2000
-#define HEARTBEAT_MS 1000
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define MAX_INFLIGHT 20000
-#define PENDING_POOL_MAX 4096
+#define HEARTBEAT_MS       1000
+#define BACKOFF_MIN_MS     100
+#define BACKOFF_MAX_MS     5000
+#define MAX_INFLIGHT       20000
+#define PENDING_POOL_MAX   4096
 
 typedef enum { ST_DOWN, ST_CONNECTING, ST_HANDSHAKE, ST_READY } st_state_t;
 
@@ -347,8 +347,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
 static void try_connect(sb_store_t *st)
 {
-    redisAsyncContext *ac = st->addr.path[0] ? redisAsyncConnectUnix(st->addr.path)
-                                             : redisAsyncConnect(st->addr.host, (int)st->addr.port);
+    redisAsyncContext *ac =
+        st->addr.path[0] ? redisAsyncConnectUnix(st->addr.path) : redisAsyncConnect(st->addr.host, (int)st->addr.port);
     if (!ac || ac->err) {
         if (st->failures_logged++ < 3 || st->failures_logged % 100 == 0)
             sb_log(SB_LOG_WARN, "redis connect failed", "\"error\":\"%s\"", ac ? ac->errstr : "out of memory");
@@ -527,7 +527,8 @@ void sb_store_check_persistence(const char *url)
     if (sb_redis_url_parse(url, &a) < 0)
         return;
     struct timeval tv = {1, 0};
-    redisContext *c = a.path[0] ? redisConnectUnixWithTimeout(a.path, tv) : redisConnectWithTimeout(a.host, (int)a.port, tv);
+    redisContext *c =
+        a.path[0] ? redisConnectUnixWithTimeout(a.path, tv) : redisConnectWithTimeout(a.host, (int)a.port, tv);
     if (!c || c->err) {
         sb_log(SB_LOG_WARN, "redis not reachable at start; will keep trying", NULL);
         if (c)
@@ -536,7 +537,8 @@ void sb_store_check_persistence(const char *url)
     }
     redisSetTimeout(c, tv);
     if (a.password[0]) {
-        redisReply *r = a.user[0] ? redisCommand(c, "AUTH %s %s", a.user, a.password) : redisCommand(c, "AUTH %s", a.password);
+        redisReply *r =
+            a.user[0] ? redisCommand(c, "AUTH %s %s", a.user, a.password) : redisCommand(c, "AUTH %s", a.password);
         if (r)
             freeReplyObject(r);
     }
@@ -553,8 +555,10 @@ void sb_store_check_persistence(const char *url)
         freeReplyObject(r);
     redisFree(c);
     if (!aof && !rdb)
-        sb_log(SB_LOG_WARN, "redis persistence is off (no AOF, no RDB): accepted requests and queued deliveries "
-                            "are lost if redis restarts", NULL);
+        sb_log(SB_LOG_WARN,
+               "redis persistence is off (no AOF, no RDB): accepted requests and queued deliveries "
+               "are lost if redis restarts",
+               NULL);
     else if (!aof)
         sb_log(SB_LOG_WARN, "redis AOF is off: a redis crash loses writes since the last RDB snapshot", NULL);
 }

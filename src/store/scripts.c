@@ -9,46 +9,55 @@
 
 /* KEYS: byhash, tenant. ARGV: sha256 hex of the presented key. -> {keyId, status} or {} */
 sb_script_t sb_script_auth_key = {"auth_key",
-    "local id = redis.call('HGET', KEYS[1], ARGV[1])\n"
-    "if not id then return {} end\n"
-    "local status = redis.call('HGET', KEYS[2], 'status')\n"
-    "if not status then return {} end\n"
-    "return {id, status}\n", ""};
+                                  "local id = redis.call('HGET', KEYS[1], ARGV[1])\n"
+                                  "if not id then return {} end\n"
+                                  "local status = redis.call('HGET', KEYS[2], 'status')\n"
+                                  "if not status then return {} end\n"
+                                  "return {id, status}\n",
+                                  ""};
 
 /* KEYS: tenant, tenants index, apikeys, byhash.
  * ARGV: id, name, createdAt, createdMs, apiSecret, keyId, keyJson, keyHash */
-sb_script_t sb_script_tenant_create = {"tenant_create",
+sb_script_t sb_script_tenant_create = {
+    "tenant_create",
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 'CONFLICT' end\n"
     "redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'status', 'active', 'createdAt', ARGV[3],\n"
     "  'updatedAt', ARGV[3], 'apiSecret', ARGV[5])\n"
     "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
     "redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])\n"
     "redis.call('HSET', KEYS[4], ARGV[8], ARGV[6])\n"
-    "return 'OK'\n", ""};
+    "return 'OK'\n",
+    ""};
 
 /* KEYS: tenant. ARGV: name|'' , status|'', updatedAt -> tenant fields or nil */
-sb_script_t sb_script_tenant_update = {"tenant_update",
+sb_script_t sb_script_tenant_update = {
+    "tenant_update",
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
     "if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'name', ARGV[1]) end\n"
     "if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end\n"
     "redis.call('HSET', KEYS[1], 'updatedAt', ARGV[3])\n"
-    "return redis.call('HMGET', KEYS[1], 'id', 'name', 'status', 'createdAt', 'updatedAt')\n", ""};
+    "return redis.call('HMGET', KEYS[1], 'id', 'name', 'status', 'createdAt', 'updatedAt')\n",
+    ""};
 
 /* KEYS: tenants index. ARGV: offset, count, key prefix "sb:{t:", key suffix "}:tenant".
  * -> {total, {id,name,status,createdAt,updatedAt}, ...}. Reads other tenants' hashes, which a
  * single-primary Redis (with or without Sentinel) allows; see docs/keys.md. */
-sb_script_t sb_script_tenant_list = {"tenant_list",
+sb_script_t sb_script_tenant_list = {
+    "tenant_list",
     "local total = redis.call('ZCARD', KEYS[1])\n"
     "local ids = redis.call('ZRANGE', KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1)\n"
     "local out = {total}\n"
     "for _, id in ipairs(ids) do\n"
-    "  out[#out + 1] = redis.call('HMGET', ARGV[3] .. id .. ARGV[4], 'id', 'name', 'status', 'createdAt', 'updatedAt')\n"
+    "  out[#out + 1] = redis.call('HMGET', ARGV[3] .. id .. ARGV[4], 'id', 'name', 'status', 'createdAt', "
+    "'updatedAt')\n"
     "end\n"
-    "return out\n", ""};
+    "return out\n",
+    ""};
 
 /* KEYS: tenant, tenants index, apikeys, byhash, widgets, agents, channels, widget index,
  * channel index. ARGV: id -> 1 deleted, 0 unknown */
-sb_script_t sb_script_tenant_delete = {"tenant_delete",
+sb_script_t sb_script_tenant_delete = {
+    "tenant_delete",
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "for _, wid in ipairs(redis.call('HKEYS', KEYS[5])) do redis.call('HDEL', KEYS[8], wid) end\n"
     "for _, v in ipairs(redis.call('HVALS', KEYS[7])) do\n"
@@ -57,40 +66,47 @@ sb_script_t sb_script_tenant_delete = {"tenant_delete",
     "end\n"
     "redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])\n"
     "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "return 1\n", ""};
+    "return 1\n",
+    ""};
 
 /* KEYS: tenant, apikeys, byhash. ARGV: keyId, keyJson, keyHash */
 sb_script_t sb_script_key_create = {"key_create",
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTENANT' end\n"
-    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n"
-    "redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])\n"
-    "return 'OK'\n", ""};
+                                    "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTENANT' end\n"
+                                    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n"
+                                    "redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])\n"
+                                    "return 'OK'\n",
+                                    ""};
 
 /* KEYS: tenant, apikeys, byhash. ARGV: keyId */
-sb_script_t sb_script_key_revoke = {"key_revoke",
+sb_script_t sb_script_key_revoke = {
+    "key_revoke",
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTENANT' end\n"
     "local cur = redis.call('HGET', KEYS[2], ARGV[1])\n"
     "if not cur then return 'NOTFOUND' end\n"
     "local ok, o = pcall(cjson.decode, cur)\n"
     "if ok and type(o) == 'table' and o.hash then redis.call('HDEL', KEYS[3], o.hash) end\n"
     "redis.call('HDEL', KEYS[2], ARGV[1])\n"
-    "return 'OK'\n", ""};
+    "return 'OK'\n",
+    ""};
 
 /* KEYS: tenant, collection -> false (no tenant) or HVALS */
 sb_script_t sb_script_entity_list = {"entity_list",
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
-    "return redis.call('HVALS', KEYS[2])\n", ""};
+                                     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+                                     "return redis.call('HVALS', KEYS[2])\n",
+                                     ""};
 
 /* KEYS: tenant, collection -> false (no tenant) or the stored JSON (or '' when absent) */
 sb_script_t sb_script_entity_get = {"entity_get",
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
-    "return redis.call('HGET', KEYS[2], ARGV[1]) or ''\n", ""};
+                                    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+                                    "return redis.call('HGET', KEYS[2], ARGV[1]) or ''\n",
+                                    ""};
 
 /* Create or compare-and-set update.
  * KEYS: tenant, collection, agents (reference check), index hash.
  * ARGV: id, json, expected current json ('' = create), agent id ('' = none),
  *       new index field (''), index value, old index field ('') */
-sb_script_t sb_script_entity_put = {"entity_put",
+sb_script_t sb_script_entity_put = {
+    "entity_put",
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTENANT' end\n"
     "local cur = redis.call('HGET', KEYS[2], ARGV[1])\n"
     "if ARGV[3] == '' then\n"
@@ -107,12 +123,14 @@ sb_script_t sb_script_entity_put = {"entity_put",
     "if ARGV[7] ~= '' and ARGV[7] ~= ARGV[5] then redis.call('HDEL', KEYS[4], ARGV[7]) end\n"
     "if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end\n"
     "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n"
-    "return 'OK'\n", ""};
+    "return 'OK'\n",
+    ""};
 
 /* KEYS: tenant, collection, index hash, widgets, channels.
  * ARGV: id, index mode ('id': the id is the index field; 'binding': the record's bindingKey;
  *       '' none), agent id whose use blocks deletion ('') */
-sb_script_t sb_script_entity_delete = {"entity_delete",
+sb_script_t sb_script_entity_delete = {
+    "entity_delete",
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTENANT' end\n"
     "local cur = redis.call('HGET', KEYS[2], ARGV[1])\n"
     "if not cur then return 'NOTFOUND' end\n"
@@ -130,12 +148,13 @@ sb_script_t sb_script_entity_delete = {"entity_delete",
     "  if ok and type(o) == 'table' and o.bindingKey then redis.call('HDEL', KEYS[3], o.bindingKey) end\n"
     "end\n"
     "redis.call('HDEL', KEYS[2], ARGV[1])\n"
-    "return 'OK'\n", ""};
+    "return 'OK'\n",
+    ""};
 
 sb_script_t *const sb_scripts[] = {
-    &sb_script_auth_key,    &sb_script_tenant_create, &sb_script_tenant_update, &sb_script_tenant_list,
-    &sb_script_tenant_delete, &sb_script_key_create,  &sb_script_key_revoke,    &sb_script_entity_list,
-    &sb_script_entity_get,  &sb_script_entity_put,    &sb_script_entity_delete,
+    &sb_script_auth_key,      &sb_script_tenant_create, &sb_script_tenant_update, &sb_script_tenant_list,
+    &sb_script_tenant_delete, &sb_script_key_create,    &sb_script_key_revoke,    &sb_script_entity_list,
+    &sb_script_entity_get,    &sb_script_entity_put,    &sb_script_entity_delete,
 };
 const size_t sb_scripts_count = SB_ARRAY_SIZE(sb_scripts);
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs every test: installs the Debian packages, builds a release and an ASan+UBSan build, and
+# runs the cmocka unit tests and the black-box integration suite (a real server against a real
+# redis-server started by the tests) against each. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || exit 1
+
+PY=/usr/bin/python3 # Debian's pytest belongs to the system python
+passed=0
+failed=0
+logdir=$(mktemp -d)
+trap 'rm -rf "$logdir"' EXIT
+
+build() { # dir, meson options...
+  local dir=$1
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$logdir/setup-$dir.log" 2>&1 || { cat "$logdir/setup-$dir.log"; return 1; }
+  fi
+  ninja -C "$dir" >"$logdir/ninja-$dir.log" 2>&1 || { cat "$logdir/ninja-$dir.log"; return 1; }
+  if grep -q 'warning:' "$logdir/ninja-$dir.log"; then
+    echo "compiler warnings in $dir:" >&2
+    grep 'warning:' "$logdir/ninja-$dir.log" >&2
+    return 1
+  fi
+}
+
+count_meson() { # parses "Ok: N" / "Fail: N" of meson test
+  local log=$1 ok fail
+  ok=$(grep -E '^Ok:' "$log" | awk '{print $2}')
+  fail=$(grep -E '^(Fail|Unexpected Pass|Timeout):' "$log" | awk '{s+=$2} END {print s+0}')
+  passed=$((passed + ${ok:-0}))
+  failed=$((failed + ${fail:-0}))
+}
+
+count_pytest() { # parses pytest's closing summary
+  local log=$1 line p f e
+  line=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$log" | tail -1)
+  p=$(echo "$line" | grep -oE '[0-9]+ passed' | awk '{print $1}')
+  f=$(echo "$line" | grep -oE '[0-9]+ failed' | awk '{print $1}')
+  e=$(echo "$line" | grep -oE '[0-9]+ errors?' | awk '{print $1}')
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0} + ${e:-0}))
+  if [ -z "$line" ]; then failed=$((failed + 1)); fi
+}
+
+run_suite() { # name, build dir, meson options...
+  local name=$1 dir=$2
+  shift 2
+  echo "=== $name build ($dir)"
+  if ! build "$dir" "$@"; then
+    echo "$name build failed"
+    failed=$((failed + 1))
+    return
+  fi
+  echo "=== $name: unit tests"
+  meson test -C "$dir" --print-errorlogs >"$logdir/unit-$name.log" 2>&1
+  tail -n 12 "$logdir/unit-$name.log"
+  count_meson "$logdir/unit-$name.log"
+  echo "=== $name: integration tests"
+  SWITCHBOARD_BIN="$PWD/$dir/switchboard" $PY -m pytest tests/integration -q -p no:cacheprovider \
+    2>&1 | tee "$logdir/it-$name.log" | grep -vE '^\.+|^$' | tail -n 40
+  count_pytest "$logdir/it-$name.log"
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
+export LSAN_OPTIONS=exitcode=88
+
+run_suite release build-ci-release --buildtype=release -Db_ndebug=true
+run_suite sanitizers build-ci-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
