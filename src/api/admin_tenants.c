@@ -44,8 +44,9 @@ static void new_key_make(new_key_t *k, const char *tid, const char *name)
     snprintf(k->key, sizeof(k->key), "sbk_%s_%s", tid, secret);
     sb_sha256_hex(k->key, strlen(k->key), k->hash);
     sb_now_rfc3339(k->created);
-    char prefix[16];
-    snprintf(prefix, sizeof(prefix), "%.4s", secret);
+    /* The key's visible beginning, so an operator can tell keys apart in a list. */
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "sbk_%s_%.4s", tid, secret);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "id", k->id);
     cJSON_AddStringToObject(r, "name", name);

@@ -137,12 +137,13 @@ void sb_metrics_render(sb_buf_t *out)
         sb_buf_printf(out, "switchboard_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
                       pattern, method, (unsigned long long)total);
     }
-    uint64_t open = 0, refused = 0, rerr = 0, up = 0;
+    uint64_t open = 0, refused = 0, rerr = 0;
+    unsigned ready = 0;
     for (unsigned i = 0; i < nblocks; i++) {
+        ready += load(&blocks[i]->redis_up) ? 1 : 0;
         open += load(&blocks[i]->conns_open);
         refused += load(&blocks[i]->conns_refused);
         rerr += load(&blocks[i]->redis_errors);
-        up += load(&blocks[i]->redis_up);
     }
     sb_buf_printf(
         out,
@@ -155,9 +156,13 @@ void sb_metrics_render(sb_buf_t *out)
         "# HELP switchboard_redis_errors_total Redis commands that failed, timed out or hit a dropped connection.\n"
         "# TYPE switchboard_redis_errors_total counter\n"
         "switchboard_redis_errors_total %llu\n"
-        "# HELP switchboard_redis_up Loop threads whose Redis connection is ready.\n"
+        "# HELP switchboard_redis_up 1 when every loop thread's Redis connection is ready.\n"
         "# TYPE switchboard_redis_up gauge\n"
-        "switchboard_redis_up %llu\n",
-        (unsigned long long)open, (unsigned long long)refused, (unsigned long long)rerr, (unsigned long long)up);
+        "switchboard_redis_up %d\n"
+        "# HELP switchboard_redis_connections_ready Loop threads whose Redis connection is ready.\n"
+        "# TYPE switchboard_redis_connections_ready gauge\n"
+        "switchboard_redis_connections_ready %u\n",
+        (unsigned long long)open, (unsigned long long)refused, (unsigned long long)rerr,
+        nblocks && ready == nblocks ? 1 : 0, ready);
     pthread_mutex_unlock(&reg_lock);
 }

@@ -631,8 +631,10 @@ static int on_header_field_complete(llhttp_t *p)
 {
     sb_req_t *req = ((sb_conn_t *)p->data)->req;
     if (req->hdr_state != 1) { /* empty name: llhttp rejects it, be safe */
-        if (req->nheaders == SB_MAX_HEADERS)
+        if (req->nheaders == SB_MAX_HEADERS) {
+            ((sb_conn_t *)p->data)->err_status = 431;
             return -1;
+        }
         req->hdr_off[req->nheaders][0] = (uint32_t)req->head.len;
     }
     req->hdr_off[req->nheaders][1] = (uint32_t)req->head.len - req->hdr_off[req->nheaders][0];

@@ -62,6 +62,12 @@ int sb_embedded_redis_start(sb_embedded_redis_t *er, const char *data_dir, char 
         return -errno;
     }
     if (pid == 0) {
+        /* exec keeps the signal mask and ignored signals: give redis-server a clean slate, or
+         * it would never see the SIGTERM that stops it. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(1);

@@ -189,6 +189,8 @@ static void pending_free(sb_store_t *st, pending_t *p)
 
 static void schedule_reconnect(sb_store_t *st)
 {
+    if (!st->closing)
+        sb_metrics_add(&st->metrics->redis_errors, 1); /* a lost or failed connection */
     st->state = ST_DOWN;
     st->metrics->redis_up = 0;
     if (st->closing)
@@ -444,16 +446,20 @@ bool sb_store_ready(const sb_store_t *st)
 
 int sb_store_cmd(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
 {
-    if (!sb_store_ready(st) || st->inflight >= MAX_INFLIGHT || st->closing)
+    if (!sb_store_ready(st) || st->inflight >= MAX_INFLIGHT || st->closing) {
+        sb_metrics_add(&st->metrics->redis_errors, 1); /* refused: Redis down or overloaded */
         return -EAGAIN;
+    }
     return send_argv(st, cb, data, argc, argv, argvlen);
 }
 
 int sb_store_eval(sb_store_t *st, const sb_script_t *script, int nkeys, int argc, const char **argv,
                   const size_t *argvlen, sb_store_cb cb, void *data)
 {
-    if (!sb_store_ready(st) || st->inflight >= MAX_INFLIGHT || st->closing)
+    if (!sb_store_ready(st) || st->inflight >= MAX_INFLIGHT || st->closing) {
+        sb_metrics_add(&st->metrics->redis_errors, 1); /* refused: Redis down or overloaded */
         return -EAGAIN;
+    }
     enum { MAXARGS = 64 };
     if (argc + 3 > MAXARGS)
         return -E2BIG;
