@@ -125,9 +125,17 @@ const sb_header_t *sb_req_header(const sb_req_t *req, const char *name);
 /* The percent-decoded path parameter by name, NUL-terminated in the request arena; NULL when
  * absent or badly encoded. */
 const char *sb_req_param(sb_req_t *req, const char *name);
-/* Query parameter, percent-decoded into the arena; NULL when absent. */
+/* Query parameter, percent-decoded into the arena; NULL when absent or badly encoded. */
 const char *sb_req_query(sb_req_t *req, const char *name);
+/* Same, telling the two apart: 0 found, -ENOENT absent, -EINVAL bad escape or NUL. */
+int sb_req_query_get(sb_req_t *req, const char *name, const char **out);
 void *sb_req_alloc(sb_req_t *req, size_t n);
+/* Request objects: the server pools them; bodies up to max_body. */
+sb_req_t *sb_req_new(uint64_t max_body);
+void sb_req_reset(sb_req_t *req);
+/* Drops what a pooled request should not keep (extra arena chunks, a large body buffer). */
+void sb_req_trim(sb_req_t *req);
+void sb_req_destroy(sb_req_t *req);
 char *sb_req_strndup(sb_req_t *req, const char *s, size_t n);
 /* The socket peer as text (IPv4 dotted or IPv6). */
 const struct sockaddr *sb_req_peer(const sb_req_t *req);

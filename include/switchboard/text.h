@@ -26,6 +26,8 @@ int sb_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
 bool sb_uuid_valid(const char *s, size_t n);
 /* RFC 3339 UTC with milliseconds, e.g. 2026-11-21T10:00:00.123Z; out needs 25 bytes. */
 void sb_time_rfc3339(int64_t unix_ms, char out[32]);
+/* Same with microseconds (2026-11-21T10:00:00.123456Z): creation times that sort records. */
+void sb_time_rfc3339_us(int64_t unix_us, char out[32]);
 /* Finds the value of key in an application/x-www-form-urlencoded query string. */
 bool sb_query_get(sb_str_t query, const char *key, sb_str_t *value);
 

@@ -114,15 +114,15 @@ void sb_admin_tenant_create(sb_req_t *req)
     sb_random_token(c->secret, 32);
     new_key_make(&c->key, c->id, "default");
 
-    char k_tenant[SB_KEY_MAX], k_index[SB_KEY_MAX], k_keys[SB_KEY_MAX], k_byhash[SB_KEY_MAX], ms[24];
+    char k_tenant[SB_KEY_MAX], k_index[SB_KEY_MAX], k_keys[SB_KEY_MAX], k_byhash[SB_KEY_MAX], k_seq[SB_KEY_MAX];
     sb_key_tenant(k_tenant, c->id, "tenant");
     sb_key_global(k_index, "tenants", NULL);
     sb_key_tenant(k_keys, c->id, "apikeys");
     sb_key_tenant(k_byhash, c->id, "apikeys:byhash");
-    snprintf(ms, sizeof(ms), "%lld", (long long)sb_now_ms());
-    const char *argv[] = {k_tenant,       k_index, k_keys,    k_byhash,  c->id,         c->name,
-                          c->key.created, ms,      c->secret, c->key.id, c->key.record, c->key.hash};
-    if (sb_store_eval(sb_api_store(req), &sb_script_tenant_create, 4, SB_ARRAY_SIZE(argv), argv, NULL,
+    sb_key_global(k_seq, "tenants", "seq");
+    const char *argv[] = {k_tenant, k_index,        k_keys,    k_byhash,  k_seq,         c->id,
+                          c->name,  c->key.created, c->secret, c->key.id, c->key.record, c->key.hash};
+    if (sb_store_eval(sb_api_store(req), &sb_script_tenant_create, 5, SB_ARRAY_SIZE(argv), argv, NULL,
                       on_tenant_created, req) < 0) {
         cJSON_free(c->key.record);
         sb_api_unavailable(req);

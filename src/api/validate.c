@@ -25,6 +25,33 @@ void sb_resp_verr(sb_req_t *req, const sb_verr_t *e)
     sb_resp_problem(req, 400, e->detail, e->field[0] ? e->field : NULL);
 }
 
+/* cJSON accepts raw control characters inside strings and stops C strings at an escaped NUL;
+ * JSON forbids the first and we cannot store the second, so both are refused here. */
+static bool json_text_ok(const char *p, size_t n)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (!in_str) {
+            if (c == '"')
+                in_str = true;
+            continue;
+        }
+        if (c < 0x20)
+            return false;
+        if (c == '"') {
+            in_str = false;
+        } else if (c == '\\') {
+            if (i + 1 >= n)
+                return false;
+            if (p[i + 1] == 'u' && i + 5 < n && memcmp(p + i + 2, "0000", 4) == 0)
+                return false;
+            i++; /* the escaped character cannot end the string */
+        }
+    }
+    return true;
+}
+
 cJSON *sb_json_body(sb_req_t *req, bool allow_empty)
 {
     const char *p = req->body.data ? req->body.data : "";
@@ -40,6 +67,10 @@ cJSON *sb_json_body(sb_req_t *req, bool allow_empty)
     }
     if (!sb_utf8_valid(p, n)) {
         sb_resp_problem(req, 400, "request body is not valid UTF-8", NULL);
+        return NULL;
+    }
+    if (!json_text_ok(p, n)) {
+        sb_resp_problem(req, 400, "request body is not valid JSON: control character or \\u0000 in a string", NULL);
         return NULL;
     }
     const char *end = NULL;
@@ -240,9 +271,18 @@ int sb_page_params(sb_req_t *req, unsigned *page, unsigned *size)
 {
     *page = 1;
     *size = 20;
-    const char *p = sb_req_query(req, "page");
-    const char *s = sb_req_query(req, "pageSize");
+    const char *p, *s;
+    int prc = sb_req_query_get(req, "page", &p);
+    int src = sb_req_query_get(req, "pageSize", &s);
     uint64_t v;
+    if (prc == -EINVAL) {
+        sb_resp_problem(req, 400, "'page' must be an integer >= 1", "page");
+        return -1;
+    }
+    if (src == -EINVAL) {
+        sb_resp_problem(req, 400, "'pageSize' must be an integer from 1 to 100", "pageSize");
+        return -1;
+    }
     if (p) {
         if (sb_parse_u64(p, strlen(p), 1000000, &v) < 0 || v < 1) {
             sb_resp_problem(req, 400, "'page' must be an integer >= 1", "page");
@@ -330,5 +370,7 @@ int64_t sb_now_ms(void)
 
 void sb_now_rfc3339(char out[32])
 {
-    sb_time_rfc3339(sb_now_ms(), out);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    sb_time_rfc3339_us((int64_t)tv.tv_sec * 1000000 + tv.tv_usec, out);
 }

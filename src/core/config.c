@@ -340,11 +340,15 @@ static int load_file(sb_config_t *cfg, const char *path, char *err, size_t errle
             rc = -EINVAL;
             break;
         }
-        char val[4096];
+        char num[32];
+        const char *val;
+        double d = cJSON_IsNumber(it) ? it->valuedouble : -1;
         if (cJSON_IsString(it)) {
-            snprintf(val, sizeof(val), "%s", it->valuestring);
-        } else if (cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble == (double)(uint64_t)it->valuedouble) {
-            snprintf(val, sizeof(val), "%llu", (unsigned long long)it->valuedouble);
+            val = it->valuestring;
+        } else if (d >= 0 && d <= 9007199254740992.0 && d == (double)(uint64_t)d) {
+            /* the range check comes first: casting an out-of-range double is undefined */
+            snprintf(num, sizeof(num), "%llu", (unsigned long long)d);
+            val = num;
         } else {
             snprintf(err, errlen, "--config: setting '%s' must be a string or a non-negative integer", it->string);
             rc = -EINVAL;

@@ -193,6 +193,15 @@ void sb_time_rfc3339(int64_t unix_ms, char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", (int)(unix_ms % 1000));
 }
 
+void sb_time_rfc3339_us(int64_t unix_us, char out[32])
+{
+    time_t secs = (time_t)(unix_us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%06dZ", (int)(unix_us % 1000000));
+}
+
 bool sb_query_get(sb_str_t query, const char *key, sb_str_t *value)
 {
     size_t klen = strlen(key);

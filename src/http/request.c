@@ -1,6 +1,8 @@
 /* Request accessors: headers, path parameters, query parameters, arena strings. */
 #include <string.h>
 
+#include "switchboard/alloc.h"
+
 #include "switchboard/http.h"
 #include "switchboard/text.h"
 
@@ -43,4 +45,114 @@ const char *sb_req_query(sb_req_t *req, const char *name)
     if (!sb_query_get(req->query, name, &v))
         return NULL;
     return decode(req, v, true);
+}
+
+/* ---------- request objects and their arena ---------- */
+
+#define ARENA_CHUNK 4096
+
+sb_req_t *sb_req_new(uint64_t max_body)
+{
+    sb_req_t *req = sb_calloc(1, sizeof(*req));
+    sb_buf_init(&req->head, SB_HEAD_MAX);
+    sb_buf_init(&req->body, max_body);
+    sb_buf_init(&req->resp_headers, 8 * 1024);
+    return req;
+}
+
+void sb_req_reset(sb_req_t *req)
+{
+    req->loop = NULL;
+    req->conn = NULL;
+    req->method = 0;
+    req->method_name = SB_STR_LIT("");
+    req->path = req->query = SB_STR_LIT("");
+    req->nheaders = 0;
+    memset(&req->match, 0, sizeof(req->match));
+    req->request_id[0] = '\0';
+    req->start_ns = uv_hrtime();
+    req->keep_alive = false;
+    req->status = 0;
+    req->resp_bytes = 0;
+    req->ctx = NULL;
+    req->tenant_id = req->key_id = NULL;
+    req->url_end = 0;
+    req->hdr_state = 0;
+    req->dispatched = req->done = req->expect_continue = false;
+    sb_buf_reset(&req->head);
+    sb_buf_reset(&req->body);
+    sb_buf_reset(&req->resp_headers);
+}
+
+static void arena_release(sb_req_t *req, bool keep_first)
+{
+    sb_arena_chunk_t *c = req->arena, *keep = NULL;
+    while (c) {
+        sb_arena_chunk_t *next = c->next;
+        if (keep_first && !keep && c->cap == ARENA_CHUNK) {
+            keep = c;
+            keep->next = NULL;
+            keep->used = 0;
+        } else {
+            sb_free(c);
+        }
+        c = next;
+    }
+    req->arena = keep;
+}
+
+void sb_req_trim(sb_req_t *req)
+{
+    arena_release(req, true);
+    if (req->body.cap > 64 * 1024)
+        sb_buf_free(&req->body); /* a 1 MiB upload must not stay pinned in a pool */
+}
+
+void sb_req_destroy(sb_req_t *req)
+{
+    arena_release(req, false);
+    sb_buf_free(&req->head);
+    sb_buf_free(&req->body);
+    sb_buf_free(&req->resp_headers);
+    sb_free(req);
+}
+
+void *sb_req_alloc(sb_req_t *req, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    sb_arena_chunk_t *c = req->arena;
+    if (c && c->cap - c->used >= n) {
+        void *p = c->data + c->used;
+        c->used += n;
+        return p;
+    }
+    if (n > ARENA_CHUNK / 2) {
+        /* a large block gets a chunk of its own, kept behind the current one */
+        sb_arena_chunk_t *big = sb_malloc(sizeof(*big) + n);
+        big->cap = big->used = n;
+        if (c) {
+            big->next = c->next;
+            c->next = big;
+        } else {
+            big->next = NULL;
+            req->arena = big;
+        }
+        return big->data;
+    }
+    sb_arena_chunk_t *nc = sb_malloc(sizeof(*nc) + ARENA_CHUNK);
+    nc->cap = ARENA_CHUNK;
+    nc->used = n;
+    nc->next = c;
+    req->arena = nc;
+    return nc->data;
+}
+
+int sb_req_query_get(sb_req_t *req, const char *name, const char **out)
+{
+    sb_str_t v;
+    *out = NULL;
+    if (!sb_query_get(req->query, name, &v))
+        return -ENOENT;
+    *out = decode(req, v, true);
+    return *out ? 0 : -EINVAL;
 }

@@ -3,7 +3,6 @@
 #include "switchboard/http.h"
 
 #include <arpa/inet.h>
-#include <llhttp.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "switchboard/alloc.h"
 #include "switchboard/crypto.h"
 #include "switchboard/log.h"
+#include "switchboard/parser.h"
 #include "switchboard/store.h"
 #include "switchboard/text.h"
 
@@ -28,7 +28,7 @@ struct sb_conn {
     uv_tcp_t tcp;
     sb_loop_t *loop;
     sb_conn_t *prev, *next;
-    llhttp_t parser;
+    sb_parser_t parser;
     sb_req_t *req;
     sb_buf_t out;  /* queued output, not yet handed to uv_write */
     sb_buf_t wbuf; /* output owned by the write in flight */
@@ -41,15 +41,11 @@ struct sb_conn {
         struct sockaddr_in in4;
         struct sockaddr_in6 in6;
     } peer;
-    uint32_t head_bytes;
-    int err_status;
     bool reading, writing, in_feed;
     bool closing;   /* no more requests: shut down once output is flushed */
     bool lingering; /* write side shut; discarding input until EOF or deadline */
     bool shut;      /* uv_close called */
 };
-
-static llhttp_settings_t parser_settings;
 
 /* ---------- request pool and arena ---------- */
 
@@ -60,100 +56,23 @@ static sb_req_t *req_acquire(sb_loop_t *loop)
         loop->free_reqs = req->next_free;
         loop->nfree_reqs--;
     } else {
-        req = sb_calloc(1, sizeof(*req));
-        sb_buf_init(&req->head, SB_HEAD_MAX);
-        sb_buf_init(&req->body, loop->srv->cfg->max_body);
-        sb_buf_init(&req->resp_headers, 8 * 1024);
+        req = sb_req_new(loop->srv->cfg->max_body);
     }
+    sb_req_reset(req);
     req->loop = loop;
-    req->conn = NULL;
-    req->method = 0;
-    req->method_name = SB_STR_LIT("");
-    req->path = req->query = SB_STR_LIT("");
-    req->nheaders = 0;
-    memset(&req->match, 0, sizeof(req->match));
-    req->request_id[0] = '\0';
-    req->start_ns = uv_hrtime();
-    req->keep_alive = false;
-    req->status = 0;
-    req->resp_bytes = 0;
-    req->ctx = NULL;
-    req->tenant_id = req->key_id = NULL;
-    req->url_end = 0;
-    req->hdr_state = 0;
-    req->dispatched = req->done = req->expect_continue = false;
-    sb_buf_reset(&req->head);
-    sb_buf_reset(&req->body);
-    sb_buf_reset(&req->resp_headers);
     return req;
-}
-
-static void arena_release(sb_req_t *req, bool keep_first)
-{
-    sb_arena_chunk_t *c = req->arena, *keep = NULL;
-    while (c) {
-        sb_arena_chunk_t *next = c->next;
-        if (keep_first && !keep && c->cap == ARENA_CHUNK) {
-            keep = c;
-            keep->next = NULL;
-            keep->used = 0;
-        } else {
-            sb_free(c);
-        }
-        c = next;
-    }
-    req->arena = keep;
-}
-
-static void req_destroy(sb_req_t *req)
-{
-    arena_release(req, false);
-    sb_buf_free(&req->head);
-    sb_buf_free(&req->body);
-    sb_buf_free(&req->resp_headers);
-    sb_free(req);
 }
 
 static void req_release(sb_loop_t *loop, sb_req_t *req)
 {
     if (loop->nfree_reqs >= REQ_POOL_MAX || loop->closed) {
-        req_destroy(req);
+        sb_req_destroy(req);
         return;
     }
-    arena_release(req, true);
-    if (req->body.cap > 64 * 1024)
-        sb_buf_free(&req->body); /* a 1 MiB upload must not stay pinned in the pool */
+    sb_req_trim(req);
     req->next_free = loop->free_reqs;
     loop->free_reqs = req;
     loop->nfree_reqs++;
-}
-
-void *sb_req_alloc(sb_req_t *req, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    sb_arena_chunk_t *c = req->arena;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        sb_arena_chunk_t *nc = sb_malloc(sizeof(*nc) + cap);
-        nc->cap = cap;
-        nc->used = 0;
-        if (c && cap == ARENA_CHUNK) { /* new current chunk */
-            nc->next = c;
-            req->arena = nc;
-        } else if (c) { /* oversized: keep the current chunk in front */
-            nc->next = c->next;
-            c->next = nc;
-            nc->used = n;
-            return nc->data;
-        } else {
-            nc->next = NULL;
-            req->arena = nc;
-        }
-        c = nc;
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    return p;
 }
 
 const struct sockaddr *sb_req_peer(const sb_req_t *req)
@@ -359,7 +278,7 @@ void sb__conn_write_head(sb_req_t *req, int status, const char *content_type, si
     sb_buf_puts(o, "\r\n");
     if (!req->keep_alive)
         sb_buf_puts(o, "Connection: close\r\n");
-    else if (c->parser.http_major == 1 && c->parser.http_minor == 0)
+    else if (sb_parser_http10(&c->parser))
         sb_buf_puts(o, "Connection: keep-alive\r\n");
     if (req->resp_headers.len)
         sb_buf_append(o, req->resp_headers.data, req->resp_headers.len);
@@ -512,32 +431,26 @@ static void conn_feed(sb_conn_t *c, const char *data, size_t len)
             break; /* input after a final response is discarded */
         if (c->req && c->req->dispatched) {
             /* A handler is running: hold the rest; reading stays stopped until it answers. */
-            if (sb_buf_append(&c->held, data, len) < 0) {
+            if (sb_buf_append(&c->held, data, len) < 0)
                 c->closing = true;
-                break;
-            }
             conn_read_stop(c);
             break;
         }
-        llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
-        if (e == HPE_OK)
+        size_t used = 0;
+        int rc = sb_parser_execute(&c->parser, data, len, &used);
+        data += used;
+        len -= used;
+        if (rc == SB_PARSE_MORE)
             break;
-        if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-            size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
-            data += used;
-            len -= used;
-            if (e == HPE_PAUSED) {
-                llhttp_resume(&c->parser);
-            } else {
-                /* No protocol upgrades here: answer, then close. */
+        if (rc == SB_PARSE_MESSAGE || rc == SB_PARSE_UPGRADE) {
+            if (rc == SB_PARSE_UPGRADE) { /* no protocol switches here: answer, then close */
                 c->req->keep_alive = false;
                 len = 0;
             }
             conn_dispatch(c);
             continue;
         }
-        int status = c->err_status ? c->err_status : 400;
-        const char *reason = status == 400 ? llhttp_get_error_reason(&c->parser) : NULL;
+        int status = c->parser.err_status;
         char detail[160];
         if (status == 431)
             snprintf(detail, sizeof(detail), "request header block larger than %d bytes or more than %d fields",
@@ -546,9 +459,7 @@ static void conn_feed(sb_conn_t *c, const char *data, size_t len)
             snprintf(detail, sizeof(detail), "request body larger than %llu bytes",
                      (unsigned long long)c->loop->srv->cfg->max_body);
         else
-            snprintf(detail, sizeof(detail), "malformed HTTP request: %s", reason ? reason : "parse error");
-        if (c->req && c->req->dispatched)
-            break;
+            snprintf(detail, sizeof(detail), "malformed HTTP request: %s", sb_parser_error_reason(&c->parser));
         conn_fail(c, status, detail);
         break;
     }
@@ -575,119 +486,24 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     conn_close(c);
 }
 
-/* ---------- parser callbacks ---------- */
+/* ---------- parser hooks ---------- */
 
-static int head_add(sb_conn_t *c, const char *at, size_t len)
-{
-    c->head_bytes += (uint32_t)len;
-    if (c->head_bytes > SB_HEAD_MAX || sb_buf_append(&c->req->head, at, len) < 0) {
-        c->err_status = 431;
-        return -1;
-    }
-    return 0;
-}
-
-static int on_message_begin(llhttp_t *p)
+static sb_req_t *hook_begin(sb_parser_t *p)
 {
     sb_conn_t *c = p->data;
     sb_req_t *req = req_acquire(c->loop);
     req->conn = c;
     c->req = req;
-    c->head_bytes = 0;
-    c->err_status = 0;
     c->deadline = uv_now(&c->loop->uv) + c->loop->srv->cfg->header_timeout_ms;
-    return 0;
+    return req;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    return head_add(p->data, at, len);
-}
-
-static int on_url_complete(llhttp_t *p)
+static void hook_headers(sb_parser_t *p, sb_req_t *req)
 {
     sb_conn_t *c = p->data;
-    c->req->url_end = (uint32_t)c->req->head.len;
-    return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    sb_conn_t *c = p->data;
-    sb_req_t *req = c->req;
-    if (req->hdr_state != 1) {
-        if (req->nheaders == SB_MAX_HEADERS) {
-            c->err_status = 431;
-            return -1;
-        }
-        req->hdr_off[req->nheaders][0] = (uint32_t)req->head.len;
-        req->hdr_state = 1;
-    }
-    c->head_bytes += 4; /* ": " and CRLF count toward the limit too */
-    return head_add(c, at, len);
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    sb_req_t *req = ((sb_conn_t *)p->data)->req;
-    if (req->hdr_state != 1) { /* empty name: llhttp rejects it, be safe */
-        if (req->nheaders == SB_MAX_HEADERS) {
-            ((sb_conn_t *)p->data)->err_status = 431;
-            return -1;
-        }
-        req->hdr_off[req->nheaders][0] = (uint32_t)req->head.len;
-    }
-    req->hdr_off[req->nheaders][1] = (uint32_t)req->head.len - req->hdr_off[req->nheaders][0];
-    req->hdr_state = 1;
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    sb_conn_t *c = p->data;
-    sb_req_t *req = c->req;
-    if (req->hdr_state != 2) {
-        req->hdr_off[req->nheaders][2] = (uint32_t)req->head.len;
-        req->hdr_state = 2;
-    }
-    return head_add(c, at, len);
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    sb_req_t *req = ((sb_conn_t *)p->data)->req;
-    if (req->hdr_state != 2)
-        req->hdr_off[req->nheaders][2] = (uint32_t)req->head.len;
-    req->hdr_off[req->nheaders][3] = (uint32_t)req->head.len - req->hdr_off[req->nheaders][2];
-    req->nheaders++;
-    req->hdr_state = 0;
-    return 0;
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-    sb_conn_t *c = p->data;
-    sb_req_t *req = c->req;
     sb_loop_t *loop = c->loop;
-    const char *h = req->head.data ? req->head.data : "";
-    /* Offsets become pointers now that the head buffer stops growing. */
-    const char *url = h;
-    size_t ulen = req->url_end;
-    const char *q = memchr(url, '?', ulen);
-    req->path.p = url;
-    req->path.len = q ? (size_t)(q - url) : ulen;
-    req->query.p = q ? q + 1 : url + ulen;
-    req->query.len = q ? ulen - req->path.len - 1 : 0;
-    for (unsigned i = 0; i < req->nheaders; i++) {
-        req->headers[i].name.p = h + req->hdr_off[i][0];
-        req->headers[i].name.len = req->hdr_off[i][1];
-        req->headers[i].value.p = h + req->hdr_off[i][2];
-        req->headers[i].value.len = req->hdr_off[i][3];
-    }
-    const char *mname = llhttp_method_name((llhttp_method_t)p->method);
-    req->method_name = sb_str(mname);
-    req->method = sb_method_bit(mname, strlen(mname));
-    req->keep_alive = llhttp_should_keep_alive(p) && !loop->stopping;
+    if (loop->stopping)
+        req->keep_alive = false;
     const sb_header_t *rid = sb_req_header(req, "x-request-id");
     if (rid && request_id_ok(rid->value)) {
         memcpy(req->request_id, rid->value.p, rid->value.len);
@@ -695,36 +511,20 @@ static int on_headers_complete(llhttp_t *p)
     } else {
         gen_request_id(loop, req->request_id);
     }
-    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > loop->srv->cfg->max_body) {
-        c->err_status = 413;
-        return -1;
-    }
-    const sb_header_t *expect = sb_req_header(req, "expect");
-    if (expect && has_body && sb_ascii_ieq(expect->value.p, expect->value.len, "100-continue") && p->http_minor >= 1) {
+    if (req->expect_continue) {
         sb_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
         conn_flush(c);
     }
     c->deadline = uv_now(&loop->uv) + loop->srv->cfg->idle_timeout_ms;
-    return 0;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len)
+static void hook_body(sb_parser_t *p)
 {
     sb_conn_t *c = p->data;
-    if (sb_buf_append(&c->req->body, at, len) < 0) {
-        c->err_status = 413;
-        return -1;
-    }
     c->deadline = uv_now(&c->loop->uv) + c->loop->srv->cfg->idle_timeout_ms;
-    return 0;
 }
 
-static int on_message_complete(llhttp_t *p)
-{
-    SB_UNUSED(p);
-    return HPE_PAUSED; /* one request at a time: conn_feed dispatches it */
-}
+static const sb_parser_hooks_t parser_hooks = {hook_begin, hook_headers, hook_body};
 
 /* ---------- accept, timers, loop lifecycle ---------- */
 
@@ -781,8 +581,7 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     int len = sizeof(c->peer);
     uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
-    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
-    c->parser.data = c;
+    sb_parser_init(&c->parser, &parser_hooks, c, srv->cfg->max_body);
     c->deadline = uv_now(&loop->uv) + srv->cfg->header_timeout_ms;
     conn_read_start(c);
 }
@@ -914,18 +713,6 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_r
     srv->nloops = cfg->threads;
     srv->loops = sb_calloc(srv->nloops, sizeof(sb_loop_t *));
 
-    llhttp_settings_init(&parser_settings);
-    parser_settings.on_message_begin = on_message_begin;
-    parser_settings.on_url = on_url;
-    parser_settings.on_url_complete = on_url_complete;
-    parser_settings.on_header_field = on_header_field;
-    parser_settings.on_header_field_complete = on_header_field_complete;
-    parser_settings.on_header_value = on_header_value;
-    parser_settings.on_header_value_complete = on_header_value_complete;
-    parser_settings.on_headers_complete = on_headers_complete;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
-
     for (unsigned i = 0; i < srv->nloops; i++) {
         sb_loop_t *loop = sb_calloc(1, sizeof(*loop));
         srv->loops[i] = loop;
@@ -1012,7 +799,7 @@ void sb_server_free(sb_server_t *srv)
         while (loop->free_reqs) {
             sb_req_t *r = loop->free_reqs;
             loop->free_reqs = r->next_free;
-            req_destroy(r);
+            sb_req_destroy(r);
         }
         int rc = uv_loop_close(&loop->uv);
         if (rc != 0)

@@ -16,16 +16,17 @@ sb_script_t sb_script_auth_key = {"auth_key",
                                   "return {id, status}\n",
                                   ""};
 
-/* KEYS: tenant, tenants index, apikeys, byhash.
- * ARGV: id, name, createdAt, createdMs, apiSecret, keyId, keyJson, keyHash */
+/* KEYS: tenant, tenants index, apikeys, byhash, tenant sequence.
+ * ARGV: id, name, createdAt, apiSecret, keyId, keyJson, keyHash
+ * The index is scored by a sequence, so listing order is creation order even within a ms. */
 sb_script_t sb_script_tenant_create = {
     "tenant_create",
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 'CONFLICT' end\n"
     "redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'status', 'active', 'createdAt', ARGV[3],\n"
-    "  'updatedAt', ARGV[3], 'apiSecret', ARGV[5])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])\n"
-    "redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])\n"
-    "redis.call('HSET', KEYS[4], ARGV[8], ARGV[6])\n"
+    "  'updatedAt', ARGV[3], 'apiSecret', ARGV[4])\n"
+    "redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), ARGV[1])\n"
+    "redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])\n"
+    "redis.call('HSET', KEYS[4], ARGV[7], ARGV[5])\n"
     "return 'OK'\n",
     ""};
 
