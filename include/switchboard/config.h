@@ -42,6 +42,9 @@ typedef struct sb_config {
     unsigned idle_timeout_ms;
     unsigned shutdown_timeout_ms;
     unsigned redis_timeout_ms;
+    char *ca_file; /* extra CA bundle for https deliveries */
+    uint64_t disable_after_ms;
+    char *instance_id; /* seed 001's instance_id; default: host name */
 } sb_config_t;
 
 enum { SB_CONFIG_OK = 0, SB_CONFIG_EXIT = 1 /* --help / --version printed */, SB_CONFIG_ERROR = -1 };

@@ -89,7 +89,8 @@ struct sb_loop {
     unsigned index;
     uv_loop_t uv;
     uv_tcp_t listener;
-    bool listening;
+    bool listening, accepting;
+    uv_timer_t grace;
     uv_async_t wakeup;
     uv_timer_t sweep;
     uv_check_t flush;

@@ -4,6 +4,7 @@
 #ifndef SWITCHBOARD_METRICS_H
 #define SWITCHBOARD_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "switchboard/buf.h"
@@ -38,5 +39,7 @@ static inline void sb_metrics_add(uint64_t *counter, int64_t delta)
 /* Renders every registered block as Prometheus text exposition format 0.0.4. */
 void sb_metrics_render(sb_buf_t *out);
 int sb_metrics_status_slot(int status);
+/* True when every registered loop's Redis connection is ready. */
+bool sb_metrics_redis_all_up(void);
 
 #endif

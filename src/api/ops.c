@@ -19,7 +19,8 @@ static void on_ping(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     sb_req_t *req = data;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    /* Ready means every loop can serve, not only the one that answered this request. */
+    if (!reply || reply->type == REDIS_REPLY_ERROR || !sb_metrics_redis_all_up()) {
         not_ready(req);
         return;
     }

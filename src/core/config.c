@@ -72,6 +72,10 @@ void sb_config_defaults(sb_config_t *cfg)
     cfg->idle_timeout_ms = 60000;
     cfg->shutdown_timeout_ms = 10000;
     cfg->redis_timeout_ms = 2000;
+    cfg->disable_after_ms = 5ull * 86400000;
+    char host[256] = "switchboard";
+    gethostname(host, sizeof(host) - 1);
+    cfg->instance_id = sb_strdup(host);
 }
 
 void sb_config_free(sb_config_t *cfg)
@@ -81,6 +85,8 @@ void sb_config_free(sb_config_t *cfg)
     sb_free(cfg->admin_token);
     sb_free(cfg->data_dir);
     sb_free(cfg->config_file);
+    sb_free(cfg->ca_file);
+    sb_free(cfg->instance_id);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -214,7 +220,7 @@ static int set_opt(sb_config_t *cfg, const opt_t *o, const char *val, const char
     switch (o->type) {
     case OPT_STR: {
         char **slot = (char **)(base + o->offset);
-        if (!*val && o->offset != OFF(admin_token) && o->offset != OFF(redis_url)) {
+        if (!*val && o->offset != OFF(admin_token) && o->offset != OFF(redis_url) && o->offset != OFF(ca_file)) {
             snprintf(err, errlen, "%s--%s: empty value", origin, o->name);
             return -EINVAL;
         }

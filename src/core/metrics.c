@@ -166,3 +166,14 @@ void sb_metrics_render(sb_buf_t *out)
         nblocks && ready == nblocks ? 1 : 0, ready);
     pthread_mutex_unlock(&reg_lock);
 }
+
+bool sb_metrics_redis_all_up(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    bool all = nblocks > 0;
+    for (unsigned i = 0; i < nblocks; i++)
+        if (!load(&blocks[i]->redis_up))
+            all = false;
+    pthread_mutex_unlock(&reg_lock);
+    return all;
+}

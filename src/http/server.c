@@ -18,11 +18,12 @@
 #include "switchboard/store.h"
 #include "switchboard/text.h"
 
-#define SWEEP_MS       250
-#define LINGER_MS      2000
-#define OUT_HIGH_WATER (256 * 1024) /* stop reading while this much output is queued */
-#define REQ_POOL_MAX   1024
-#define ARENA_CHUNK    4096
+#define SWEEP_MS         250
+#define STARTUP_GRACE_MS 3000
+#define LINGER_MS        2000
+#define OUT_HIGH_WATER   (256 * 1024) /* stop reading while this much output is queued */
+#define REQ_POOL_MAX     1024
+#define ARENA_CHUNK      4096
 
 struct sb_conn {
     uv_tcp_t tcp;
@@ -597,6 +598,7 @@ static void on_store_closed(struct sb_store *st, void *data)
     sb_loop_t *loop = data;
     loop->store = NULL;
     uv_close((uv_handle_t *)&loop->sweep, on_handle_closed);
+    uv_close((uv_handle_t *)&loop->grace, on_handle_closed);
     uv_close((uv_handle_t *)&loop->wakeup, on_handle_closed);
     uv_close((uv_handle_t *)&loop->flush, on_handle_closed);
 }
@@ -701,7 +703,31 @@ static int open_listener(sb_loop_t *loop)
         return rc;
     }
     loop->listening = true;
-    return uv_listen((uv_stream_t *)&loop->listener, 4096, on_connection);
+    return 0;
+}
+
+/* Accepting starts once this loop's Redis connection is ready (or after a grace period, so
+ * that /healthz and clean 503s still work while Redis is down at start). Until then the
+ * kernel hands new connections to loops that already accept. */
+static void loop_accept(sb_loop_t *loop)
+{
+    if (loop->accepting || !loop->listening || loop->stopping)
+        return;
+    loop->accepting = true;
+    uv_timer_stop(&loop->grace);
+    int rc = uv_listen((uv_stream_t *)&loop->listener, 4096, on_connection);
+    if (rc != 0)
+        sb_log(SB_LOG_ERROR, "listen failed", "\"error\":\"%s\"", uv_strerror(rc));
+}
+
+static void on_store_ready(void *data)
+{
+    loop_accept(data);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    loop_accept(t->data);
 }
 
 int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_request_fn on_request)
@@ -724,6 +750,8 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_r
         loop->wakeup.data = loop;
         uv_timer_init(&loop->uv, &loop->sweep);
         loop->sweep.data = loop;
+        uv_timer_init(&loop->uv, &loop->grace);
+        loop->grace.data = loop;
         uv_check_init(&loop->uv, &loop->flush);
         loop->flush.data = loop;
         sb_random_bytes(loop->reqid_prefix, sizeof(loop->reqid_prefix));
@@ -746,7 +774,9 @@ int sb_server_listen(sb_server_t *srv)
 static void loop_thread(void *arg)
 {
     sb_loop_t *loop = arg;
+    sb_store_on_ready(loop->store, on_store_ready, loop);
     sb_store_start(loop->store);
+    uv_timer_start(&loop->grace, on_grace, STARTUP_GRACE_MS, 0);
     uv_timer_start(&loop->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_check_start(&loop->flush, on_flush_check);
     uv_unref((uv_handle_t *)&loop->flush);

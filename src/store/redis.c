@@ -59,6 +59,8 @@ struct sb_store {
     sb_store_close_cb close_cb;
     void *close_data;
     unsigned failures_logged;
+    void (*ready_cb)(void *);
+    void *ready_data;
 };
 
 /* ---------- URL ---------- */
@@ -192,7 +194,7 @@ static void schedule_reconnect(sb_store_t *st)
     if (!st->closing)
         sb_metrics_add(&st->metrics->redis_errors, 1); /* a lost or failed connection */
     st->state = ST_DOWN;
-    st->metrics->redis_up = 0;
+    __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
     if (st->closing)
         return;
     unsigned jitter = 0;
@@ -280,11 +282,13 @@ static void on_handshake_done(sb_store_t *st, redisReply *reply, void *data)
     }
     st->state = ST_READY;
     st->backoff_ms = BACKOFF_MIN_MS;
-    st->metrics->redis_up = 1;
+    __atomic_store_n(&st->metrics->redis_up, 1, __ATOMIC_RELAXED);
     if (st->failures_logged) {
         sb_log(SB_LOG_INFO, "redis connection restored", NULL);
         st->failures_logged = 0;
     }
+    if (st->ready_cb)
+        st->ready_cb(st->ready_data);
 }
 
 static void on_handshake_step(sb_store_t *st, redisReply *reply, void *data)
@@ -433,6 +437,12 @@ sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *
     return st;
 }
 
+void sb_store_on_ready(sb_store_t *st, void (*cb)(void *), void *data)
+{
+    st->ready_cb = cb;
+    st->ready_data = data;
+}
+
 void sb_store_start(sb_store_t *st)
 {
     try_connect(st);
@@ -520,7 +530,7 @@ void sb_store_close(sb_store_t *st, sb_store_close_cb cb, void *data)
         redisAsyncFree(ac); /* fails whatever is still pending */
     }
     st->state = ST_DOWN;
-    st->metrics->redis_up = 0;
+    __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
     uv_timer_stop(&st->tick);
     uv_close((uv_handle_t *)&st->tick, on_tick_closed);
 }
