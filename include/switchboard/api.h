@@ -99,4 +99,18 @@ void sb_admin_channel_delete(sb_req_t *req);
 
 void sb_tenant_whoami(sb_req_t *req);
 
+void sb_webhooks_subs_get(sb_req_t *req);
+void sb_webhooks_subs_put(sb_req_t *req);
+void sb_webhooks_secret_get(sb_req_t *req);
+void sb_webhooks_secret_rotate(sb_req_t *req);
+void sb_webhooks_test(sb_req_t *req);
+void sb_webhooks_command(sb_req_t *req);
+void sb_webhooks_endpoints(sb_req_t *req);
+void sb_webhooks_attempts(sb_req_t *req);
+void sb_webhooks_enable(sb_req_t *req);
+void sb_webhooks_disable(sb_req_t *req);
+void sb_webhooks_recover(sb_req_t *req);
+void sb_webhooks_dead_list(sb_req_t *req);
+void sb_webhooks_dead_replay(sb_req_t *req);
+
 #endif

@@ -18,6 +18,10 @@ void sb_sha256(const void *data, size_t n, unsigned char out[32]);
 void sb_sha256_hex(const void *data, size_t n, char out[65]);
 void sb_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n, unsigned char out[32]);
 
+/* HMAC-SHA256 over the concatenation of n parts, without building it. */
+void sb_hmac_sha256_parts(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+                          unsigned char out[32]);
+
 /* Frees this thread's DRBG; call before a thread that used the CSPRNG exits. */
 void sb_crypto_thread_cleanup(void);
 

@@ -96,6 +96,7 @@ struct sb_loop {
     uv_check_t flush;
     uv_thread_t thread;
     struct sb_store *store;
+    struct sb_delivery *delivery;
     sb_metrics_t metrics;
     sb_conn_t *conns; /* intrusive list of open connections */
     unsigned nconns;

@@ -22,7 +22,15 @@ typedef struct sb_metrics {
     uint64_t conns_refused;
     uint64_t redis_errors;
     uint64_t redis_up;
+    /* delivery engine */
+    uint64_t deliveries[4];  /* SB_OUTCOME_* */
+    uint64_t queue_depth[3]; /* fresh, retry, delayed: written by the loop that samples them */
+    uint64_t attempt_latency[SB_METRICS_LAT_BUCKETS];
+    uint64_t attempt_latency_sum_us;
 } sb_metrics_t;
+
+enum { SB_OUTCOME_SUCCESS = 0, SB_OUTCOME_RETRY = 1, SB_OUTCOME_FAILED = 2, SB_OUTCOME_DEAD = 3 };
+void sb_metrics_observe_attempt(sb_metrics_t *m, uint64_t latency_us);
 
 /* Labels of the route slots, set once at start by the route table. */
 void sb_metrics_set_route_label(unsigned slot, const char *pattern, const char *method);

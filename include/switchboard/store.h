@@ -29,6 +29,8 @@ sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *
 void sb_store_start(sb_store_t *st);
 /* cb runs each time the connection becomes ready (after connect + script loading). */
 void sb_store_on_ready(sb_store_t *st, void (*cb)(void *), void *data);
+/* Whether this connection's state is the loop's readiness (true by default). */
+void sb_store_set_reports_up(sb_store_t *st, bool on);
 /* Fails pending commands, disconnects, closes its handles, then calls cb and frees st. */
 void sb_store_close(sb_store_t *st, sb_store_close_cb cb, void *data);
 bool sb_store_ready(const sb_store_t *st);

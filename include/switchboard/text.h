@@ -16,6 +16,9 @@ size_t sb_base64url_encode(const unsigned char *in, size_t n, char *out);
 /* Standard base64 with padding; out needs 4 * ((n + 2) / 3) + 1 bytes. */
 size_t sb_base64_encode(const unsigned char *in, size_t n, char *out);
 
+/* Standard or URL-safe base64, padding optional. Returns the decoded length or a negative code. */
+int sb_base64_decode(const char *in, size_t n, unsigned char *out, size_t cap);
+
 bool sb_utf8_valid(const char *s, size_t n);
 bool sb_ascii_ieq(const char *a, size_t alen, const char *b);
 /* Decodes %XX escapes (and '+' as space when plus_space). Returns the decoded length or -EINVAL. */
@@ -28,6 +31,11 @@ bool sb_uuid_valid(const char *s, size_t n);
 void sb_time_rfc3339(int64_t unix_ms, char out[32]);
 /* Same with microseconds (2026-11-21T10:00:00.123456Z): creation times that sort records. */
 void sb_time_rfc3339_us(int64_t unix_us, char out[32]);
+/* Copies at most max_chars characters of UTF-8 text, invalid bytes and NULs as '?'; out needs
+ * n + 1 bytes. Returns the bytes written. */
+size_t sb_utf8_excerpt(const char *s, size_t n, size_t max_chars, char *out);
+/* RFC 3339 ("2026-11-21T10:00:00Z", fractions and offsets allowed) to Unix ms. */
+int sb_rfc3339_parse(const char *s, int64_t *unix_ms);
 /* Finds the value of key in an application/x-www-form-urlencoded query string. */
 bool sb_query_get(sb_str_t query, const char *key, sb_str_t *value);
 

@@ -43,6 +43,21 @@ static const struct {
 
     /* tenant API (X-API-Key) */
     {SB_M_GET, "/api/tenant", sb_tenant_whoami, SB_AUTH_TENANT},
+
+    /* event subscriptions and the delivery engine (SPEC 7, 8; docs/deliveries.md) */
+    {SB_M_GET, "/api/webhooks/subscriptions", sb_webhooks_subs_get, SB_AUTH_TENANT},
+    {SB_M_PUT, "/api/webhooks/subscriptions", sb_webhooks_subs_put, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/webhooks/secret", sb_webhooks_secret_get, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/webhooks/secret/rotate", sb_webhooks_secret_rotate, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/webhooks/test", sb_webhooks_test, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/commands", sb_webhooks_command, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/webhooks/endpoints", sb_webhooks_endpoints, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/webhooks/endpoints/{endpointId}/attempts", sb_webhooks_attempts, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/webhooks/endpoints/{endpointId}/enable", sb_webhooks_enable, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/webhooks/endpoints/{endpointId}/disable", sb_webhooks_disable, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/webhooks/endpoints/{endpointId}/recover", sb_webhooks_recover, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/webhooks/dead-letters", sb_webhooks_dead_list, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/webhooks/dead-letters/{id}/replay", sb_webhooks_dead_replay, SB_AUTH_TENANT},
 };
 
 int sb_api_routes(sb_router_t *r)

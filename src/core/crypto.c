@@ -117,3 +117,16 @@ bool sb_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
         acc |= (unsigned char)(x[i] ^ y[i]);
     return acc == 0;
 }
+
+void sb_hmac_sha256_parts(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+                          unsigned char out[32])
+{
+    mbedtls_md_context_t ctx;
+    mbedtls_md_init(&ctx);
+    mbedtls_md_setup(&ctx, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
+    mbedtls_md_hmac_starts(&ctx, key, keylen);
+    for (size_t i = 0; i < n; i++)
+        mbedtls_md_hmac_update(&ctx, parts[i], lens[i]);
+    mbedtls_md_hmac_finish(&ctx, out);
+    mbedtls_md_free(&ctx);
+}

@@ -70,6 +70,16 @@ void sb_metrics_observe(sb_metrics_t *m, unsigned route_slot, int status, uint64
     sb_metrics_add(&m->latency_sum_us[route_slot], (int64_t)(latency_ns / 1000));
 }
 
+void sb_metrics_observe_attempt(sb_metrics_t *m, uint64_t latency_us)
+{
+    double secs = (double)latency_us / 1e6;
+    int b = 0;
+    while (b < SB_METRICS_LAT_BUCKETS - 1 && secs > lat_bounds[b])
+        b++;
+    sb_metrics_add(&m->attempt_latency[b], 1);
+    sb_metrics_add(&m->attempt_latency_sum_us, (int64_t)latency_us);
+}
+
 static uint64_t load(const uint64_t *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -164,6 +174,38 @@ void sb_metrics_render(sb_buf_t *out)
         "switchboard_redis_connections_ready %u\n",
         (unsigned long long)open, (unsigned long long)refused, (unsigned long long)rerr,
         nblocks && ready == nblocks ? 1 : 0, ready);
+    static const char *const outcomes[4] = {"success", "retry", "failed", "dead"};
+    static const char *const lanes[3] = {"fresh", "retry", "delayed"};
+    sb_buf_puts(out, "# HELP switchboard_deliveries_total Delivery attempts by outcome (retry: another attempt is "
+                     "scheduled; failed: a final 4xx; dead: dead-lettered).\n"
+                     "# TYPE switchboard_deliveries_total counter\n");
+    for (int o = 0; o < 4; o++) {
+        uint64_t v = 0;
+        for (unsigned i = 0; i < nblocks; i++)
+            v += load(&blocks[i]->deliveries[o]);
+        sb_buf_printf(out, "switchboard_deliveries_total{outcome=\"%s\"} %llu\n", outcomes[o], (unsigned long long)v);
+    }
+    sb_buf_puts(out, "# HELP switchboard_delivery_queue_depth Deliveries waiting, by lane (sampled each second).\n"
+                     "# TYPE switchboard_delivery_queue_depth gauge\n");
+    for (int l = 0; l < 3; l++) {
+        uint64_t v = 0;
+        for (unsigned i = 0; i < nblocks; i++)
+            v += load(&blocks[i]->queue_depth[l]);
+        sb_buf_printf(out, "switchboard_delivery_queue_depth{lane=\"%s\"} %llu\n", lanes[l], (unsigned long long)v);
+    }
+    sb_buf_puts(out, "# HELP switchboard_delivery_attempt_duration_seconds Outbound attempt time, DNS to response.\n"
+                     "# TYPE switchboard_delivery_attempt_duration_seconds histogram\n");
+    uint64_t cum = 0, sum_us = 0;
+    for (int b = 0; b < SB_METRICS_LAT_BUCKETS; b++) {
+        for (unsigned i = 0; i < nblocks; i++)
+            cum += load(&blocks[i]->attempt_latency[b]);
+        sb_buf_printf(out, "switchboard_delivery_attempt_duration_seconds_bucket{le=\"%s\"} %llu\n", lat_labels[b],
+                      (unsigned long long)cum);
+    }
+    for (unsigned i = 0; i < nblocks; i++)
+        sum_us += load(&blocks[i]->attempt_latency_sum_us);
+    sb_buf_printf(out, "switchboard_delivery_attempt_duration_seconds_sum %.6f\n", (double)sum_us / 1e6);
+    sb_buf_printf(out, "switchboard_delivery_attempt_duration_seconds_count %llu\n", (unsigned long long)cum);
     pthread_mutex_unlock(&reg_lock);
 }
 

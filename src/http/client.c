@@ -428,6 +428,8 @@ static void feed_response(conn_t *c, const char *data, size_t len)
 
 /* ---------- connections ---------- */
 
+static void on_sweep_closed(uv_handle_t *h);
+
 static void on_conn_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
@@ -438,8 +440,8 @@ static void on_conn_closed(uv_handle_t *h)
     sb_buf_free(&c->tls_out);
     sb_free(c);
     cl->open_conns--;
-    if (cl->closing && cl->open_conns == 0 && !cl->inflight && cl->close_done)
-        uv_close((uv_handle_t *)&cl->sweep, NULL), cl->close_done(cl->close_data), cl->close_done = NULL;
+    if (cl->closing && cl->open_conns == 0)
+        uv_close((uv_handle_t *)&cl->sweep, on_sweep_closed); /* the last handle: then free */
 }
 
 static void conn_close(conn_t *c)
@@ -995,6 +997,8 @@ static void on_sweep_closed(uv_handle_t *h)
 void sb_client_close(sb_client_t *cl, void (*done)(void *), void *data)
 {
     cl->closing = true;
+    cl->close_done = done;
+    cl->close_data = data;
     while (cl->calls)
         call_finish(cl->calls, SB_CLIENT_ERR_SHUTDOWN, "shutting down");
     for (origin_t *o = cl->origins; o; o = o->next)
@@ -1003,10 +1007,7 @@ void sb_client_close(sb_client_t *cl, void (*done)(void *), void *data)
     cl->close_done = done;
     cl->close_data = data;
     uv_timer_stop(&cl->sweep);
-    /* Connections close asynchronously; the sweep handle closes last (on_conn_closed). */
-    if (cl->open_conns == 0) {
-        cl->close_done = NULL;
+    /* Connections close asynchronously; the sweep handle closes last (see on_conn_closed). */
+    if (cl->open_conns == 0)
         uv_close((uv_handle_t *)&cl->sweep, on_sweep_closed);
-        cl->close_done = done; /* read back in on_sweep_closed */
-    }
 }

@@ -13,6 +13,7 @@
 
 #include "switchboard/alloc.h"
 #include "switchboard/crypto.h"
+#include "switchboard/delivery.h"
 #include "switchboard/log.h"
 #include "switchboard/parser.h"
 #include "switchboard/store.h"
@@ -603,15 +604,27 @@ static void on_store_closed(struct sb_store *st, void *data)
     uv_close((uv_handle_t *)&loop->flush, on_handle_closed);
 }
 
+static void on_delivery_closed(void *data)
+{
+    sb_loop_t *loop = data;
+    loop->delivery = NULL;
+    if (loop->store)
+        sb_store_close(loop->store, on_store_closed, loop);
+    else
+        on_store_closed(NULL, loop);
+}
+
+/* Once the last connection is gone: the delivery engine (abandoning attempts in flight,
+ * unacknowledged, for others to take over), then the Redis connection, then the handles. */
 static void loop_maybe_finish(sb_loop_t *loop)
 {
     if (!loop->stopping || loop->nconns || loop->closed)
         return;
     loop->closed = true;
-    if (loop->store)
-        sb_store_close(loop->store, on_store_closed, loop);
+    if (loop->delivery)
+        sb_delivery_close(loop->delivery, on_delivery_closed, loop);
     else
-        on_store_closed(NULL, loop);
+        on_delivery_closed(loop);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -757,6 +770,7 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_r
         sb_random_bytes(loop->reqid_prefix, sizeof(loop->reqid_prefix));
         sb_metrics_register(&loop->metrics);
         loop->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
+        loop->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, loop->store, i);
     }
     return 0;
 }
@@ -776,6 +790,7 @@ static void loop_thread(void *arg)
     sb_loop_t *loop = arg;
     sb_store_on_ready(loop->store, on_store_ready, loop);
     sb_store_start(loop->store);
+    sb_delivery_start(loop->delivery);
     uv_timer_start(&loop->grace, on_grace, STARTUP_GRACE_MS, 0);
     uv_timer_start(&loop->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_check_start(&loop->flush, on_flush_check);

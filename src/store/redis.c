@@ -61,6 +61,7 @@ struct sb_store {
     unsigned failures_logged;
     void (*ready_cb)(void *);
     void *ready_data;
+    bool reports_up; /* only a loop's main connection decides readiness */
 };
 
 /* ---------- URL ---------- */
@@ -194,7 +195,8 @@ static void schedule_reconnect(sb_store_t *st)
     if (!st->closing)
         sb_metrics_add(&st->metrics->redis_errors, 1); /* a lost or failed connection */
     st->state = ST_DOWN;
-    __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
+    if (st->reports_up)
+        __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
     if (st->closing)
         return;
     unsigned jitter = 0;
@@ -282,7 +284,8 @@ static void on_handshake_done(sb_store_t *st, redisReply *reply, void *data)
     }
     st->state = ST_READY;
     st->backoff_ms = BACKOFF_MIN_MS;
-    __atomic_store_n(&st->metrics->redis_up, 1, __ATOMIC_RELAXED);
+    if (st->reports_up)
+        __atomic_store_n(&st->metrics->redis_up, 1, __ATOMIC_RELAXED);
     if (st->failures_logged) {
         sb_log(SB_LOG_INFO, "redis connection restored", NULL);
         st->failures_logged = 0;
@@ -416,6 +419,7 @@ sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *
     st->metrics = metrics;
     st->backoff_ms = BACKOFF_MIN_MS;
     st->state = ST_DOWN;
+    st->reports_up = true;
     if (cfg->redis_url)
         sb_redis_url_parse(cfg->redis_url, &st->addr); /* validated by main */
     /* hiredis resolves names with a blocking getaddrinfo: do it once here, on the main thread
@@ -435,6 +439,11 @@ sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *
     uv_timer_init(loop, &st->tick);
     st->tick.data = st;
     return st;
+}
+
+void sb_store_set_reports_up(sb_store_t *st, bool on)
+{
+    st->reports_up = on;
 }
 
 void sb_store_on_ready(sb_store_t *st, void (*cb)(void *), void *data)
@@ -530,7 +539,8 @@ void sb_store_close(sb_store_t *st, sb_store_close_cb cb, void *data)
         redisAsyncFree(ac); /* fails whatever is still pending */
     }
     st->state = ST_DOWN;
-    __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
+    if (st->reports_up)
+        __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
     uv_timer_stop(&st->tick);
     uv_close((uv_handle_t *)&st->tick, on_tick_closed);
 }

@@ -4,6 +4,7 @@
 #include <mbedtls/sha1.h>
 #include <string.h>
 
+#include "switchboard/delivery.h"
 #include "switchboard/store.h"
 #include "switchboard/text.h"
 
@@ -153,9 +154,36 @@ sb_script_t sb_script_entity_delete = {
     ""};
 
 sb_script_t *const sb_scripts[] = {
-    &sb_script_auth_key,      &sb_script_tenant_create, &sb_script_tenant_update, &sb_script_tenant_list,
-    &sb_script_tenant_delete, &sb_script_key_create,    &sb_script_key_revoke,    &sb_script_entity_list,
-    &sb_script_entity_get,    &sb_script_entity_put,    &sb_script_entity_delete,
+    &sb_script_auth_key,
+    &sb_script_tenant_create,
+    &sb_script_tenant_update,
+    &sb_script_tenant_list,
+    &sb_script_tenant_delete,
+    &sb_script_key_create,
+    &sb_script_key_revoke,
+    &sb_script_entity_list,
+    &sb_script_entity_get,
+    &sb_script_entity_put,
+    &sb_script_entity_delete,
+    /* delivery engine (delivery_scripts.c) */
+    &sb_script_subs_put,
+    &sb_script_secret_get,
+    &sb_script_secret_rotate,
+    &sb_script_emit,
+    &sb_script_prepare,
+    &sb_script_finish,
+    &sb_script_record_attempt,
+    &sb_script_promote,
+    &sb_script_pace_tick,
+    &sb_script_reclaim,
+    &sb_script_endpoints,
+    &sb_script_endpoint_enable,
+    &sb_script_dead_list,
+    &sb_script_dead_replay,
+    &sb_script_dead_recover,
+    &sb_script_queue_depth,
+    &sb_script_groups,
+    &sb_script_attempts,
 };
 const size_t sb_scripts_count = SB_ARRAY_SIZE(sb_scripts);
 

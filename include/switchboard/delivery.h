@@ -1,0 +1,77 @@
+/* The delivery engine (docs/deliveries.md): subscriptions fan events out into a Redis Streams
+ * queue shared by every instance; each loop thread consumes it with its own Redis connection,
+ * sends with the non-blocking client, and records every outcome (success, scheduled retry,
+ * dead letter) in one script that also acknowledges the entry. */
+#ifndef SWITCHBOARD_DELIVERY_H
+#define SWITCHBOARD_DELIVERY_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "switchboard/client.h"
+#include "switchboard/config.h"
+#include "switchboard/metrics.h"
+#include "switchboard/store.h"
+
+typedef struct sb_delivery sb_delivery_t;
+
+/* Redis keys of the queue (global: one queue for every instance). */
+#define SB_Q_FRESH  "sb:q:fresh"
+#define SB_Q_RETRY  "sb:q:retry"
+#define SB_Q_DELAY  "sb:q:delay"
+#define SB_Q_RECV   "sb:q:recv"
+#define SB_Q_GROUP  "sb"
+#define SB_PACE_DUE "sb:pace:due"
+
+#define SB_COMMAND_TIMEOUT_MS 3000
+#define SB_COMMAND_MAX_CHARS  4096
+
+sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics, sb_store_t *store,
+                               unsigned loop_index);
+void sb_delivery_start(sb_delivery_t *d);
+/* Stops consuming; in-flight attempts are abandoned unacknowledged (another instance, or this
+ * one after a restart, takes them over). */
+void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data);
+sb_client_t *sb_delivery_client(sb_delivery_t *d);
+
+/* --- emit.c: the emit API the route families call --- */
+typedef void (*sb_emit_cb)(void *data, int status, const redisReply *deliveries);
+/* Emits system event `event` for tenant with data (a JSON object, not taken) to the tenant's
+ * subscribers. cb (may be NULL) gets 0 and the script's reply ([[id, url], ...]) or -EAGAIN. */
+int sb_emit(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *event, const cJSON *data,
+            sb_emit_cb cb, void *cbdata);
+bool sb_event_known(const char *name);
+bool sb_command_name_valid(const char *name);
+/* First 16 hex characters of SHA-256(url). */
+void sb_endpoint_id(const char *url, char out[17]);
+
+/* --- sign.c --- */
+typedef struct sb_webhook_secret {
+    char current[96];
+    char previous[96]; /* empty when none is valid */
+} sb_webhook_secret_t;
+/* Fills the signature header lines for body (X-Hub-Signature-256 and the Standard Webhooks
+ * trio) into out. */
+void sb_sign_headers(const sb_webhook_secret_t *s, const char *msg_id, long timestamp, const char *body, size_t len,
+                     sb_buf_t *out);
+/* Decodes "whsec_<base64>" into key bytes; returns the length or -EINVAL. */
+int sb_webhook_key(const char *secret, unsigned char *key, size_t cap);
+void sb_webhook_secret_new(char out[64]);
+/* The seed-001 api_key a tenant's webhooks carry: 20 alphanumerics. */
+void sb_webhook_api_key_new(char out[32]);
+
+/* --- commands.c --- */
+typedef void (*sb_command_cb)(void *data, int status, const char *result, bool is_error, const char *url);
+/* Runs a /command against the tenant's subscribed URLs: status 200 with the first answer, 404
+ * when nobody is subscribed, 504 when nobody answered in time, 503 when Redis is down. */
+int sb_command_run(sb_store_t *st, sb_client_t *cl, const sb_config_t *cfg, const char *tenant_id, const char *command,
+                   const char *args, const cJSON *data, sb_command_cb cb, void *cbdata);
+
+/* Delivery Lua scripts (scripts.c registers them). */
+extern sb_script_t sb_script_emit, sb_script_prepare, sb_script_finish, sb_script_promote, sb_script_pace_tick,
+    sb_script_reclaim, sb_script_subs_put, sb_script_secret_get, sb_script_secret_rotate, sb_script_endpoints,
+    sb_script_endpoint_enable, sb_script_dead_replay, sb_script_dead_recover, sb_script_dead_list,
+    sb_script_queue_depth, sb_script_record_attempt, sb_script_groups, sb_script_attempts;
+
+#endif

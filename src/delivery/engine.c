@@ -1,0 +1,639 @@
+/* The delivery engine of one loop thread (see delivery.h). It owns a second Redis connection
+ * for the blocking XREADGROUP, the HTTP client, and a 20 ms tick that moves due retries,
+ * dispatches paced deliveries, refreshes this consumer's heartbeat, takes over entries of
+ * dead consumers and samples the queue depth. Fresh sends and retries are separate streams
+ * with separate in-flight budgets, so a failing endpoint cannot starve new events. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "switchboard/alloc.h"
+#include "switchboard/crypto.h"
+#include "switchboard/delivery.h"
+#include "switchboard/log.h"
+#include "switchboard/text.h"
+
+#define TICK_MS                20
+#define HEARTBEAT_MS           2000
+#define HEARTBEAT_TTL_MS       10000
+#define RECLAIM_MS             2000
+#define VISIBILITY_MS          60000 /* > the longest attempt (30 s) plus recording it */
+#define POISON_LIMIT           5
+#define DEPTH_MS               1000
+#define READ_BATCH             64
+#define RESPONSE_EXCERPT_CHARS 4096
+
+enum { LANE_FRESH = 0, LANE_RETRY = 1 };
+static const char *const lane_keys[2] = {SB_Q_FRESH, SB_Q_RETRY};
+static const unsigned lane_budget[2] = {512, 128};
+
+struct sb_delivery {
+    uv_loop_t *loop;
+    const sb_config_t *cfg;
+    sb_metrics_t *metrics;
+    sb_store_t *store;  /* the loop's connection: scripts */
+    sb_store_t *qstore; /* this engine's connection: blocking reads */
+    sb_client_t *client;
+    unsigned index;
+    char consumer[160];
+    char hb_key[200];
+    bool reading, groups_ready, groups_pending, closing;
+    unsigned inflight[2];
+    unsigned pending_closes;
+    uv_timer_t tick;
+    uint64_t last_hb, last_reclaim, last_depth, last_promote;
+    bool promote_busy, pace_busy, reclaim_busy[2], depth_busy;
+    void (*done)(void *);
+    void *done_data;
+};
+
+typedef struct attempt {
+    sb_delivery_t *d;
+    int lane;
+    char entry[48];
+    cJSON *dj;
+    const char *id, *tenant, *event, *url, *ep, *body;
+    unsigned timeout_ms;
+    int n;
+    sb_webhook_secret_t secret;
+    sb_client_resp_t resp;
+    char *resp_body;
+    int outcome;
+} attempt_t;
+
+static void read_next(sb_delivery_t *d);
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void attempt_free(attempt_t *a)
+{
+    sb_delivery_t *d = a->d;
+    d->inflight[a->lane]--;
+    cJSON_Delete(a->dj);
+    sb_free(a->resp_body);
+    sb_free(a);
+    read_next(d);
+}
+
+static char *excerpt(const char *s, size_t n, size_t max_chars)
+{
+    char *out = sb_malloc(n + 1);
+    sb_utf8_excerpt(s, n, max_chars, out);
+    return out;
+}
+
+/* ---------- outcome ---------- */
+
+static void on_finished(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    attempt_t *a = data;
+    sb_delivery_t *d = a->d;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->str) {
+        const char *o = reply->element[0]->str;
+        int slot = strcmp(o, "success") == 0         ? SB_OUTCOME_SUCCESS
+                   : strcmp(o, "retry") == 0         ? SB_OUTCOME_RETRY
+                   : a->outcome == SB_OUTCOME_FAILED ? SB_OUTCOME_FAILED
+                                                     : SB_OUTCOME_DEAD;
+        sb_metrics_add(&d->metrics->deliveries[slot], 1);
+        if (reply->element[1]->integer == 1 && !d->closing) {
+            /* Tell the tenant's other subscribers. */
+            sb_log(SB_LOG_WARN, "endpoint disabled", "\"tenant\":\"%s\",\"endpoint\":\"%s\"", a->tenant, a->ep);
+            cJSON *ev = cJSON_CreateObject();
+            cJSON_AddStringToObject(ev, "endpoint_id", a->ep);
+            cJSON_AddStringToObject(ev, "url", a->url);
+            cJSON_AddNumberToObject(ev, "last_status", a->resp.status);
+            cJSON_AddStringToObject(ev, "reason", a->resp.status == 410 ? "410 Gone" : "failing continuously");
+            sb_emit(d->store, d->cfg, a->tenant, "endpoint_disabled", ev, NULL, NULL);
+            cJSON_Delete(ev);
+        }
+    }
+    /* No reply: Redis went away before the outcome was written. The entry stays pending and is
+     * taken over after the visibility timeout: at least once, never lost. */
+    attempt_free(a);
+}
+
+static unsigned retry_delay_ms(const sb_config_t *cfg, int next)
+{
+    unsigned base = cfg->retry_schedule[next] * 1000u;
+    unsigned r;
+    sb_random_bytes(&r, sizeof(r));
+    /* +-20 % jitter */
+    double f = 0.8 + 0.4 * ((double)r / 4294967295.0);
+    return (unsigned)(base * f);
+}
+
+static void record_outcome(attempt_t *a, const char *outcome, const char *error, bool logged)
+{
+    sb_delivery_t *d = a->d;
+    int64_t now = now_ms();
+    char now_s[24], due_s[24], status_s[16], at[32];
+    snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
+    snprintf(status_s, sizeof(status_s), "%d", a->resp.status);
+    sb_time_rfc3339(now, at);
+
+    char *log_json = NULL;
+    if (logged) {
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "at", at);
+        cJSON_AddStringToObject(l, "deliveryId", a->id);
+        cJSON_AddStringToObject(l, "event", a->event);
+        cJSON_AddNumberToObject(l, "attempt", a->n + 1);
+        cJSON_AddNumberToObject(l, "status", a->resp.status);
+        cJSON_AddNumberToObject(l, "latencyMs", (double)(a->resp.latency_us / 1000));
+        cJSON_AddBoolToObject(l, "ok", strcmp(outcome, "success") == 0);
+        if (error)
+            cJSON_AddStringToObject(l, "error", error);
+        else
+            cJSON_AddNullToObject(l, "error");
+        cJSON_AddStringToObject(l, "response", a->resp_body ? a->resp_body : "");
+        log_json = cJSON_PrintUnformatted(l);
+        cJSON_Delete(l);
+    }
+    char *retry_json = NULL;
+    due_s[0] = '0';
+    due_s[1] = '\0';
+    if (strcmp(outcome, "retry") == 0) {
+        int next = a->n + 1;
+        if ((unsigned)next >= d->cfg->retry_steps) {
+            outcome = "dead";
+            error = error ? error : "retries exhausted";
+        } else {
+            uint64_t delay = retry_delay_ms(d->cfg, next);
+            if (a->resp.retry_after_s >= 0) { /* honoured within [1 s, 1 h] */
+                long ra = a->resp.retry_after_s < 1 ? 1 : a->resp.retry_after_s > 3600 ? 3600 : a->resp.retry_after_s;
+                if ((uint64_t)ra * 1000 > delay)
+                    delay = (uint64_t)ra * 1000;
+            }
+            snprintf(due_s, sizeof(due_s), "%lld", (long long)(now + (int64_t)delay));
+            cJSON_ReplaceItemInObjectCaseSensitive(a->dj, "n", cJSON_CreateNumber(next));
+            retry_json = cJSON_PrintUnformatted(a->dj);
+        }
+    }
+    char *dead_json = NULL;
+    if (strcmp(outcome, "success") != 0) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "id", a->id);
+        cJSON_AddItemToObject(x, "delivery", cJSON_Duplicate(a->dj, 1));
+        cJSON_AddStringToObject(x, "endpointId", a->ep);
+        cJSON_AddStringToObject(x, "url", a->url);
+        cJSON_AddStringToObject(x, "event", a->event);
+        cJSON_AddStringToObject(x, "error", error ? error : "");
+        cJSON_AddNumberToObject(x, "status", a->resp.status);
+        cJSON_AddNumberToObject(x, "attempts", a->n + 1);
+        cJSON_AddNumberToObject(x, "failedAt", (double)now);
+        dead_json = cJSON_PrintUnformatted(x);
+        cJSON_Delete(x);
+    }
+    char k_ep[SB_KEY_MAX], k_log[SB_KEY_MAX], k_dead[SB_KEY_MAX], k_idx[SB_KEY_MAX], disable_s[24], log_id[48];
+    sb_key_tenant_item(k_ep, a->tenant, "ep", a->ep);
+    snprintf(log_id, sizeof(log_id), "%.20s:attempts", a->ep);
+    sb_key_tenant_item(k_log, a->tenant, "ep", log_id);
+    sb_key_tenant(k_dead, a->tenant, "dead");
+    sb_key_tenant(k_idx, a->tenant, "dead:idx");
+    snprintf(disable_s, sizeof(disable_s), "%llu", (unsigned long long)d->cfg->disable_after_ms);
+    const char *argv[] = {lane_keys[a->lane],
+                          k_ep,
+                          k_log,
+                          SB_Q_DELAY,
+                          k_dead,
+                          k_idx,
+                          SB_Q_RECV,
+                          a->entry,
+                          SB_Q_GROUP,
+                          outcome,
+                          log_json ? log_json : "",
+                          now_s,
+                          disable_s,
+                          retry_json ? retry_json : "",
+                          due_s,
+                          dead_json ? dead_json : "",
+                          a->id,
+                          status_s,
+                          a->url};
+    int rc = sb_store_eval(d->store, &sb_script_finish, 7, SB_ARRAY_SIZE(argv), argv, NULL, on_finished, a);
+    cJSON_free(log_json);
+    cJSON_free(retry_json);
+    cJSON_free(dead_json);
+    if (rc < 0)
+        attempt_free(a); /* unacknowledged: taken over later */
+}
+
+static void on_response(void *data, const sb_client_resp_t *resp)
+{
+    attempt_t *a = data;
+    if (resp->error == SB_CLIENT_ERR_SHUTDOWN) {
+        attempt_free(a); /* stopping: leave the entry for whoever takes it over */
+        return;
+    }
+    a->resp = *resp;
+    a->resp.body = NULL;
+    a->resp_body = excerpt(resp->body, resp->body_len, RESPONSE_EXCERPT_CHARS);
+    sb_metrics_observe_attempt(a->d->metrics, resp->latency_us);
+    char err[200];
+    const char *outcome;
+    const char *error = NULL;
+    if (resp->error != SB_CLIENT_OK) {
+        outcome = "retry"; /* network errors and timeouts */
+        snprintf(err, sizeof(err), "%s", resp->error_text);
+        error = err;
+    } else if (resp->status >= 200 && resp->status < 300) {
+        outcome = "success";
+    } else if (resp->status == 410) {
+        outcome = "gone";
+        error = "410 Gone: endpoint disabled";
+    } else if (resp->status >= 500 || resp->status == 429 || (resp->status >= 300 && resp->status < 400) ||
+               resp->status < 200) {
+        outcome = "retry";
+        snprintf(err, sizeof(err), "HTTP %d%s", resp->status,
+                 resp->status >= 300 && resp->status < 400 ? " (redirects are not followed)" : "");
+        error = err;
+    } else {
+        outcome = "dead"; /* other 4xx: final, a 403 never loops */
+        a->outcome = SB_OUTCOME_FAILED;
+        snprintf(err, sizeof(err), "HTTP %d (final)", resp->status);
+        error = err;
+    }
+    record_outcome(a, outcome, error, true);
+}
+
+/* ---------- an attempt ---------- */
+
+static void on_prepared(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    attempt_t *a = data;
+    sb_delivery_t *d = a->d;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || d->closing) {
+        attempt_free(a);
+        return;
+    }
+    if (reply->element[2]->str && strcmp(reply->element[2]->str, "0") == 0) {
+        a->outcome = SB_OUTCOME_DEAD;
+        record_outcome(a, "skip", "endpoint disabled", false);
+        return;
+    }
+    snprintf(a->secret.current, sizeof(a->secret.current), "%s", reply->element[0]->str ? reply->element[0]->str : "");
+    snprintf(a->secret.previous, sizeof(a->secret.previous), "%s",
+             reply->element[1]->str ? reply->element[1]->str : "");
+    sb_buf_t h;
+    sb_buf_init(&h, 4096);
+    sb_buf_puts(&h, "Content-Type: application/json\r\nConnection: keep-alive\r\n");
+    sb_sign_headers(&a->secret, a->id, (long)time(NULL), a->body, strlen(a->body), &h);
+    sb_client_req_t r = {a->url, "POST", h.data, a->body, strlen(a->body), a->timeout_ms};
+    int rc = sb_client_send(d->client, &r, on_response, a);
+    sb_buf_free(&h);
+    if (rc < 0) {
+        sb_client_resp_t fake;
+        memset(&fake, 0, sizeof(fake));
+        fake.error = SB_CLIENT_ERR_URL;
+        fake.retry_after_s = -1;
+        snprintf(fake.error_text, sizeof(fake.error_text), "invalid URL");
+        a->resp = fake;
+        a->outcome = SB_OUTCOME_FAILED;
+        record_outcome(a, "dead", "invalid URL", true);
+    }
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const char *json, size_t len)
+{
+    attempt_t *a = sb_calloc(1, sizeof(*a));
+    a->d = d;
+    a->lane = lane;
+    a->outcome = SB_OUTCOME_DEAD;
+    d->inflight[lane]++;
+    snprintf(a->entry, sizeof(a->entry), "%s", entry);
+    a->dj = cJSON_ParseWithLength(json, len);
+    a->id = jstr(a->dj, "id");
+    a->tenant = jstr(a->dj, "t");
+    a->event = jstr(a->dj, "ev");
+    a->url = jstr(a->dj, "url");
+    a->ep = jstr(a->dj, "ep");
+    a->body = jstr(a->dj, "body");
+    a->event = a->event ? a->event : "";
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(a->dj, "to");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(a->dj, "n");
+    a->timeout_ms =
+        cJSON_IsNumber(to) && to->valuedouble >= 100 && to->valuedouble <= 30000 ? (unsigned)to->valuedouble : 3000;
+    a->n = cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble < 1000 ? (int)n->valuedouble : 0;
+    char k_secret[SB_KEY_MAX], k_ep[SB_KEY_MAX];
+    if (!a->id || !a->tenant || !a->url || !a->ep || !a->body || sb_key_tenant(k_secret, a->tenant, "whsecret") < 0 ||
+        sb_key_tenant_item(k_ep, a->tenant, "ep", a->ep) < 0) {
+        /* Not something we wrote: acknowledge and drop it rather than loop on it. */
+        sb_log(SB_LOG_ERROR, "dropping a malformed queue entry", "\"entry\":\"%s\"", entry);
+        const char *argv[] = {"XACK", lane_keys[lane], SB_Q_GROUP, entry};
+        sb_store_cmd(d->store, NULL, NULL, 4, argv, NULL);
+        attempt_free(a);
+        return;
+    }
+    char now_s[24];
+    snprintf(now_s, sizeof(now_s), "%lld", (long long)now_ms());
+    const char *argv[] = {k_secret, k_ep, now_s};
+    if (sb_store_eval(d->store, &sb_script_prepare, 2, 3, argv, NULL, on_prepared, a) < 0)
+        attempt_free(a);
+}
+
+/* Entries as XREADGROUP / XCLAIM return them: [id, [field, value, ...]]. */
+static void start_entries(sb_delivery_t *d, int lane, const redisReply *entries)
+{
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        const redisReply *f = e->element[1];
+        if (f->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t k = 0; k + 1 < f->elements; k += 2)
+            if (f->element[k]->str && strcmp(f->element[k]->str, "d") == 0)
+                start_attempt(d, lane, e->element[0]->str, f->element[k + 1]->str, f->element[k + 1]->len);
+    }
+}
+
+/* ---------- consuming ---------- */
+
+static void on_groups(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_delivery_t *d = data;
+    d->groups_pending = false;
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        d->groups_ready = true;
+        read_next(d);
+    }
+}
+
+static void ensure_groups(sb_delivery_t *d)
+{
+    if (d->groups_pending || d->closing)
+        return;
+    const char *argv[] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_GROUP};
+    if (sb_store_eval(d->qstore, &sb_script_groups, 2, 3, argv, NULL, on_groups, d) == 0)
+        d->groups_pending = true;
+}
+
+static void on_read(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_delivery_t *d = data;
+    d->reading = false;
+    if (d->closing)
+        return;
+    if (!reply)
+        return; /* connection trouble: the tick tries again */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (strncmp(reply->str, "NOGROUP", 7) == 0) { /* Redis restarted empty: re-create, don't spin */
+            d->groups_ready = false;
+            ensure_groups(d);
+        }
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *s = reply->element[i];
+            if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || !s->element[0]->str)
+                continue;
+            int lane = strcmp(s->element[0]->str, SB_Q_RETRY) == 0 ? LANE_RETRY : LANE_FRESH;
+            start_entries(d, lane, s->element[1]);
+        }
+    }
+    read_next(d);
+}
+
+static void read_next(sb_delivery_t *d)
+{
+    if (d->reading || d->closing || !d->groups_ready || !sb_store_ready(d->qstore))
+        return;
+    bool fresh = d->inflight[LANE_FRESH] < lane_budget[LANE_FRESH];
+    bool retry = d->inflight[LANE_RETRY] < lane_budget[LANE_RETRY];
+    if (!fresh && !retry)
+        return; /* an attempt finishing calls us again */
+    unsigned room =
+        SB_MIN(fresh ? lane_budget[0] - d->inflight[0] : 1000, retry ? lane_budget[1] - d->inflight[1] : 1000);
+    unsigned count = SB_MIN(room, READ_BATCH);
+    char count_s[16], block_s[16];
+    snprintf(count_s, sizeof(count_s), "%u", count);
+    /* stay well inside the per-command deadline */
+    snprintf(block_s, sizeof(block_s), "%u", SB_MIN(1000u, d->cfg->redis_timeout_ms / 2));
+    const char *argv[12] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT",
+                            count_s,      "BLOCK", block_s,    "STREAMS"};
+    int argc = 9;
+    if (fresh)
+        argv[argc++] = SB_Q_FRESH;
+    if (retry)
+        argv[argc++] = SB_Q_RETRY;
+    if (fresh)
+        argv[argc++] = ">";
+    if (retry)
+        argv[argc++] = ">";
+    if (sb_store_cmd(d->qstore, on_read, d, argc, argv, NULL) == 0)
+        d->reading = true;
+}
+
+static void on_qstore_ready(void *data)
+{
+    sb_delivery_t *d = data;
+    d->reading = false;
+    d->groups_ready = false;
+    ensure_groups(d);
+}
+
+/* ---------- the tick ---------- */
+
+static void on_promoted(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    SB_UNUSED(reply);
+    ((sb_delivery_t *)data)->promote_busy = false;
+}
+
+static void on_paced(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    SB_UNUSED(reply);
+    ((sb_delivery_t *)data)->pace_busy = false;
+}
+
+typedef struct reclaim_ctx {
+    sb_delivery_t *d;
+    int lane;
+} reclaim_ctx_t;
+
+static void on_reclaimed(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    reclaim_ctx_t *c = data;
+    sb_delivery_t *d = c->d;
+    d->reclaim_busy[c->lane] = false;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && !d->closing) {
+        if (reply->elements)
+            sb_log(SB_LOG_INFO, "took over queue entries", "\"count\":%zu,\"lane\":\"%s\"", reply->elements,
+                   lane_keys[c->lane]);
+        start_entries(d, c->lane, reply);
+    }
+    sb_free(c);
+}
+
+static void on_depth(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_delivery_t *d = data;
+    d->depth_busy = false;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3)
+        for (int i = 0; i < 3; i++)
+            __atomic_store_n(&d->metrics->queue_depth[i], (uint64_t)reply->element[i]->integer, __ATOMIC_RELAXED);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    sb_delivery_t *d = t->data;
+    if (d->closing || !sb_store_ready(d->store))
+        return;
+    uint64_t now = uv_now(d->loop);
+    int64_t wall = now_ms();
+    char wall_s[24];
+    snprintf(wall_s, sizeof(wall_s), "%lld", (long long)wall);
+
+    if (!d->groups_ready)
+        ensure_groups(d);
+    else if (!d->reading)
+        read_next(d);
+
+    if (!d->promote_busy && now - d->last_promote >= 100) {
+        d->last_promote = now;
+        const char *argv[] = {SB_Q_DELAY, SB_Q_RETRY, SB_PACE_DUE, wall_s, "200", "sb:pace:"};
+        if (sb_store_eval(d->store, &sb_script_promote, 3, 6, argv, NULL, on_promoted, d) == 0)
+            d->promote_busy = true;
+    }
+    if (!d->pace_busy) {
+        /* gaps drawn here: uniform in [0.85, 1.25] x pace, so at least 0.8 x pace apart even
+         * with a few ms of send-time variance */
+        enum { NGAPS = 16 };
+        char gaps[NGAPS][16];
+        const char *argv[5 + NGAPS] = {SB_PACE_DUE, SB_Q_FRESH, wall_s, "sb:pace:", "16"};
+        for (int i = 0; i < NGAPS; i++) {
+            unsigned r;
+            sb_random_bytes(&r, sizeof(r));
+            double f = 0.85 + 0.40 * ((double)r / 4294967295.0);
+            snprintf(gaps[i], sizeof(gaps[i]), "%u", (unsigned)(d->cfg->pace_ms * f));
+            argv[5 + i] = gaps[i];
+        }
+        if (sb_store_eval(d->store, &sb_script_pace_tick, 2, 3 + NGAPS, argv, NULL, on_paced, d) == 0)
+            d->pace_busy = true;
+    }
+    if (now - d->last_hb >= HEARTBEAT_MS) {
+        d->last_hb = now;
+        const char *argv[] = {"SET", d->hb_key, "1", "PX", "10000"};
+        sb_store_cmd(d->store, NULL, NULL, 5, argv, NULL);
+    }
+    if (now - d->last_reclaim >= RECLAIM_MS && d->groups_ready) {
+        d->last_reclaim = now;
+        char vis[16];
+        snprintf(vis, sizeof(vis), "%u", VISIBILITY_MS);
+        for (int lane = 0; lane < 2; lane++) {
+            if (d->reclaim_busy[lane] || d->inflight[lane] >= lane_budget[lane])
+                continue;
+            reclaim_ctx_t *c = sb_malloc(sizeof(*c));
+            c->d = d;
+            c->lane = lane;
+            const char *argv[] = {lane_keys[lane], SB_Q_RECV, SB_Q_GROUP, d->consumer, "sb:hb:", vis, "32", "5",
+                                  wall_s};
+            if (sb_store_eval(d->store, &sb_script_reclaim, 2, 9, argv, NULL, on_reclaimed, c) == 0)
+                d->reclaim_busy[lane] = true;
+            else
+                sb_free(c);
+        }
+    }
+    if (d->index == 0 && !d->depth_busy && now - d->last_depth >= DEPTH_MS) {
+        d->last_depth = now;
+        const char *argv[] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_DELAY};
+        if (sb_store_eval(d->store, &sb_script_queue_depth, 3, 3, argv, NULL, on_depth, d) == 0)
+            d->depth_busy = true;
+    }
+}
+
+/* ---------- lifecycle ---------- */
+
+sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics, sb_store_t *store,
+                               unsigned loop_index)
+{
+    sb_delivery_t *d = sb_calloc(1, sizeof(*d));
+    d->loop = loop;
+    d->cfg = cfg;
+    d->metrics = metrics;
+    d->store = store;
+    d->index = loop_index;
+    d->qstore = sb_store_new(loop, cfg, metrics);
+    sb_store_set_reports_up(d->qstore, false);
+    sb_store_on_ready(d->qstore, on_qstore_ready, d);
+    d->client = sb_client_new(loop, cfg);
+    unsigned char r[4];
+    sb_random_bytes(r, sizeof(r));
+    snprintf(d->consumer, sizeof(d->consumer), "%s:%d:%u:%02x%02x%02x%02x", cfg->instance_id ? cfg->instance_id : "sb",
+             (int)getpid(), loop_index, r[0], r[1], r[2], r[3]);
+    snprintf(d->hb_key, sizeof(d->hb_key), "sb:hb:%s", d->consumer);
+    uv_timer_init(loop, &d->tick);
+    d->tick.data = d;
+    return d;
+}
+
+void sb_delivery_start(sb_delivery_t *d)
+{
+    sb_store_start(d->qstore);
+    uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
+}
+
+sb_client_t *sb_delivery_client(sb_delivery_t *d)
+{
+    return d->client;
+}
+
+static void part_closed(sb_delivery_t *d)
+{
+    if (--d->pending_closes > 0)
+        return;
+    void (*done)(void *) = d->done;
+    void *data = d->done_data;
+    sb_free(d);
+    if (done)
+        done(data);
+}
+
+static void on_client_closed(void *data)
+{
+    part_closed(data);
+}
+
+static void on_qstore_closed(sb_store_t *st, void *data)
+{
+    SB_UNUSED(st);
+    part_closed(data);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    part_closed(h->data);
+}
+
+void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data)
+{
+    d->closing = true;
+    d->done = done;
+    d->done_data = data;
+    d->pending_closes = 3;
+    uv_timer_stop(&d->tick);
+    uv_close((uv_handle_t *)&d->tick, on_tick_closed);
+    sb_client_close(d->client, on_client_closed, d);
+    sb_store_close(d->qstore, on_qstore_closed, d);
+}

@@ -1,0 +1,61 @@
+/* Webhook signatures (SPEC 7): X-Hub-Signature-256 (Meta / seed 004 style, hex HMAC of the
+ * body) and the Standard Webhooks trio, with a second v1 signature while a rotated-out secret
+ * is still valid. Both use the key bytes of the "whsec_<base64>" secret. */
+#include <stdio.h>
+#include <string.h>
+
+#include "switchboard/crypto.h"
+#include "switchboard/delivery.h"
+#include "switchboard/text.h"
+
+void sb_webhook_secret_new(char out[64])
+{
+    unsigned char raw[24];
+    sb_random_bytes(raw, sizeof(raw));
+    memcpy(out, "whsec_", 6);
+    sb_base64_encode(raw, sizeof(raw), out + 6);
+}
+
+int sb_webhook_key(const char *secret, unsigned char *key, size_t cap)
+{
+    if (strncmp(secret, "whsec_", 6) != 0)
+        return -EINVAL;
+    return sb_base64_decode(secret + 6, strlen(secret + 6), key, cap);
+}
+
+static void v1(const unsigned char *key, size_t keylen, const char *id, const char *ts, const char *body, size_t len,
+               sb_buf_t *out)
+{
+    const void *parts[5] = {id, ".", ts, ".", body};
+    size_t lens[5] = {strlen(id), 1, strlen(ts), 1, len};
+    unsigned char mac[32];
+    char b64[48];
+    sb_hmac_sha256_parts(key, keylen, parts, lens, 5, mac);
+    sb_base64_encode(mac, sizeof(mac), b64);
+    sb_buf_puts(out, "v1,");
+    sb_buf_puts(out, b64);
+}
+
+void sb_sign_headers(const sb_webhook_secret_t *s, const char *msg_id, long timestamp, const char *body, size_t len,
+                     sb_buf_t *out)
+{
+    unsigned char key[64], prev[64];
+    int klen = sb_webhook_key(s->current, key, sizeof(key));
+    int plen = s->previous[0] ? sb_webhook_key(s->previous, prev, sizeof(prev)) : -1;
+    if (klen < 0)
+        klen = 0; /* never happens for secrets we made; sign with an empty key rather than skip */
+    unsigned char mac[32];
+    char hex[65], ts[24];
+    sb_hmac_sha256(key, (size_t)klen, body, len, mac);
+    sb_hex_encode(mac, sizeof(mac), hex);
+    snprintf(ts, sizeof(ts), "%ld", timestamp);
+    sb_buf_printf(out, "X-Hub-Signature-256: sha256=%s\r\nwebhook-id: %s\r\nwebhook-timestamp: %s\r\n", hex, msg_id,
+                  ts);
+    sb_buf_puts(out, "webhook-signature: ");
+    v1(key, (size_t)klen, msg_id, ts, body, len, out);
+    if (plen > 0) {
+        sb_buf_putc(out, ' ');
+        v1(prev, (size_t)plen, msg_id, ts, body, len, out);
+    }
+    sb_buf_puts(out, "\r\n");
+}
