@@ -1,5 +1,6 @@
 /* switchboard: parse the configuration, start the embedded Redis if no --redis was given, run
  * the loop threads, and on SIGTERM/SIGINT drain them and stop everything in order. */
+#include <mbedtls/x509_crt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,17 @@ int main(int argc, char **argv, char **envp)
         return 2;
     }
     sb_log_level = cfg.log_level;
+    if (cfg.ca_file) { /* a CA bundle that does not load is a start-up error, not a silent https failure */
+        mbedtls_x509_crt ca;
+        mbedtls_x509_crt_init(&ca);
+        int prc = mbedtls_x509_crt_parse_file(&ca, cfg.ca_file);
+        mbedtls_x509_crt_free(&ca);
+        if (prc < 0) {
+            fprintf(stderr, "switchboard: --ca-file: cannot load PEM certificates from '%s'\n", cfg.ca_file);
+            sb_config_free(&cfg);
+            return 2;
+        }
+    }
     sb_redis_addr_t addr;
     if (cfg.redis_url && sb_redis_url_parse(cfg.redis_url, &addr) < 0) {
         fprintf(stderr,

@@ -21,6 +21,7 @@ typedef struct sb_delivery sb_delivery_t;
 #define SB_Q_RETRY  "sb:q:retry"
 #define SB_Q_DELAY  "sb:q:delay"
 #define SB_Q_RECV   "sb:q:recv"
+#define SB_Q_DEAD   "sb:q:dead" /* count of dead letters, every tenant */
 #define SB_Q_GROUP  "sb"
 #define SB_PACE_DUE "sb:pace:due"
 

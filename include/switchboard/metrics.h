@@ -24,7 +24,7 @@ typedef struct sb_metrics {
     uint64_t redis_up;
     /* delivery engine */
     uint64_t deliveries[4];  /* SB_OUTCOME_* */
-    uint64_t queue_depth[3]; /* fresh, retry, delayed: written by the loop that samples them */
+    uint64_t queue_depth[4]; /* fresh, retry, delayed, dead: written by the loop that samples them */
     uint64_t attempt_latency[SB_METRICS_LAT_BUCKETS];
     uint64_t attempt_latency_sum_us;
 } sb_metrics_t;

@@ -473,12 +473,13 @@ static void on_enabled(sb_store_t *st, redisReply *reply, void *data)
     sb_req_t *req = data;
     if (sb_api_reply_failed(req, reply))
         return;
-    if (!reply->str || strcmp(reply->str, "OK") != 0) {
+    if (reply->type != REDIS_REPLY_STRING) {
         sb_resp_problem(req, 404, "no such endpoint", NULL);
         return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", (const char *)req->ctx);
+    cJSON_AddStringToObject(o, "url", reply->str);
     cJSON_AddBoolToObject(o, "enabled", req->match.route->handler == sb_webhooks_enable);
     sb_resp_json(req, 200, o);
     cJSON_Delete(o);

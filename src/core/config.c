@@ -51,6 +51,10 @@ static const opt_t opts[] = {
      "bound on draining after SIGTERM (default 10000)"},
     {"redis-timeout-ms", OPT_UINT, OFF(redis_timeout_ms), 10, 600000, "MS",
      "per-command Redis deadline (default 2000)"},
+    {"ca-file", OPT_STR, OFF(ca_file), 0, 0, "PATH", "extra CA certificates (PEM) trusted for https deliveries"},
+    {"disable-after-ms", OPT_U64, OFF(disable_after_ms), 1000, 365ull * 86400000, "MS",
+     "disable an endpoint failing this long without a success (default 5 days)"},
+    {"instance-id", OPT_STR, OFF(instance_id), 0, 0, "ID", "instance_id in event envelopes (default: host name)"},
 };
 
 void sb_config_defaults(sb_config_t *cfg)

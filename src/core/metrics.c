@@ -175,7 +175,7 @@ void sb_metrics_render(sb_buf_t *out)
         (unsigned long long)open, (unsigned long long)refused, (unsigned long long)rerr,
         nblocks && ready == nblocks ? 1 : 0, ready);
     static const char *const outcomes[4] = {"success", "retry", "failed", "dead"};
-    static const char *const lanes[3] = {"fresh", "retry", "delayed"};
+    static const char *const lanes[4] = {"fresh", "retry", "delayed", "dead"};
     sb_buf_puts(out, "# HELP switchboard_deliveries_total Delivery attempts by outcome (retry: another attempt is "
                      "scheduled; failed: a final 4xx; dead: dead-lettered).\n"
                      "# TYPE switchboard_deliveries_total counter\n");
@@ -187,7 +187,7 @@ void sb_metrics_render(sb_buf_t *out)
     }
     sb_buf_puts(out, "# HELP switchboard_delivery_queue_depth Deliveries waiting, by lane (sampled each second).\n"
                      "# TYPE switchboard_delivery_queue_depth gauge\n");
-    for (int l = 0; l < 3; l++) {
+    for (int l = 0; l < 4; l++) {
         uint64_t v = 0;
         for (unsigned i = 0; i < nblocks; i++)
             v += load(&blocks[i]->queue_depth[l]);

@@ -60,9 +60,9 @@ static void on_emitted(sb_store_t *st, redisReply *reply, void *data)
 int sb_emit(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *event, const cJSON *data,
             sb_emit_cb cb, void *cbdata)
 {
-    char k_subs[SB_KEY_MAX], k_secret[SB_KEY_MAX], ep_prefix[SB_KEY_MAX];
+    char k_subs[SB_KEY_MAX], k_secret[SB_KEY_MAX], ep_prefix[SB_KEY_MAX], t_prefix[SB_KEY_MAX];
     if (sb_key_tenant(k_subs, tenant_id, "subs") < 0 || sb_key_tenant(k_secret, tenant_id, "whsecret") < 0 ||
-        sb_key_tenant(ep_prefix, tenant_id, "ep:") < 0)
+        sb_key_tenant(ep_prefix, tenant_id, "ep:") < 0 || sb_key_tenant(t_prefix, tenant_id, "") < 0)
         return -EINVAL;
     char *json = cJSON_PrintUnformatted(data);
     if (!json)
@@ -84,9 +84,11 @@ int sb_emit(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const
     sb_random_bytes(raw, sizeof(raw));
     sb_hex_encode(raw, sizeof(raw), eid);
     snprintf(nowms, sizeof(nowms), "%lld", (long long)ms);
-    const char *argv[] = {
-        k_subs, k_secret, SB_Q_FRESH, SB_PACE_DUE, event,     json, ts, rfc, cfg->instance_id ? cfg->instance_id : "",
-        eid,    nowms,    tenant_id,  ep_prefix,   "sb:pace:"};
+    const char *argv[] = {k_subs,      k_secret,   SB_Q_FRESH,
+                          SB_PACE_DUE, event,      json,
+                          ts,          rfc,        cfg->instance_id ? cfg->instance_id : "",
+                          eid,         nowms,      tenant_id,
+                          ep_prefix,   "sb:pace:", t_prefix};
     emit_ctx_t *c = sb_malloc(sizeof(*c));
     c->cb = cb;
     c->data = cbdata;

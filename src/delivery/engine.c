@@ -490,8 +490,8 @@ static void on_depth(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     sb_delivery_t *d = data;
     d->depth_busy = false;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3)
-        for (int i = 0; i < 3; i++)
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4)
+        for (int i = 0; i < 4; i++)
             __atomic_store_n(&d->metrics->queue_depth[i], (uint64_t)reply->element[i]->integer, __ATOMIC_RELAXED);
 }
 
@@ -557,8 +557,8 @@ static void on_tick(uv_timer_t *t)
     }
     if (d->index == 0 && !d->depth_busy && now - d->last_depth >= DEPTH_MS) {
         d->last_depth = now;
-        const char *argv[] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_DELAY};
-        if (sb_store_eval(d->store, &sb_script_queue_depth, 3, 3, argv, NULL, on_depth, d) == 0)
+        const char *argv[] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_DELAY, SB_Q_DEAD};
+        if (sb_store_eval(d->store, &sb_script_queue_depth, 4, 4, argv, NULL, on_depth, d) == 0)
             d->depth_busy = true;
     }
 }

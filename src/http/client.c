@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <llhttp.h>
+#include <mbedtls/asn1.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
@@ -696,6 +697,71 @@ static void on_connected(uv_connect_t *req, int status)
         call_write(call);
 }
 
+/* mbedTLS 2.28 drops iPAddress entries from subject_alt_names, so a certificate for an IP
+ * literal is checked here: the raw extensions are walked for subjectAltName [7] entries. */
+static bool cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, size_t iplen)
+{
+    unsigned char *p = crt->v3_ext.p, *end = crt->v3_ext.p + crt->v3_ext.len;
+    size_t len;
+    if (!p || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return false;
+    end = p + len;
+    while (p < end) {
+        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+            return false;
+        unsigned char *ext_end = p + len;
+        size_t oid_len;
+        if (mbedtls_asn1_get_tag(&p, ext_end, &oid_len, MBEDTLS_ASN1_OID) != 0)
+            return false;
+        bool san = oid_len == 3 && p[0] == 0x55 && p[1] == 0x1d && p[2] == 0x11; /* 2.5.29.17 */
+        p += oid_len;
+        int critical;
+        if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN)
+            mbedtls_asn1_get_bool(&p, ext_end, &critical);
+        size_t vlen;
+        if (mbedtls_asn1_get_tag(&p, ext_end, &vlen, MBEDTLS_ASN1_OCTET_STRING) != 0)
+            return false;
+        if (san) {
+            unsigned char *q = p, *vend = p + vlen;
+            size_t glen;
+            if (mbedtls_asn1_get_tag(&q, vend, &glen, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+                return false;
+            vend = q + glen;
+            while (q < vend) {
+                unsigned char tag = *q++;
+                size_t nlen;
+                if (mbedtls_asn1_get_len(&q, vend, &nlen) != 0)
+                    return false;
+                if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && nlen == iplen && memcmp(q, ip, iplen) == 0)
+                    return true;
+                q += nlen;
+            }
+        }
+        p = ext_end;
+    }
+    return false;
+}
+
+static int verify_ip(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    conn_t *c = ctx;
+    if (depth != 0 || !c->call)
+        return 0;
+    unsigned char ip[16];
+    size_t iplen = 0;
+    if (inet_pton(AF_INET, c->call->host, ip) == 1)
+        iplen = 4;
+    else if (inet_pton(AF_INET6, c->call->host, ip) == 1)
+        iplen = 16;
+    if (!iplen)
+        return 0; /* a host name: mbedTLS's own check stands */
+    if (cert_has_ip(crt, ip, iplen))
+        *flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    else
+        *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    return 0;
+}
+
 static int tls_setup(sb_client_t *cl)
 {
     if (cl->tls_ready)
@@ -750,6 +816,7 @@ static void conn_open(call_t *call)
             return;
         }
         mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+        mbedtls_ssl_set_verify(&c->ssl, verify_ip, c);
     }
     int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&call->addr, on_connected);
     if (rc != 0)

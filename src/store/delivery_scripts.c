@@ -44,7 +44,8 @@ sb_script_t sb_script_secret_rotate = {
 /* Fan-out of one event to the tenant's subscribers.
  * KEYS: subs, whsecret, fresh stream, pace due set.
  * ARGV: event, data JSON, timestamp (seed 001), timestamp (RFC 3339), instance id, event id,
- *       now ms, tenant id, endpoint key prefix, pace key prefix -> {{deliveryId, url}, ...} */
+ *       now ms, tenant id, endpoint key prefix, pace key prefix, tenant key prefix "sb:{t:<tid>}:"
+ * -> {{deliveryId, url}, ...}; a disabled endpoint's delivery goes straight to its dead letters */
 sb_script_t sb_script_emit = {
     "emit",
     "local raw = redis.call('GET', KEYS[1])\n"
@@ -56,7 +57,8 @@ sb_script_t sb_script_emit = {
     "for url, s in pairs(subs) do\n"
     "  local match = false\n"
     "  for _, e in ipairs(s.events) do if e == ARGV[1] then match = true; break end end\n"
-    "  if match and redis.call('HGET', ARGV[9] .. s.ep, 'enabled') ~= '0' then\n"
+    "  local enabled = redis.call('HGET', ARGV[9] .. s.ep, 'enabled') ~= '0'\n"
+    "  if match then\n"
     "    local body\n"
     "    if s.format == 'olay' then\n"
     "      body = '{\"olay\":' .. cjson.encode(ARGV[1]) .. ',\"zaman\":\"' .. ARGV[4] .. '\",\"veri\":' .. ARGV[2] .. "
@@ -71,7 +73,13 @@ sb_script_t sb_script_emit = {
     "               to = s.timeoutMs or 3000, n = 0, ca = now}\n"
     "    if s.paced then d.pk = ARGV[8] .. ':' .. s.ep end\n"
     "    local dj = cjson.encode(d)\n"
-    "    if d.pk then\n"
+    "    if not enabled then\n"
+    "      local dead = cjson.encode({id = id, delivery = d, endpointId = s.ep, url = url, event = ARGV[1],\n"
+    "        attempts = 0, status = 0, failedAt = now, error = 'endpoint disabled'})\n"
+    "      redis.call('HSET', ARGV[11] .. 'dead', id, dead)\n"
+    "      redis.call('ZADD', ARGV[11] .. 'dead:idx', now, id)\n"
+    "      redis.call('INCR', 'sb:q:dead')\n"
+    "    elseif d.pk then\n"
     "      redis.call('RPUSH', ARGV[10] .. d.pk .. ':q', dj)\n"
     "      local nxt = tonumber(redis.call('GET', ARGV[10] .. d.pk .. ':next') or '0')\n"
     "      redis.call('ZADD', KEYS[4], 'NX', math.max(now, nxt), d.pk)\n"
@@ -129,7 +137,7 @@ sb_script_t sb_script_finish = {
     "if outcome == 'retry' then\n"
     "  redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])\n"
     "elseif outcome == 'dead' then\n"
-    "  redis.call('HSET', KEYS[5], ARGV[10], ARGV[9])\n"
+    "  if redis.call('HSET', KEYS[5], ARGV[10], ARGV[9]) == 1 then redis.call('INCR', 'sb:q:dead') end\n"
     "  redis.call('ZADD', KEYS[6], ARGV[5], ARGV[10])\n"
     "end\n"
     "return {outcome, disabled}\n",
@@ -234,7 +242,8 @@ sb_script_t sb_script_reclaim = {
     "      local dead = cjson.encode({id = d.id, delivery = d, endpointId = d.ep, url = d.url, event = d.ev,\n"
     "        attempts = d.n, failedAt = tonumber(ARGV[7]), error = 'taken over ' .. n .. ' times without an "
     "outcome'})\n"
-    "      redis.call('HSET', 'sb:{t:' .. d.t .. '}:dead', d.id, dead)\n"
+    "      if redis.call('HSET', 'sb:{t:' .. d.t .. '}:dead', d.id, dead) == 1 then redis.call('INCR', 'sb:q:dead') "
+    "end\n"
     "      redis.call('ZADD', 'sb:{t:' .. d.t .. '}:dead:idx', ARGV[7], d.id)\n"
     "    end\n"
     "    redis.call('XACK', KEYS[1], ARGV[1], id)\n"
@@ -266,14 +275,14 @@ sb_script_t sb_script_endpoints = {
     "return out\n",
     ""};
 
-/* KEYS: endpoint. ARGV: enabled (1/0), now ms -> 'OK' | 'NOTFOUND' */
+/* KEYS: endpoint. ARGV: enabled (1/0), now ms -> the endpoint's URL, or false when unknown */
 sb_script_t sb_script_endpoint_enable = {
     "endpoint_enable",
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTFOUND' end\n"
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
     "redis.call('HSET', KEYS[1], 'enabled', ARGV[1])\n"
     "if ARGV[1] == '1' then redis.call('HDEL', KEYS[1], 'failingSince', 'disabledAt')\n"
     "else redis.call('HSET', KEYS[1], 'disabledAt', ARGV[2]) end\n"
-    "return 'OK'\n",
+    "return redis.call('HGET', KEYS[1], 'url') or ''\n",
     ""};
 
 /* KEYS: dead letters, dead index. ARGV: offset, count -> {total, json, json, ...} newest first */
@@ -295,6 +304,7 @@ sb_script_t sb_script_dead_replay = {"dead_replay",
                                      "d.pk = nil\n"
                                      "redis.call('XADD', KEYS[3], '*', 'd', cjson.encode(d))\n"
                                      "redis.call('HDEL', KEYS[1], ARGV[1])\n"
+                                     "redis.call('DECR', 'sb:q:dead')\n"
                                      "redis.call('ZREM', KEYS[2], ARGV[1])\n"
                                      "return 'OK'\n",
                                      ""};
@@ -312,15 +322,18 @@ sb_script_t sb_script_dead_recover = {"dead_recover",
                                       "    redis.call('XADD', KEYS[3], '*', 'd', cjson.encode(d))\n"
                                       "    redis.call('HDEL', KEYS[1], id)\n"
                                       "    redis.call('ZREM', KEYS[2], id)\n"
+                                      "    redis.call('DECR', 'sb:q:dead')\n"
                                       "    n = n + 1\n"
                                       "  end\n"
                                       "end\n"
                                       "return n\n",
                                       ""};
 
-/* KEYS: fresh stream, retry stream, delay set -> {fresh, retry, delayed} */
+/* KEYS: fresh stream, retry stream, delay set, dead-letter count -> {fresh, retry, delayed, dead} */
 sb_script_t sb_script_queue_depth = {
-    "queue_depth", "return {redis.call('XLEN', KEYS[1]), redis.call('XLEN', KEYS[2]), redis.call('ZCARD', KEYS[3])}\n",
+    "queue_depth",
+    "return {redis.call('XLEN', KEYS[1]), redis.call('XLEN', KEYS[2]), redis.call('ZCARD', KEYS[3]),\n"
+    "        tonumber(redis.call('GET', KEYS[4]) or '0')}\n",
     ""};
 
 /* KEYS: the lane streams. ARGV: group. Creates missing groups (a Redis that restarted empty). */
