@@ -361,6 +361,40 @@ void sb_webhooks_command(sb_req_t *req)
 
 /* ---------- operations ---------- */
 
+/* One endpoint from its script tuple {url, id, enabled, failingSince, lastStatus, lastAttemptAt,
+ * recent successes, recent failures}. */
+static cJSON *endpoint_json(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 8)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", r->element[1]->str ? r->element[1]->str : "");
+    cJSON_AddStringToObject(o, "url", r->element[0]->str ? r->element[0]->str : "");
+    cJSON_AddBoolToObject(o, "enabled", !r->element[2]->str || strcmp(r->element[2]->str, "0") != 0);
+    char t[32];
+    uint64_t v;
+    if (r->element[3]->len && sb_parse_u64(r->element[3]->str, r->element[3]->len, INT64_MAX, &v) == 0) {
+        sb_time_rfc3339((int64_t)v, t);
+        cJSON_AddStringToObject(o, "failingSince", t);
+    } else {
+        cJSON_AddNullToObject(o, "failingSince");
+    }
+    if (r->element[4]->len && sb_parse_u64(r->element[4]->str, r->element[4]->len, 999, &v) == 0)
+        cJSON_AddNumberToObject(o, "lastStatus", (double)v);
+    else
+        cJSON_AddNullToObject(o, "lastStatus");
+    if (r->element[5]->len && sb_parse_u64(r->element[5]->str, r->element[5]->len, INT64_MAX, &v) == 0) {
+        sb_time_rfc3339((int64_t)v, t);
+        cJSON_AddStringToObject(o, "lastAttemptAt", t);
+    } else {
+        cJSON_AddNullToObject(o, "lastAttemptAt");
+    }
+    cJSON *recent = cJSON_AddObjectToObject(o, "recent");
+    cJSON_AddNumberToObject(recent, "success", (double)r->element[6]->integer);
+    cJSON_AddNumberToObject(recent, "failure", (double)r->element[7]->integer);
+    return o;
+}
+
 static void on_endpoints(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
@@ -369,38 +403,9 @@ static void on_endpoints(sb_store_t *st, redisReply *reply, void *data)
         return;
     cJSON *list = cJSON_CreateArray();
     for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
-        const redisReply *r = reply->element[i];
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 8)
-            continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", r->element[1]->str);
-        cJSON_AddStringToObject(o, "url", r->element[0]->str);
-        cJSON_AddBoolToObject(o, "enabled", strcmp(r->element[2]->str, "0") != 0);
-        char t[32];
-        int64_t ms;
-        if (r->element[3]->len &&
-            sb_parse_u64(r->element[3]->str, r->element[3]->len, INT64_MAX, (uint64_t *)&ms) == 0) {
-            sb_time_rfc3339(ms, t);
-            cJSON_AddStringToObject(o, "failingSince", t);
-        } else {
-            cJSON_AddNullToObject(o, "failingSince");
-        }
-        uint64_t v;
-        if (r->element[4]->len && sb_parse_u64(r->element[4]->str, r->element[4]->len, 999, &v) == 0)
-            cJSON_AddNumberToObject(o, "lastStatus", (double)v);
-        else
-            cJSON_AddNullToObject(o, "lastStatus");
-        if (r->element[5]->len &&
-            sb_parse_u64(r->element[5]->str, r->element[5]->len, INT64_MAX, (uint64_t *)&ms) == 0) {
-            sb_time_rfc3339(ms, t);
-            cJSON_AddStringToObject(o, "lastAttemptAt", t);
-        } else {
-            cJSON_AddNullToObject(o, "lastAttemptAt");
-        }
-        cJSON *recent = cJSON_AddObjectToObject(o, "recent");
-        cJSON_AddNumberToObject(recent, "success", (double)r->element[6]->integer);
-        cJSON_AddNumberToObject(recent, "failure", (double)r->element[7]->integer);
-        cJSON_AddItemToArray(list, o);
+        cJSON *o = endpoint_json(reply->element[i]);
+        if (o)
+            cJSON_AddItemToArray(list, o);
     }
     sb_resp_json(req, 200, list);
     cJSON_Delete(list);
@@ -473,14 +478,11 @@ static void on_enabled(sb_store_t *st, redisReply *reply, void *data)
     sb_req_t *req = data;
     if (sb_api_reply_failed(req, reply))
         return;
-    if (reply->type != REDIS_REPLY_STRING) {
+    cJSON *o = endpoint_json(reply);
+    if (!o) {
         sb_resp_problem(req, 404, "no such endpoint", NULL);
         return;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", (const char *)req->ctx);
-    cJSON_AddStringToObject(o, "url", reply->str);
-    cJSON_AddBoolToObject(o, "enabled", req->match.route->handler == sb_webhooks_enable);
     sb_resp_json(req, 200, o);
     cJSON_Delete(o);
 }
@@ -491,8 +493,8 @@ static void set_enabled(sb_req_t *req, bool on)
     if (!ep_param(req, k_ep, NULL))
         return;
     snprintf(now_s, sizeof(now_s), "%lld", (long long)wall_ms());
-    const char *argv[] = {k_ep, on ? "1" : "0", now_s};
-    if (sb_store_eval(sb_api_store(req), &sb_script_endpoint_enable, 1, 3, argv, NULL, on_enabled, req) < 0)
+    const char *argv[] = {k_ep, on ? "1" : "0", now_s, (const char *)req->ctx};
+    if (sb_store_eval(sb_api_store(req), &sb_script_endpoint_enable, 1, 4, argv, NULL, on_enabled, req) < 0)
         sb_api_unavailable(req);
 }
 

@@ -275,14 +275,20 @@ sb_script_t sb_script_endpoints = {
     "return out\n",
     ""};
 
-/* KEYS: endpoint. ARGV: enabled (1/0), now ms -> the endpoint's URL, or false when unknown */
+/* KEYS: endpoint. ARGV: enabled (1/0), now ms, endpoint id -> the endpoint as `endpoints` lists it,
+ * or false when unknown */
 sb_script_t sb_script_endpoint_enable = {
     "endpoint_enable",
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
     "redis.call('HSET', KEYS[1], 'enabled', ARGV[1])\n"
     "if ARGV[1] == '1' then redis.call('HDEL', KEYS[1], 'failingSince', 'disabledAt')\n"
     "else redis.call('HSET', KEYS[1], 'disabledAt', ARGV[2]) end\n"
-    "return redis.call('HGET', KEYS[1], 'url') or ''\n",
+    "local v = redis.call('HMGET', KEYS[1], 'url', 'enabled', 'failingSince', 'lastStatus', 'lastAttemptAt')\n"
+    "local okn, bad = 0, 0\n"
+    "for _, a in ipairs(redis.call('LRANGE', KEYS[1] .. ':attempts', 0, 99)) do\n"
+    "  if string.find(a, '\"ok\":true', 1, true) then okn = okn + 1 else bad = bad + 1 end\n"
+    "end\n"
+    "return {v[1] or '', ARGV[3], v[2] or '1', v[3] or '', v[4] or '', v[5] or '', okn, bad}\n",
     ""};
 
 /* KEYS: dead letters, dead index. ARGV: offset, count -> {total, json, json, ...} newest first */
