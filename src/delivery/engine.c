@@ -96,7 +96,8 @@ static void on_finished(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     attempt_t *a = data;
     sb_delivery_t *d = a->d;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->str) {
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->str &&
+        strcmp(reply->element[0]->str, "drop") != 0) {
         const char *o = reply->element[0]->str;
         int slot = strcmp(o, "success") == 0         ? SB_OUTCOME_SUCCESS
                    : strcmp(o, "retry") == 0         ? SB_OUTCOME_RETRY
@@ -178,7 +179,7 @@ static void record_outcome(attempt_t *a, const char *outcome, const char *error,
         }
     }
     char *dead_json = NULL;
-    if (strcmp(outcome, "success") != 0) {
+    if (strcmp(outcome, "success") != 0 && strcmp(outcome, "drop") != 0) {
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "id", a->id);
         cJSON_AddItemToObject(x, "delivery", cJSON_Duplicate(a->dj, 1));
@@ -273,6 +274,11 @@ static void on_prepared(sb_store_t *st, redisReply *reply, void *data)
     sb_delivery_t *d = a->d;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || d->closing) {
         attempt_free(a);
+        return;
+    }
+    if (!reply->element[0]->str || !reply->element[0]->str[0]) {
+        /* No webhook secret: the tenant was deleted. Acknowledge and forget, write nothing. */
+        record_outcome(a, "drop", NULL, false);
         return;
     }
     if (reply->element[2]->str && strcmp(reply->element[2]->str, "0") == 0) {

@@ -102,7 +102,7 @@ sb_script_t sb_script_prepare = {"prepare",
 
 /* The outcome of an attempt, recorded and acknowledged together.
  * KEYS: lane stream, endpoint, attempt log, delay set, dead letters, dead index, receive counts.
- * ARGV: entry id, group, outcome (success|retry|dead|gone|skip), attempt JSON ('' = none), now ms,
+ * ARGV: entry id, group, outcome (success|retry|dead|gone|skip|drop), attempt JSON ('' = none), now ms,
  *       disable-after ms, retry JSON, retry due ms, dead JSON, delivery id, status, url
  * -> {final outcome, 1 if the endpoint was disabled now} */
 sb_script_t sb_script_finish = {
@@ -113,6 +113,7 @@ sb_script_t sb_script_finish = {
     "  redis.call('HDEL', KEYS[7], ARGV[1])\n"
     "end\n"
     "local outcome = ARGV[3]\n"
+    "if outcome == 'drop' then return {'drop', 0} end\n"
     "local disabled = 0\n"
     "if ARGV[4] ~= '' then\n"
     "  redis.call('LPUSH', KEYS[3], ARGV[4])\n"

@@ -57,7 +57,9 @@ sb_script_t sb_script_tenant_list = {
     ""};
 
 /* KEYS: tenant, tenants index, apikeys, byhash, widgets, agents, channels, widget index,
- * channel index. ARGV: id -> 1 deleted, 0 unknown */
+ * channel index, subscriptions, webhook secret, dead letters, dead index, dead-letter count.
+ * ARGV: id, endpoint key prefix -> 1 deleted, 0 unknown. Deliveries already queued for the
+ * tenant fail at their next attempt (no secret) and are dead-lettered under no tenant. */
 sb_script_t sb_script_tenant_delete = {
     "tenant_delete",
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
@@ -66,7 +68,20 @@ sb_script_t sb_script_tenant_delete = {
     "  local ok, o = pcall(cjson.decode, v)\n"
     "  if ok and type(o) == 'table' and o.bindingKey then redis.call('HDEL', KEYS[9], o.bindingKey) end\n"
     "end\n"
-    "redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])\n"
+    "local subs = redis.call('GET', KEYS[10])\n"
+    "if subs then\n"
+    "  local ok, o = pcall(cjson.decode, subs)\n"
+    "  if ok and type(o) == 'table' then\n"
+    "    for _, sub in pairs(o) do\n"
+    "      if type(sub) == 'table' and sub.ep then\n"
+    "        redis.call('DEL', ARGV[2] .. sub.ep, ARGV[2] .. sub.ep .. ':attempts')\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local dead = redis.call('HLEN', KEYS[12])\n"
+    "if dead > 0 then redis.call('DECRBY', KEYS[14], dead) end\n"
+    "redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11], KEYS[12], KEYS[13])\n"
     "redis.call('ZREM', KEYS[2], ARGV[1])\n"
     "return 1\n",
     ""};
