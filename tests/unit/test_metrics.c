@@ -83,7 +83,13 @@ static void test_empty_render(void **state)
     EXPECT_LINE(t, "switchboard_redis_up 0");
     EXPECT_LINE(t, "switchboard_redis_connections_ready 0");
     EXPECT_NO(t, "switchboard_http_requests_total{");
-    EXPECT_NO(t, "_bucket{");
+    EXPECT_NO(t, "switchboard_http_request_duration_seconds_bucket{");
+    /* the delivery engine's series exist from the start, at zero */
+    EXPECT_LINE(t, "switchboard_deliveries_total{outcome=\"success\"} 0");
+    EXPECT_LINE(t, "switchboard_deliveries_total{outcome=\"dead\"} 0");
+    EXPECT_LINE(t, "switchboard_delivery_queue_depth{lane=\"fresh\"} 0");
+    EXPECT_LINE(t, "switchboard_delivery_queue_depth{lane=\"dead\"} 0");
+    EXPECT_LINE(t, "switchboard_delivery_attempt_duration_seconds_count 0");
     /* every line ends with a newline (text format 0.0.4) */
     assert_int_equal(t[b.len - 1], '\n');
     sb_buf_free(&b);

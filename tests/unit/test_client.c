@@ -1,0 +1,114 @@
+/* Unit tests for the pure parts of src/http/client.c: the SSRF guard and Retry-After. */
+#include <cmocka.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "switchboard/client.h"
+
+static bool allowed(const char *ip, const char *allow)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, ip, &a->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+    }
+    sb_cidr_list_t list = {0};
+    if (allow)
+        assert_int_equal(sb_cidr_list_parse(allow, &list), 0);
+    return sb_addr_allowed((struct sockaddr *)&ss, &list);
+}
+
+static void test_ssrf_refuses_private_and_special(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "255.255.255.255",
+        "198.18.0.1",
+        "192.0.2.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "fd12:3456::1",
+        "ff02::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "64:ff9b::a00:1",
+        "2001:db8::1",
+        "2002:7f00:1::1",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (allowed(refused[i], NULL))
+            fail_msg("%s must be refused", refused[i]);
+    }
+}
+
+static void test_ssrf_allows_public(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"8.8.8.8",         "93.184.216.34",  "172.32.0.1",     "100.128.0.1",
+                                     "2606:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (!allowed(ok[i], NULL))
+            fail_msg("%s must be allowed", ok[i]);
+    }
+}
+
+static void test_ssrf_allow_list_opens_ranges(void **state)
+{
+    (void)state;
+    assert_true(allowed("127.0.0.1", "127.0.0.0/8"));
+    assert_true(allowed("::ffff:127.0.0.1", "127.0.0.0/8"));
+    assert_true(allowed("10.1.2.3", "10.0.0.0/8,192.168.0.0/16"));
+    assert_false(allowed("10.1.2.3", "192.168.0.0/16"));
+    assert_true(allowed("fd00::5", "fd00::/8"));
+    assert_false(allowed("::1", "127.0.0.0/8"));
+}
+
+static void test_retry_after(void **state)
+{
+    (void)state;
+    assert_int_equal(sb_retry_after_parse("120", 3, 0), 120);
+    assert_int_equal(sb_retry_after_parse(" 5 ", 3, 0), 5);
+    assert_int_equal(sb_retry_after_parse("0", 1, 0), 0);
+    assert_int_equal(sb_retry_after_parse("-5", 2, 0), -1);
+    assert_int_equal(sb_retry_after_parse("soon", 4, 0), -1);
+    assert_int_equal(sb_retry_after_parse("", 0, 0), -1);
+    /* HTTP date: Wed, 21 Oct 2015 07:28:00 GMT = 1445412480 */
+    const char *d = "Wed, 21 Oct 2015 07:28:00 GMT";
+    assert_int_equal(sb_retry_after_parse(d, strlen(d), 1445412480 - 30), 30);
+    assert_int_equal(sb_retry_after_parse(d, strlen(d), 1445412480 + 30), 0); /* in the past: now */
+    const char *bad = "Wed, 21 Oct 2015 07:28:00";
+    assert_int_equal(sb_retry_after_parse(bad, strlen(bad), 0), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ssrf_refuses_private_and_special),
+        cmocka_unit_test(test_ssrf_allows_public),
+        cmocka_unit_test(test_ssrf_allow_list_opens_ranges),
+        cmocka_unit_test(test_retry_after),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
