@@ -49,6 +49,11 @@ bool sb_origin_valid(const char *s);
 /* Refuses members not in allowed (NULL-terminated); path prefixes the field name. */
 int sb_v_only(const cJSON *obj, const char *const *allowed, const char *path, sb_verr_t *e);
 
+/* One page of a list, as a request context. */
+typedef struct sb_page {
+    unsigned page, size;
+} sb_page_t;
+
 /* Pagination: reads ?page= and ?pageSize=; answers 400 and returns -1 on bad values. */
 int sb_page_params(sb_req_t *req, unsigned *page, unsigned *size);
 /* Wraps items (taken) in the native pagination envelope. */

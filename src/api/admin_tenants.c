@@ -131,15 +131,11 @@ void sb_admin_tenant_create(sb_req_t *req)
 
 /* ---------- GET /api/admin/tenants ---------- */
 
-typedef struct page_ctx {
-    unsigned page, size;
-} page_ctx_t;
-
 static void on_tenant_list(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     sb_req_t *req = data;
-    page_ctx_t *p = req->ctx;
+    sb_page_t *p = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
@@ -159,7 +155,7 @@ static void on_tenant_list(sb_store_t *st, redisReply *reply, void *data)
 
 void sb_admin_tenant_list(sb_req_t *req)
 {
-    page_ctx_t *p = sb_req_alloc(req, sizeof(*p));
+    sb_page_t *p = sb_req_alloc(req, sizeof(*p));
     req->ctx = p;
     if (sb_page_params(req, &p->page, &p->size) < 0)
         return;
@@ -333,7 +329,7 @@ static void on_key_list(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     sb_req_t *req = data;
-    page_ctx_t *p = req->ctx;
+    sb_page_t *p = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
     if (reply->type != REDIS_REPLY_ARRAY) {
@@ -358,7 +354,7 @@ void sb_admin_key_list(sb_req_t *req)
     const char *tid = tenant_param(req);
     if (!tid)
         return;
-    page_ctx_t *p = sb_req_alloc(req, sizeof(*p));
+    sb_page_t *p = sb_req_alloc(req, sizeof(*p));
     req->ctx = p;
     if (sb_page_params(req, &p->page, &p->size) < 0)
         return;

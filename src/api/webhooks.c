@@ -508,15 +508,11 @@ void sb_webhooks_disable(sb_req_t *req)
     set_enabled(req, false);
 }
 
-typedef struct dead_page {
-    unsigned page, size;
-} dead_page_t;
-
 static void on_dead_list(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     sb_req_t *req = data;
-    dead_page_t *p = req->ctx;
+    sb_page_t *p = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
@@ -544,7 +540,7 @@ static void on_dead_list(sb_store_t *st, redisReply *reply, void *data)
 
 void sb_webhooks_dead_list(sb_req_t *req)
 {
-    dead_page_t *p = sb_req_alloc(req, sizeof(*p));
+    sb_page_t *p = sb_req_alloc(req, sizeof(*p));
     req->ctx = p;
     if (sb_page_params(req, &p->page, &p->size) < 0)
         return;

@@ -1,9 +1,10 @@
 /* Unit tests for the pure parts of src/http/client.c: the SSRF guard and Retry-After. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <arpa/inet.h>
 #include <string.h>

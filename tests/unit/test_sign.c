@@ -1,10 +1,11 @@
 /* Unit tests for src/delivery/sign.c and the names of src/delivery/emit.c: the signature
  * headers against values computed independently (Python's hmac), secrets, event names. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <string.h>
 
