@@ -22,6 +22,13 @@
 : "${BENCH_IDLE_CONNS:=10000}"    # idle keep-alive connections of the idle_conns scenario
 : "${BENCH_IDLE_HOLD:=5}"         # seconds idle_conns holds them once all are established
 : "${BENCH_IDLE_SETTLE:=2}"       # seconds after "established" before RSS is read
+: "${BENCH_FANOUT_EVENTS:=100000}" # fanout: events of the burst and drain measurements
+: "${BENCH_FANOUT_RATE:=5000}"    # fanout: events/s of the fixed-rate measurement (latency)
+: "${BENCH_FANOUT_SECONDS:=10}"   # fanout: seconds of the fixed-rate measurement
+: "${BENCH_FANOUT_CONNS:=32}"     # fanout: generator connections to switchboard
+: "${BENCH_FANOUT_WARMUP:=2000}"  # fanout: unmeasured events first (pools, scripts)
+: "${BENCH_FANOUT_WAIT:=30}"      # fanout: seconds after the last 202 to wait for deliveries
+: "${BENCH_FANOUT_THREADS:=2}"    # fanout: switchboard --threads
 : "${BENCH_START_TIMEOUT:=15}"    # seconds a server gets to answer its first request
 : "${BENCH_NOFILE:=65536}"        # fd limit wanted for servers and clients (ulimit -n)
 : "${BENCH_NGINX_ONLY:=0}"        # 1: no build, no switchboard rows (nginx half only)
@@ -241,6 +248,25 @@ http_get() {
     exec 2>/dev/null
     exec 3<>"/dev/tcp/$1/$2" || exit 1
     printf 'GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' "$3" >&3
+    while IFS= read -r -t 3 line <&3 || [[ -n $line ]]; do printf '%s\n' "${line%$'\r'}"; line=""; done
+  ) 2>/dev/null
+}
+
+# http_request METHOD HOST PORT PATH BODY [HEADER...] — one request with a JSON body (may be
+# empty) and the given "Name: value" headers; prints the raw response (headers and body).
+http_request() {
+  local method=$1 host=$2 port=$3 path=$4 body=$5
+  shift 5
+  (
+    exec 2>/dev/null
+    exec 3<>"/dev/tcp/$host/$port" || exit 1
+    {
+      printf '%s %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n' "$method" "$path"
+      printf 'Content-Type: application/json\r\nContent-Length: %d\r\n' "${#body}"
+      local h
+      for h in "$@"; do printf '%s\r\n' "$h"; done
+      printf '\r\n%s' "$body"
+    } >&3
     while IFS= read -r -t 3 line <&3 || [[ -n $line ]]; do printf '%s\n' "${line%$'\r'}"; line=""; done
   ) 2>/dev/null
 }
@@ -564,6 +590,7 @@ wrk_measure() {
 # Rows of the final table, in order. Columns are "-" when they do not apply.
 ROW_LABEL=() ROW_RPS=() ROW_P50=() ROW_P99=() ROW_RSS=() ROW_RATIO=() ROW_ERR=() ROW_RUN=() ROW_NOTE=()
 TGT_DESC=() TGT_VALUE=() TGT_STATUS=()
+TABLE_NOTES=()
 
 fmt_us() {
   awk -v u="$1" 'BEGIN {
@@ -595,6 +622,9 @@ ratio_of() {
   [[ -n ${BEST_RPS[$1]:-} && -n ${BEST_RPS[$2]:-} ]] || return 0
   REPLY=$(awk -v a="${BEST_RPS[$1]}" -v b="${BEST_RPS[$2]}" 'BEGIN { if (b > 0) printf "%.3f", a / b }')
 }
+
+# table_note TEXT — a line printed under the table (what a scenario's columns mean).
+table_note() { TABLE_NOTES+=("$1"); }
 
 # target_add DESCRIPTION MEASURED STATUS   (STATUS: PASS, FAIL or n/a; MEASURED may carry a remark)
 target_add() { TGT_DESC+=("$1"); TGT_VALUE+=("$2"); TGT_STATUS+=("$3"); }
@@ -657,6 +687,7 @@ bench_report() {
   done
   printf '\nRSS: peak (VmHWM) of the server during its best wrk run; idle rows: VmRSS while the connections are held.\n'
   printf 'nginx RSS is master + workers summed. Redis is not counted.\n'
+  for line in "${TABLE_NOTES[@]}"; do printf '%s\n' "$line"; done
   if ((${#TGT_DESC[@]})); then
     printf '\nTargets:\n'
     for ((i = 0; i < ${#TGT_DESC[@]}; i++)); do
@@ -678,6 +709,7 @@ bench_report() {
     printf '%s\n' "$md"
   done
   printf '\n%s. %s\n' "$settings" "$(bench_env_line)"
+  for line in "${TABLE_NOTES[@]}"; do printf '\n%s\n' "$line"; done
   if ((${#TGT_DESC[@]})); then
     printf '\n| target | measured | status |\n|---|---:|---|\n'
     for ((i = 0; i < ${#TGT_DESC[@]}; i++)); do

@@ -7,6 +7,7 @@
 #
 # Environment (defaults in bench/lib.sh): BENCH_DURATION=10s BENCH_CONNECTIONS=64
 # BENCH_ROUNDS=2 BENCH_WARMUP=2s BENCH_IDLE_CONNS=10000 BENCH_IDLE_HOLD=5
+# BENCH_FANOUT_EVENTS=100000 BENCH_FANOUT_RATE=5000 BENCH_FANOUT_SECONDS=10 BENCH_FANOUT_CONNS=32
 # BENCH_NGINX_ONLY=1 (nginx half only, no build) BENCH_SKIP_BUILD=1 BENCH_STRICT=1 (exit 3 on a
 # missed target) BENCH_KEEP_TMP=1 (keep configs, logs, raw wrk output) BENCH_SB_ARGS="--flag v"
 # BENCH_PIN=1 (1-thread/1-worker servers on CPU 0, their wrk on the other CPUs).
