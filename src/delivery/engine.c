@@ -481,7 +481,7 @@ static void read_next(sb_delivery_t *d)
      * after the long block. */
     unsigned block = fresh && retry ? SB_MIN(1000u, d->cfg->redis_timeout_ms / 2) : 10u;
     snprintf(block_s, sizeof(block_s), "%u", block);
-    const char *argv[12] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT",
+    const char *argv[13] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT",
                             count_s,      "BLOCK", block_s,    "STREAMS"};
     int argc = 9;
     if (fresh)
