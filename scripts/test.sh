@@ -37,7 +37,8 @@ count_meson() { # parses "Ok: N" / "Fail: N" of meson test
 
 count_pytest() { # parses pytest's closing summary
   local log=$1 line p f e
-  line=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$log" | tail -1)
+  # "-q" prints the bare summary ("12 passed, 1 failed in 3.2s"); without -q it is framed by "="
+  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|errors?|skipped|deselected)' "$log" | grep -E ' in [0-9.]+s' | tail -1)
   p=$(echo "$line" | grep -oE '[0-9]+ passed' | awk '{print $1}')
   f=$(echo "$line" | grep -oE '[0-9]+ failed' | awk '{print $1}')
   e=$(echo "$line" | grep -oE '[0-9]+ errors?' | awk '{print $1}')

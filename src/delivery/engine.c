@@ -57,6 +57,11 @@ struct sb_delivery {
     void (*done)(void *);
     void *done_data;
     prep_entry_t *prep; /* direct-mapped cache of `prepare` answers */
+    /* Commands on the loop's store whose callbacks still hold this engine or one of its
+     * attempts. The store is closed after the engine, so the engine is freed only once the
+     * last of them has called back. */
+    unsigned store_pending;
+    bool parts_closed;
 };
 
 typedef struct attempt {
@@ -74,6 +79,24 @@ typedef struct attempt {
 } attempt_t;
 
 static void read_next(sb_delivery_t *d);
+static void engine_free(sb_delivery_t *d);
+
+/* Every store command whose callback touches the engine goes through these two. */
+static int d_eval(sb_delivery_t *d, const sb_script_t *script, int nkeys, int argc, const char **argv, sb_store_cb cb,
+                  void *data)
+{
+    int rc = sb_store_eval(d->store, script, nkeys, argc, argv, NULL, cb, data);
+    if (rc == 0)
+        d->store_pending++;
+    return rc;
+}
+
+/* Last statement of such a callback. */
+static void d_called_back(sb_delivery_t *d)
+{
+    if (--d->store_pending == 0 && d->parts_closed)
+        engine_free(d);
+}
 
 static int64_t now_ms(void)
 {
@@ -110,7 +133,7 @@ static prep_entry_t *prep_slot(sb_delivery_t *d, const char *tenant, const char 
 
 /* ---------- outcome ---------- */
 
-static void on_finished(sb_store_t *st, redisReply *reply, void *data)
+static void on_finished_body(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     attempt_t *a = data;
@@ -143,6 +166,13 @@ static void on_finished(sb_store_t *st, redisReply *reply, void *data)
     /* No reply: Redis went away before the outcome was written. The entry stays pending and is
      * taken over after the visibility timeout: at least once, never lost. */
     attempt_free(a);
+}
+
+static void on_finished(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = ((attempt_t *)data)->d;
+    on_finished_body(st, reply, data);
+    d_called_back(d);
 }
 
 static unsigned retry_delay_ms(const sb_config_t *cfg, int next)
@@ -243,7 +273,7 @@ static void record_outcome(attempt_t *a, const char *outcome, const char *error,
                           a->id,
                           status_s,
                           a->url};
-    int rc = sb_store_eval(d->store, &sb_script_finish, 7, SB_ARRAY_SIZE(argv), argv, NULL, on_finished, a);
+    int rc = d_eval(d, &sb_script_finish, 7, SB_ARRAY_SIZE(argv), argv, on_finished, a);
     cJSON_free(log_json);
     cJSON_free(retry_json);
     cJSON_free(dead_json);
@@ -326,7 +356,7 @@ static void send_attempt(attempt_t *a, const char *current, const char *previous
     }
 }
 
-static void on_prepared(sb_store_t *st, redisReply *reply, void *data)
+static void on_prepared_body(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     attempt_t *a = data;
@@ -346,6 +376,13 @@ static void on_prepared(sb_store_t *st, redisReply *reply, void *data)
     snprintf(e->secret.current, sizeof(e->secret.current), "%s", current);
     snprintf(e->secret.previous, sizeof(e->secret.previous), "%s", previous);
     send_attempt(a, current, previous, enabled);
+}
+
+static void on_prepared(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = ((attempt_t *)data)->d;
+    on_prepared_body(st, reply, data);
+    d_called_back(d);
 }
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -393,7 +430,7 @@ static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const c
     char now_s[24];
     snprintf(now_s, sizeof(now_s), "%lld", (long long)now_ms());
     const char *argv[] = {k_secret, k_ep, now_s};
-    if (sb_store_eval(d->store, &sb_script_prepare, 2, 3, argv, NULL, on_prepared, a) < 0)
+    if (d_eval(d, &sb_script_prepare, 2, 3, argv, on_prepared, a) < 0)
         attempt_free(a);
 }
 
@@ -506,18 +543,32 @@ static void on_qstore_ready(void *data)
 
 /* ---------- the tick ---------- */
 
-static void on_promoted(sb_store_t *st, redisReply *reply, void *data)
+static void on_promoted_body(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     SB_UNUSED(reply);
     ((sb_delivery_t *)data)->promote_busy = false;
 }
 
-static void on_paced(sb_store_t *st, redisReply *reply, void *data)
+static void on_promoted(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = data;
+    on_promoted_body(st, reply, data);
+    d_called_back(d);
+}
+
+static void on_paced_body(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     SB_UNUSED(reply);
     ((sb_delivery_t *)data)->pace_busy = false;
+}
+
+static void on_paced(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = data;
+    on_paced_body(st, reply, data);
+    d_called_back(d);
 }
 
 typedef struct reclaim_ctx {
@@ -525,7 +576,7 @@ typedef struct reclaim_ctx {
     int lane;
 } reclaim_ctx_t;
 
-static void on_reclaimed(sb_store_t *st, redisReply *reply, void *data)
+static void on_reclaimed_body(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     reclaim_ctx_t *c = data;
@@ -540,7 +591,14 @@ static void on_reclaimed(sb_store_t *st, redisReply *reply, void *data)
     sb_free(c);
 }
 
-static void on_depth(sb_store_t *st, redisReply *reply, void *data)
+static void on_reclaimed(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = ((reclaim_ctx_t *)data)->d;
+    on_reclaimed_body(st, reply, data);
+    d_called_back(d);
+}
+
+static void on_depth_body(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     sb_delivery_t *d = data;
@@ -548,6 +606,13 @@ static void on_depth(sb_store_t *st, redisReply *reply, void *data)
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4)
         for (int i = 0; i < 4; i++)
             __atomic_store_n(&d->metrics->queue_depth[i], (uint64_t)reply->element[i]->integer, __ATOMIC_RELAXED);
+}
+
+static void on_depth(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = data;
+    on_depth_body(st, reply, data);
+    d_called_back(d);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -568,7 +633,7 @@ static void on_tick(uv_timer_t *t)
     if (!d->promote_busy && now - d->last_promote >= 100) {
         d->last_promote = now;
         const char *argv[] = {SB_Q_DELAY, SB_Q_RETRY, SB_PACE_DUE, wall_s, "200", "sb:pace:"};
-        if (sb_store_eval(d->store, &sb_script_promote, 3, 6, argv, NULL, on_promoted, d) == 0)
+        if (d_eval(d, &sb_script_promote, 3, 6, argv, on_promoted, d) == 0)
             d->promote_busy = true;
     }
     if (!d->pace_busy) {
@@ -584,7 +649,7 @@ static void on_tick(uv_timer_t *t)
             snprintf(gaps[i], sizeof(gaps[i]), "%u", (unsigned)(d->cfg->pace_ms * f));
             argv[5 + i] = gaps[i];
         }
-        if (sb_store_eval(d->store, &sb_script_pace_tick, 2, 3 + NGAPS, argv, NULL, on_paced, d) == 0)
+        if (d_eval(d, &sb_script_pace_tick, 2, 3 + NGAPS, argv, on_paced, d) == 0)
             d->pace_busy = true;
     }
     if (now - d->last_hb >= HEARTBEAT_MS) {
@@ -604,7 +669,7 @@ static void on_tick(uv_timer_t *t)
             c->lane = lane;
             const char *argv[] = {lane_keys[lane], SB_Q_RECV, SB_Q_GROUP, d->consumer, "sb:hb:", vis, "32", "5",
                                   wall_s};
-            if (sb_store_eval(d->store, &sb_script_reclaim, 2, 9, argv, NULL, on_reclaimed, c) == 0)
+            if (d_eval(d, &sb_script_reclaim, 2, 9, argv, on_reclaimed, c) == 0)
                 d->reclaim_busy[lane] = true;
             else
                 sb_free(c);
@@ -613,7 +678,7 @@ static void on_tick(uv_timer_t *t)
     if (d->index == 0 && !d->depth_busy && now - d->last_depth >= DEPTH_MS) {
         d->last_depth = now;
         const char *argv[] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_DELAY, SB_Q_DEAD};
-        if (sb_store_eval(d->store, &sb_script_queue_depth, 4, 4, argv, NULL, on_depth, d) == 0)
+        if (d_eval(d, &sb_script_queue_depth, 4, 4, argv, on_depth, d) == 0)
             d->depth_busy = true;
     }
 }
@@ -655,16 +720,22 @@ sb_client_t *sb_delivery_client(sb_delivery_t *d)
     return d->client;
 }
 
+static void engine_free(sb_delivery_t *d)
+{
+    sb_free(d->prep);
+    sb_free(d);
+}
+
 static void part_closed(sb_delivery_t *d)
 {
     if (--d->pending_closes > 0)
         return;
-    void (*done)(void *) = d->done;
-    void *data = d->done_data;
-    sb_free(d->prep);
-    sb_free(d);
-    if (done)
-        done(data);
+    /* The owner may now close the loop's store; its pending callbacks still find the engine. */
+    if (d->done)
+        d->done(d->done_data);
+    d->parts_closed = true;
+    if (d->store_pending == 0)
+        engine_free(d);
 }
 
 static void on_client_closed(void *data)
