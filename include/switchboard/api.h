@@ -104,6 +104,13 @@ void sb_admin_channel_delete(sb_req_t *req);
 
 void sb_tenant_whoami(sb_req_t *req);
 
+/* client_ip.c: the socket peer, or the right-most untrusted X-Forwarded-For entry when the
+ * peer is a trusted proxy (SPEC 2). */
+void sb_client_ip(const sb_req_t *req, const sb_cidr_list_t *trusted, char out[46]);
+
+void sb_widget_config(sb_req_t *req);
+void sb_widget_session_start(sb_req_t *req);
+
 void sb_webhooks_subs_get(sb_req_t *req);
 void sb_webhooks_subs_put(sb_req_t *req);
 void sb_webhooks_secret_get(sb_req_t *req);

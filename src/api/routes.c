@@ -44,6 +44,12 @@ static const struct {
     /* tenant API (X-API-Key) */
     {SB_M_GET, "/api/tenant", sb_tenant_whoami, SB_AUTH_TENANT},
 
+    /* web chat widget (SPEC 4): public, origin whitelist, rate-limited */
+    {SB_M_GET, "/api/widget/{widgetId}/config", sb_widget_config, SB_AUTH_NONE},
+    {SB_M_OPTIONS, "/api/widget/{widgetId}/config", sb_widget_config, SB_AUTH_NONE},
+    {SB_M_POST, "/api/widget/{widgetId}/session/start", sb_widget_session_start, SB_AUTH_NONE},
+    {SB_M_OPTIONS, "/api/widget/{widgetId}/session/start", sb_widget_config, SB_AUTH_NONE},
+
     /* event subscriptions and the delivery engine (SPEC 7, 8; docs/deliveries.md) */
     {SB_M_GET, "/api/webhooks/subscriptions", sb_webhooks_subs_get, SB_AUTH_TENANT},
     {SB_M_PUT, "/api/webhooks/subscriptions", sb_webhooks_subs_put, SB_AUTH_TENANT},

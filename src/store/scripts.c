@@ -199,6 +199,9 @@ sb_script_t *const sb_scripts[] = {
     &sb_script_queue_depth,
     &sb_script_groups,
     &sb_script_attempts,
+    /* widget routes (widget_scripts.c) */
+    &sb_script_widget_config,
+    &sb_script_session_start,
 };
 const size_t sb_scripts_count = SB_ARRAY_SIZE(sb_scripts);
 

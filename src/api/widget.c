@@ -1,0 +1,254 @@
+/* Widget routes (SPEC 4, seed 000): the public config with its CORS origin whitelist, and
+ * anonymous session start behind an exact per-IP rate limit. Browsers call these directly. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "switchboard/api.h"
+#include "switchboard/crypto.h"
+#include "switchboard/text.h"
+
+#define SESSION_START_LIMIT     60
+#define SESSION_START_WINDOW_MS 60000
+#define ANON_SESSION_TTL_MS     (2 * 3600 * 1000)
+
+/* scheme://host[:port] of the Origin header, or of the Referer when Origin is absent; lower
+ * case; "" when neither names a web origin. */
+static void request_origin(const sb_req_t *req, char out[320])
+{
+    out[0] = '\0';
+    const sb_header_t *h = sb_req_header(req, "origin");
+    sb_str_t v = h ? h->value : SB_STR_LIT("");
+    if (!h || sb_str_eq(v, "null")) {
+        h = sb_req_header(req, "referer");
+        if (!h)
+            return;
+        v = h->value;
+        const char *p = memchr(v.p, ':', v.len);
+        if (!p || (size_t)(p - v.p) + 3 > v.len || p[1] != '/' || p[2] != '/')
+            return;
+        const char *host = p + 3;
+        const char *end = host;
+        while (end < v.p + v.len && *end != '/' && *end != '?' && *end != '#')
+            end++;
+        v.len = (size_t)(end - v.p);
+    }
+    if (v.len == 0 || v.len >= 320)
+        return;
+    for (size_t i = 0; i < v.len; i++)
+        out[i] = (char)(v.p[i] >= 'A' && v.p[i] <= 'Z' ? v.p[i] + 32 : v.p[i]);
+    out[v.len] = '\0';
+    if (!sb_origin_valid(out))
+        out[0] = '\0';
+}
+
+/* An empty whitelist allows every origin; otherwise the origin must be listed exactly. */
+static bool origin_allowed(const cJSON *widget, const char *origin)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(widget, "allowedOrigins");
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)
+        return true;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list)
+    {
+        if (cJSON_IsString(it) && origin[0] && strcmp(it->valuestring, origin) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void cors_headers(sb_req_t *req, const char *origin)
+{
+    if (!origin[0])
+        return;
+    sb_resp_header(req, "Access-Control-Allow-Origin", origin);
+    sb_resp_header(req, "Vary", "Origin");
+    sb_resp_header(req, "Access-Control-Expose-Headers",
+                   "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset");
+}
+
+static const char *widget_param(sb_req_t *req)
+{
+    const char *wid = sb_req_param(req, "widgetId");
+    if (!wid || !sb_uuid_valid(wid, strlen(wid))) {
+        sb_resp_problem(req, 404, "no such widget", NULL);
+        return NULL;
+    }
+    return wid;
+}
+
+/* ---------- GET /api/widget/{widgetId}/config and its preflight ---------- */
+
+static void on_config(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    cJSON *w = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+                   ? cJSON_ParseWithLength(reply->element[0]->str, reply->element[0]->len)
+                   : NULL;
+    if (!w) {
+        sb_resp_problem(req, 404, "no such widget", NULL);
+        return;
+    }
+    char origin[320];
+    request_origin(req, origin);
+    if (!origin_allowed(w, origin)) {
+        cJSON_Delete(w);
+        sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
+        return;
+    }
+    cors_headers(req, origin);
+    if (req->method == SB_M_OPTIONS) {
+        cJSON_Delete(w);
+        sb_resp_header(req, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        sb_resp_header(req, "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, X-Request-Id");
+        sb_resp_header(req, "Access-Control-Max-Age", "600");
+        sb_resp_no_content(req);
+        return;
+    }
+    cJSON *agent =
+        reply->element[1]->len ? cJSON_ParseWithLength(reply->element[1]->str, reply->element[1]->len) : NULL;
+    cJSON *dto = cJSON_CreateObject();
+    cJSON_AddStringToObject(dto, "widgetId", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "id")));
+    cJSON_AddItemToObject(dto, "name", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(w, "name"), 1));
+    cJSON_AddItemToObject(dto, "greeting", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(w, "greeting"), 1));
+    cJSON_AddItemToObject(dto, "theme", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(w, "theme"), 1));
+    cJSON_AddBoolToObject(dto, "otpRequired", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "otpRequired")));
+    const char *an = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(agent, "name"));
+    if (an)
+        cJSON_AddStringToObject(dto, "agentName", an);
+    else
+        cJSON_AddNullToObject(dto, "agentName");
+    sb_resp_json(req, 200, dto);
+    cJSON_Delete(dto);
+    cJSON_Delete(agent);
+    cJSON_Delete(w);
+}
+
+void sb_widget_config(sb_req_t *req)
+{
+    const char *wid = widget_param(req);
+    if (!wid)
+        return;
+    char k_idx[SB_KEY_MAX];
+    sb_key_global(k_idx, "idx", "widgets");
+    const char *argv[] = {k_idx, wid};
+    if (sb_store_eval(sb_api_store(req), &sb_script_widget_config, 1, 2, argv, NULL, on_config, req) < 0)
+        sb_api_unavailable(req);
+}
+
+/* ---------- POST /api/widget/{widgetId}/session/start ---------- */
+
+typedef struct start_ctx {
+    char origin[320];
+    char token[48];
+    char session_id[37];
+} start_ctx_t;
+
+static void ratelimit_headers(sb_req_t *req, long long count, long long reset_ms)
+{
+    char v[32];
+    long long remaining = SESSION_START_LIMIT - count;
+    snprintf(v, sizeof(v), "%d", SESSION_START_LIMIT);
+    sb_resp_header(req, "RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%lld", remaining < 0 ? 0 : remaining);
+    sb_resp_header(req, "RateLimit-Remaining", v);
+    snprintf(v, sizeof(v), "%lld", reset_ms <= 0 ? 0 : (reset_ms + 999) / 1000);
+    sb_resp_header(req, "RateLimit-Reset", v);
+}
+
+static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    start_ctx_t *c = req->ctx;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : "";
+    if (strcmp(s, "NOWIDGET") == 0) {
+        sb_resp_problem(req, 404, "no such widget", NULL);
+        return;
+    }
+    if (strcmp(s, "ORIGIN") == 0) {
+        sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
+        return;
+    }
+    cors_headers(req, c->origin);
+    if (strcmp(s, "OTP") == 0) {
+        sb_resp_problem(req, 400, "this widget requires an OTP-verified session (mode \"otp\")", "mode");
+        return;
+    }
+    if (strcmp(s, "LIMIT") == 0 && reply->elements == 3) {
+        long long reset = reply->element[2]->integer;
+        ratelimit_headers(req, reply->element[1]->integer, reset);
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%lld", reset <= 0 ? 1 : (reset + 999) / 1000);
+        sb_resp_header(req, "Retry-After", ra);
+        sb_resp_problem(req, 429, "too many sessions started from this address; retry later", NULL);
+        return;
+    }
+    if (strcmp(s, "OK") != 0 || reply->elements != 5) {
+        sb_api_unavailable(req);
+        return;
+    }
+    ratelimit_headers(req, reply->element[1]->integer, reply->element[2]->integer);
+    char expires[32];
+    sb_time_rfc3339(reply->element[4]->integer, expires);
+    req->tenant_id = sb_req_strndup(req, reply->element[3]->str, reply->element[3]->len);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "sessionId", c->session_id);
+    cJSON_AddStringToObject(o, "token", c->token);
+    cJSON_AddStringToObject(o, "mode", "anonymous");
+    cJSON_AddBoolToObject(o, "verified", false);
+    cJSON_AddStringToObject(o, "expiresAt", expires);
+    sb_resp_json(req, 201, o);
+    cJSON_Delete(o);
+}
+
+void sb_widget_session_start(sb_req_t *req)
+{
+    const char *wid = widget_param(req);
+    if (!wid)
+        return;
+    cJSON *body = sb_json_body(req, true);
+    if (!body)
+        return;
+    sb_verr_t e;
+    const cJSON *mode;
+    if (sb_v_string(body, "mode", NULL, false, 1, 16, &mode, &e) < 0) {
+        cJSON_Delete(body);
+        sb_resp_verr(req, &e);
+        return;
+    }
+    if (mode && strcmp(mode->valuestring, "anonymous") != 0) {
+        bool otp = strcmp(mode->valuestring, "otp") == 0;
+        cJSON_Delete(body);
+        if (otp)
+            sb_resp_problem(req, 501, "OTP sessions are not available on this server yet", "mode");
+        else
+            sb_resp_problem(req, 400, "'mode' must be \"anonymous\" or \"otp\"", "mode");
+        return;
+    }
+    cJSON_Delete(body);
+    start_ctx_t *c = sb_req_alloc(req, sizeof(*c));
+    req->ctx = c;
+    request_origin(req, c->origin);
+    sb_random_token(c->token, 32);
+    sb_uuid4(c->session_id);
+    char ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], hash[65], window[16], limit[16], ttl[16];
+    sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
+    sb_key_global(k_idx, "idx", "widgets");
+    char rl_id[80];
+    snprintf(rl_id, sizeof(rl_id), "session-start:%s", ip);
+    sb_key_global(k_rl, "rl", rl_id);
+    sb_sha256_hex(c->token, strlen(c->token), hash);
+    snprintf(window, sizeof(window), "%d", SESSION_START_WINDOW_MS);
+    snprintf(limit, sizeof(limit), "%d", SESSION_START_LIMIT);
+    snprintf(ttl, sizeof(ttl), "%d", ANON_SESSION_TTL_MS);
+    const char *argv[] = {k_idx, k_rl, wid, c->origin, window, limit, hash, c->session_id, ttl};
+    if (sb_store_eval(sb_api_store(req), &sb_script_session_start, 2, SB_ARRAY_SIZE(argv), argv, NULL,
+                      on_session_started, req) < 0)
+        sb_api_unavailable(req);
+}
