@@ -110,6 +110,7 @@ void sb_client_ip(const sb_req_t *req, const sb_cidr_list_t *trusted, char out[4
 
 void sb_widget_config(sb_req_t *req);
 void sb_widget_session_start(sb_req_t *req);
+void sb_widget_otp_verify(sb_req_t *req);
 
 void sb_webhooks_subs_get(sb_req_t *req);
 void sb_webhooks_subs_put(sb_req_t *req);

@@ -56,7 +56,7 @@ int sb_redis_url_parse(const char *url, sb_redis_addr_t *addr);
 extern sb_script_t *const sb_scripts[];
 extern const size_t sb_scripts_count;
 void sb_scripts_init(void);
-extern sb_script_t sb_script_widget_config, sb_script_session_start;
+extern sb_script_t sb_script_widget_config, sb_script_session_start, sb_script_otp_start, sb_script_otp_verify;
 extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant_update, sb_script_tenant_list,
     sb_script_tenant_delete, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list, sb_script_entity_get,
     sb_script_entity_put, sb_script_entity_delete;

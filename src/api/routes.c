@@ -49,6 +49,8 @@ static const struct {
     {SB_M_OPTIONS, "/api/widget/{widgetId}/config", sb_widget_config, SB_AUTH_NONE},
     {SB_M_POST, "/api/widget/{widgetId}/session/start", sb_widget_session_start, SB_AUTH_NONE},
     {SB_M_OPTIONS, "/api/widget/{widgetId}/session/start", sb_widget_config, SB_AUTH_NONE},
+    {SB_M_POST, "/api/widget/{widgetId}/session/otp-verify", sb_widget_otp_verify, SB_AUTH_NONE},
+    {SB_M_OPTIONS, "/api/widget/{widgetId}/session/otp-verify", sb_widget_config, SB_AUTH_NONE},
 
     /* event subscriptions and the delivery engine (SPEC 7, 8; docs/deliveries.md) */
     {SB_M_GET, "/api/webhooks/subscriptions", sb_webhooks_subs_get, SB_AUTH_TENANT},

@@ -6,11 +6,17 @@
 
 #include "switchboard/api.h"
 #include "switchboard/crypto.h"
+#include "switchboard/delivery.h"
 #include "switchboard/text.h"
 
 #define SESSION_START_LIMIT     60
 #define SESSION_START_WINDOW_MS 60000
 #define ANON_SESSION_TTL_MS     (2 * 3600 * 1000)
+#define OTP_PENDING_TTL_MS      (15 * 60 * 1000) /* an unverified OTP session lives as long as its lockout window */
+#define OTP_CODE_TTL_MS         (5 * 60 * 1000)
+#define OTP_VERIFIED_TTL_MS     (8 * 3600 * 1000)
+#define OTP_ATTEMPTS            5
+#define OTP_WINDOW_MS           (15 * 60 * 1000)
 
 /* scheme://host[:port] of the Origin header, or of the Referer when Origin is absent; lower
  * case; "" when neither names a web origin. */
@@ -145,6 +151,8 @@ typedef struct start_ctx {
     char origin[320];
     char token[48];
     char session_id[37];
+    char phone[20];
+    char wid[37];
 } start_ctx_t;
 
 static void ratelimit_headers(sb_req_t *req, long long count, long long reset_ms)
@@ -207,6 +215,260 @@ static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
     cJSON_Delete(o);
 }
 
+/* E.164: '+', a non-zero digit, 8 to 15 digits in all. */
+static bool phone_valid(const char *p)
+{
+    size_t n = strlen(p);
+    if (n < 9 || n > 16 || p[0] != '+' || p[1] < '1' || p[1] > '9')
+        return false;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    return true;
+}
+
+/* A uniform 6-digit code from the CSPRNG (rejection sampling: no modulo bias). */
+static void otp_code(char out[7])
+{
+    uint32_t r;
+    do
+        sb_random_bytes(&r, sizeof(r));
+    while (r >= 4294000000u); /* the largest multiple of 10^6 that fits */
+    snprintf(out, 7, "%06u", r % 1000000u);
+}
+
+static void otp_hash(const char *session_id, const char *code, char out[65])
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%s:%s", session_id, code);
+    sb_sha256_hex(buf, (size_t)n, out);
+}
+
+static void on_otp_started(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    start_ctx_t *c = req->ctx;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    cors_headers(req, c->origin);
+    const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : "";
+    if (strcmp(s, "LIMIT") == 0 && reply->elements == 3) {
+        long long reset = reply->element[2]->integer;
+        ratelimit_headers(req, reply->element[1]->integer, reset);
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%lld", reset <= 0 ? 1 : (reset + 999) / 1000);
+        sb_resp_header(req, "Retry-After", ra);
+        sb_resp_problem(req, 429, "too many sessions started from this address; retry later", NULL);
+        return;
+    }
+    if (strcmp(s, "OK") != 0 || reply->elements != 4) {
+        sb_api_unavailable(req);
+        return;
+    }
+    ratelimit_headers(req, reply->element[1]->integer, reply->element[2]->integer);
+    char expires[32];
+    sb_time_rfc3339(reply->element[3]->integer, expires);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "sessionId", c->session_id);
+    cJSON_AddStringToObject(o, "token", c->token);
+    cJSON_AddStringToObject(o, "mode", "otp");
+    cJSON_AddBoolToObject(o, "verified", false);
+    cJSON_AddStringToObject(o, "expiresAt", expires);
+    sb_resp_json(req, 201, o);
+    cJSON_Delete(o);
+}
+
+/* The widget is read first (its SMS webhook URL decides the delivery), then one script admits
+ * the request, writes the session and queues the SMS. */
+static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_req_t *req = data;
+    start_ctx_t *c = req->ctx;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    cJSON *w = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+                   ? cJSON_ParseWithLength(reply->element[0]->str, reply->element[0]->len)
+                   : NULL;
+    if (!w) {
+        sb_resp_problem(req, 404, "no such widget", NULL);
+        return;
+    }
+    if (!origin_allowed(w, c->origin)) {
+        cJSON_Delete(w);
+        sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
+        return;
+    }
+    const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "smsWebhookUrl"));
+    const char *tid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "tenantId"));
+    if (!url || !tid) {
+        cJSON_Delete(w);
+        cors_headers(req, c->origin);
+        sb_resp_problem(req, 409, "this widget has no SMS webhook: OTP sessions are not possible", "mode");
+        return;
+    }
+    char code[7], hash[65], ep[17], expires[32], did[48];
+    otp_code(code);
+    otp_hash(c->session_id, code, hash);
+    sb_endpoint_id(url, ep);
+    int64_t now = sb_now_ms();
+    sb_time_rfc3339(now + OTP_CODE_TTL_MS, expires);
+    /* The SMS provider's payload (docs/widget.md). */
+    cJSON *sms = cJSON_CreateObject();
+    char text[96];
+    snprintf(text, sizeof(text), "Your verification code is %s. It is valid for 5 minutes.", code);
+    cJSON_AddStringToObject(sms, "to", c->phone);
+    cJSON_AddStringToObject(sms, "message", text);
+    cJSON_AddStringToObject(sms, "code", code);
+    cJSON_AddStringToObject(sms, "widgetId", c->wid);
+    cJSON_AddStringToObject(sms, "sessionId", c->session_id);
+    cJSON_AddStringToObject(sms, "expiresAt", expires);
+    char *body = cJSON_PrintUnformatted(sms);
+    cJSON_Delete(sms);
+    snprintf(did, sizeof(did), "sms_%s", c->session_id);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "id", did);
+    cJSON_AddStringToObject(d, "t", tid);
+    cJSON_AddStringToObject(d, "k", "sms");
+    cJSON_AddStringToObject(d, "ev", "otp_sms");
+    cJSON_AddStringToObject(d, "url", url);
+    cJSON_AddStringToObject(d, "ep", ep);
+    cJSON_AddStringToObject(d, "body", body);
+    cJSON_AddNumberToObject(d, "to", 3000);
+    cJSON_AddNumberToObject(d, "n", 0);
+    cJSON_AddNumberToObject(d, "ca", (double)now);
+    char *dj = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    cJSON_free(body);
+
+    char ip[INET6_ADDRSTRLEN], k_rl[SB_KEY_MAX], k_secret[SB_KEY_MAX], rl_id[80], tokhash[65];
+    char window[16], limit[16], ttl[16], code_ttl[16], secret[64], apikey[32];
+    sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
+    snprintf(rl_id, sizeof(rl_id), "session-start:%s", ip);
+    sb_key_global(k_rl, "rl", rl_id);
+    sb_key_tenant(k_secret, tid, "whsecret");
+    sb_sha256_hex(c->token, strlen(c->token), tokhash);
+    snprintf(window, sizeof(window), "%d", SESSION_START_WINDOW_MS);
+    snprintf(limit, sizeof(limit), "%d", SESSION_START_LIMIT);
+    snprintf(ttl, sizeof(ttl), "%d", OTP_PENDING_TTL_MS);
+    snprintf(code_ttl, sizeof(code_ttl), "%d", OTP_CODE_TTL_MS);
+    sb_webhook_secret_new(secret);
+    sb_webhook_api_key_new(apikey);
+    const char *argv[] = {k_rl,          SB_Q_FRESH, k_secret, c->wid, tid,      window, limit,  tokhash,
+                          c->session_id, ttl,        c->phone, hash,   code_ttl, dj,     secret, apikey};
+    int rc = sb_store_eval(st, &sb_script_otp_start, 3, SB_ARRAY_SIZE(argv), argv, NULL, on_otp_started, req);
+    cJSON_free(dj);
+    cJSON_Delete(w);
+    if (rc < 0)
+        sb_api_unavailable(req);
+}
+
+static void otp_start(sb_req_t *req, const char *wid)
+{
+    start_ctx_t *c = req->ctx;
+    snprintf(c->wid, sizeof(c->wid), "%s", wid);
+    sb_random_token(c->token, 32);
+    sb_uuid4(c->session_id);
+    char k_idx[SB_KEY_MAX];
+    sb_key_global(k_idx, "idx", "widgets");
+    const char *argv[] = {k_idx, wid};
+    if (sb_store_eval(sb_api_store(req), &sb_script_widget_config, 1, 2, argv, NULL, on_otp_widget, req) < 0)
+        sb_api_unavailable(req);
+}
+
+/* ---------- POST /api/widget/{widgetId}/session/otp-verify ---------- */
+
+static void otp_problem(sb_req_t *req, int status, const char *detail, long long attempts_left)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "about:blank");
+    cJSON_AddStringToObject(o, "title", sb_status_text(status));
+    cJSON_AddNumberToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "detail", detail);
+    if (attempts_left >= 0)
+        cJSON_AddNumberToObject(o, "attemptsLeft", (double)attempts_left);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    sb_resp_send(req, status, "application/problem+json", s, strlen(s));
+    cJSON_free(s);
+}
+
+static void on_otp_verified(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    start_ctx_t *c = req->ctx;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    cors_headers(req, c->origin);
+    const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : "";
+    long long v = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 ? reply->element[1]->integer : 0;
+    if (strcmp(s, "OK") == 0) {
+        char expires[32];
+        sb_time_rfc3339(v, expires);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "sessionId", c->session_id);
+        cJSON_AddBoolToObject(o, "verified", true);
+        cJSON_AddStringToObject(o, "expiresAt", expires);
+        sb_resp_json(req, 200, o);
+        cJSON_Delete(o);
+    } else if (strcmp(s, "LOCKED") == 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%lld", v <= 0 ? 1 : (v + 999) / 1000);
+        sb_resp_header(req, "Retry-After", ra);
+        otp_problem(req, 429, "too many attempts: verification is locked for the rest of the 15-minute window", 0);
+    } else if (strcmp(s, "WRONG") == 0) {
+        sb_resp_header(req, "WWW-Authenticate", "OTP");
+        otp_problem(req, 401, "wrong or already used code", v < 0 ? 0 : v);
+    } else if (strcmp(s, "EXPIRED") == 0) {
+        sb_resp_header(req, "WWW-Authenticate", "OTP");
+        otp_problem(req, 401, "the code has expired: start a new session", v < 0 ? 0 : v);
+    } else {
+        otp_problem(req, 401, "unknown or expired session", -1);
+    }
+}
+
+void sb_widget_otp_verify(sb_req_t *req)
+{
+    const char *wid = widget_param(req);
+    if (!wid)
+        return;
+    cJSON *body = sb_json_body(req, false);
+    if (!body)
+        return;
+    sb_verr_t e;
+    const cJSON *sid, *code;
+    if (sb_v_uuid(body, "sessionId", NULL, true, false, &sid, &e) < 0 ||
+        sb_v_string(body, "code", NULL, true, 1, 16, &code, &e) < 0 ||
+        ((strlen(code->valuestring) != 6 || strspn(code->valuestring, "0123456789") != 6) &&
+         sb_verr_set(&e, "code", "'code' must be the 6 digits of the SMS") < 0)) {
+        cJSON_Delete(body);
+        sb_resp_verr(req, &e);
+        return;
+    }
+    start_ctx_t *c = sb_req_alloc(req, sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    req->ctx = c;
+    snprintf(c->session_id, sizeof(c->session_id), "%s", sid->valuestring);
+    request_origin(req, c->origin);
+    char hash[65], ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], rl_id[80], window[16], limit[16], ttl[16],
+        attempt[37];
+    otp_hash(c->session_id, code->valuestring, hash);
+    cJSON_Delete(body);
+    sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
+    sb_key_global(k_idx, "idx", "widgets");
+    snprintf(rl_id, sizeof(rl_id), "otp-verify:%s", ip);
+    sb_key_global(k_rl, "rl", rl_id);
+    snprintf(window, sizeof(window), "%d", OTP_WINDOW_MS);
+    snprintf(limit, sizeof(limit), "%d", OTP_ATTEMPTS);
+    snprintf(ttl, sizeof(ttl), "%d", OTP_VERIFIED_TTL_MS);
+    sb_uuid4(attempt);
+    const char *argv[] = {k_idx, k_rl, wid, c->session_id, hash, window, limit, ttl, attempt};
+    if (sb_store_eval(sb_api_store(req), &sb_script_otp_verify, 2, SB_ARRAY_SIZE(argv), argv, NULL, on_otp_verified,
+                      req) < 0)
+        sb_api_unavailable(req);
+}
+
 void sb_widget_session_start(sb_req_t *req)
 {
     const char *wid = widget_param(req);
@@ -222,19 +484,32 @@ void sb_widget_session_start(sb_req_t *req)
         sb_resp_verr(req, &e);
         return;
     }
-    if (mode && strcmp(mode->valuestring, "anonymous") != 0) {
-        bool otp = strcmp(mode->valuestring, "otp") == 0;
+    bool otp = mode && strcmp(mode->valuestring, "otp") == 0;
+    if (mode && !otp && strcmp(mode->valuestring, "anonymous") != 0) {
         cJSON_Delete(body);
-        if (otp)
-            sb_resp_problem(req, 501, "OTP sessions are not available on this server yet", "mode");
-        else
-            sb_resp_problem(req, 400, "'mode' must be \"anonymous\" or \"otp\"", "mode");
+        sb_resp_problem(req, 400, "'mode' must be \"anonymous\" or \"otp\"", "mode");
         return;
     }
-    cJSON_Delete(body);
     start_ctx_t *c = sb_req_alloc(req, sizeof(*c));
+    memset(c, 0, sizeof(*c));
     req->ctx = c;
+    if (otp) {
+        const cJSON *phone;
+        if (sb_v_string(body, "phone", NULL, true, 1, 16, &phone, &e) < 0 ||
+            (!phone_valid(phone->valuestring) &&
+             sb_verr_set(&e, "phone", "'phone' must be an E.164 number such as +905551234567") < 0)) {
+            cJSON_Delete(body);
+            sb_resp_verr(req, &e);
+            return;
+        }
+        snprintf(c->phone, sizeof(c->phone), "%s", phone->valuestring);
+    }
+    cJSON_Delete(body);
     request_origin(req, c->origin);
+    if (otp) {
+        otp_start(req, wid);
+        return;
+    }
     sb_random_token(c->token, 32);
     sb_uuid4(c->session_id);
     char ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], hash[65], window[16], limit[16], ttl[16];

@@ -202,6 +202,8 @@ sb_script_t *const sb_scripts[] = {
     /* widget routes (widget_scripts.c) */
     &sb_script_widget_config,
     &sb_script_session_start,
+    &sb_script_otp_start,
+    &sb_script_otp_verify,
 };
 const size_t sb_scripts_count = SB_ARRAY_SIZE(sb_scripts);
 
