@@ -167,6 +167,42 @@ static void ratelimit_headers(sb_req_t *req, long long count, long long reset_ms
     sb_resp_header(req, "RateLimit-Reset", v);
 }
 
+/* The answers both session scripts share: {'LIMIT', count, reset ms} -> 429, or
+ * {'OK', count, reset ms, expiresAt ms, ...} -> 201 with the new session. */
+static void session_answer(sb_req_t *req, const redisReply *reply, const char *mode, size_t expires_idx)
+{
+    start_ctx_t *c = req->ctx;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
+        sb_api_unavailable(req);
+        return;
+    }
+    const char *s = reply->element[0]->str ? reply->element[0]->str : "";
+    if (strcmp(s, "LIMIT") == 0 && reply->elements == 3) {
+        long long reset = reply->element[2]->integer;
+        ratelimit_headers(req, reply->element[1]->integer, reset);
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%lld", reset <= 0 ? 1 : (reset + 999) / 1000);
+        sb_resp_header(req, "Retry-After", ra);
+        sb_resp_problem(req, 429, "too many sessions started from this address; retry later", NULL);
+        return;
+    }
+    if (strcmp(s, "OK") != 0 || reply->elements <= expires_idx) {
+        sb_api_unavailable(req);
+        return;
+    }
+    ratelimit_headers(req, reply->element[1]->integer, reply->element[2]->integer);
+    char expires[32];
+    sb_time_rfc3339(reply->element[expires_idx]->integer, expires);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "sessionId", c->session_id);
+    cJSON_AddStringToObject(o, "token", c->token);
+    cJSON_AddStringToObject(o, "mode", mode);
+    cJSON_AddBoolToObject(o, "verified", false);
+    cJSON_AddStringToObject(o, "expiresAt", expires);
+    sb_resp_json(req, 201, o);
+    cJSON_Delete(o);
+}
+
 static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
@@ -188,31 +224,9 @@ static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
         sb_resp_problem(req, 400, "this widget requires an OTP-verified session (mode \"otp\")", "mode");
         return;
     }
-    if (strcmp(s, "LIMIT") == 0 && reply->elements == 3) {
-        long long reset = reply->element[2]->integer;
-        ratelimit_headers(req, reply->element[1]->integer, reset);
-        char ra[24];
-        snprintf(ra, sizeof(ra), "%lld", reset <= 0 ? 1 : (reset + 999) / 1000);
-        sb_resp_header(req, "Retry-After", ra);
-        sb_resp_problem(req, 429, "too many sessions started from this address; retry later", NULL);
-        return;
-    }
-    if (strcmp(s, "OK") != 0 || reply->elements != 5) {
-        sb_api_unavailable(req);
-        return;
-    }
-    ratelimit_headers(req, reply->element[1]->integer, reply->element[2]->integer);
-    char expires[32];
-    sb_time_rfc3339(reply->element[4]->integer, expires);
-    req->tenant_id = sb_req_strndup(req, reply->element[3]->str, reply->element[3]->len);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "sessionId", c->session_id);
-    cJSON_AddStringToObject(o, "token", c->token);
-    cJSON_AddStringToObject(o, "mode", "anonymous");
-    cJSON_AddBoolToObject(o, "verified", false);
-    cJSON_AddStringToObject(o, "expiresAt", expires);
-    sb_resp_json(req, 201, o);
-    cJSON_Delete(o);
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 && reply->element[3]->str) /* for the log */
+        req->tenant_id = sb_req_strndup(req, reply->element[3]->str, reply->element[3]->len);
+    session_answer(req, reply, "anonymous", 4);
 }
 
 /* E.164: '+', a non-zero digit, 8 to 15 digits in all. */
@@ -252,31 +266,7 @@ static void on_otp_started(sb_store_t *st, redisReply *reply, void *data)
     if (sb_api_reply_failed(req, reply))
         return;
     cors_headers(req, c->origin);
-    const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : "";
-    if (strcmp(s, "LIMIT") == 0 && reply->elements == 3) {
-        long long reset = reply->element[2]->integer;
-        ratelimit_headers(req, reply->element[1]->integer, reset);
-        char ra[24];
-        snprintf(ra, sizeof(ra), "%lld", reset <= 0 ? 1 : (reset + 999) / 1000);
-        sb_resp_header(req, "Retry-After", ra);
-        sb_resp_problem(req, 429, "too many sessions started from this address; retry later", NULL);
-        return;
-    }
-    if (strcmp(s, "OK") != 0 || reply->elements != 4) {
-        sb_api_unavailable(req);
-        return;
-    }
-    ratelimit_headers(req, reply->element[1]->integer, reply->element[2]->integer);
-    char expires[32];
-    sb_time_rfc3339(reply->element[3]->integer, expires);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "sessionId", c->session_id);
-    cJSON_AddStringToObject(o, "token", c->token);
-    cJSON_AddStringToObject(o, "mode", "otp");
-    cJSON_AddBoolToObject(o, "verified", false);
-    cJSON_AddStringToObject(o, "expiresAt", expires);
-    sb_resp_json(req, 201, o);
-    cJSON_Delete(o);
+    session_answer(req, reply, "otp", 3);
 }
 
 /* The widget is read first (its SMS webhook URL decides the delivery), then one script admits
