@@ -34,10 +34,12 @@ typedef struct new_key {
     char hash[65];
     char *record; /* JSON, cJSON-allocated */
     char created[32];
+    const char *name; /* borrowed: outlives the key (a literal or the request arena) */
 } new_key_t;
 
 static void new_key_make(new_key_t *k, const char *tid, const char *name)
 {
+    k->name = name;
     sb_uuid4(k->id);
     char secret[48];
     sb_random_token(secret, 32);
@@ -285,7 +287,7 @@ static void on_key_created(sb_store_t *st, redisReply *reply, void *data)
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddStringToObject(rec, "id", k->id);
     cJSON_AddStringToObject(rec, "key", k->key);
-    cJSON_AddStringToObject(rec, "name", req->key_id);
+    cJSON_AddStringToObject(rec, "name", k->name);
     cJSON_AddStringToObject(rec, "createdAt", k->created);
     sb_resp_json(req, 201, rec);
     cJSON_Delete(rec);
@@ -306,13 +308,11 @@ void sb_admin_key_create(sb_req_t *req)
         sb_resp_verr(req, &e);
         return;
     }
-    const char *kname = name ? name->valuestring : "";
-    /* key_id carries the display name to the reply callback (admin routes have no key). */
-    req->key_id = sb_req_strndup(req, kname, strlen(kname));
+    const char *kname = name ? sb_req_strndup(req, name->valuestring, strlen(name->valuestring)) : "";
     cJSON_Delete(body);
     new_key_t *k = sb_req_alloc(req, sizeof(*k));
     req->ctx = k;
-    new_key_make(k, tid, req->key_id);
+    new_key_make(k, tid, kname);
     char k_tenant[SB_KEY_MAX], k_keys[SB_KEY_MAX], k_byhash[SB_KEY_MAX];
     sb_key_tenant(k_tenant, tid, "tenant");
     sb_key_tenant(k_keys, tid, "apikeys");
