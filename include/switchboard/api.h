@@ -108,9 +108,28 @@ void sb_tenant_whoami(sb_req_t *req);
  * peer is a trusted proxy (SPEC 2). */
 void sb_client_ip(const sb_req_t *req, const sb_cidr_list_t *trusted, char out[46]);
 
+/* widget.c: shared by the widget route families */
+void sb_widget_origin(const sb_req_t *req, char out[320]);
+bool sb_widget_origin_allowed(const cJSON *widget, const char *origin);
+void sb_widget_cors(sb_req_t *req, const char *origin);
+const char *sb_widget_id_param(sb_req_t *req); /* NULL (404 answered) when malformed */
+
 void sb_widget_config(sb_req_t *req);
 void sb_widget_session_start(sb_req_t *req);
 void sb_widget_otp_verify(sb_req_t *req);
+/* widget_session.c: routes a session token opens */
+void sb_widget_message_post(sb_req_t *req);
+void sb_widget_messages_get(sb_req_t *req);
+void sb_widget_events(sb_req_t *req);
+/* conversations.c: the native conversation API (tenant key) */
+void sb_conv_list(sb_req_t *req);
+void sb_conv_get(sb_req_t *req);
+void sb_conv_messages(sb_req_t *req);
+void sb_conv_message_post(sb_req_t *req);
+void sb_conv_close(sb_req_t *req);
+/* assets.c: the embeddable widget and its demo page */
+void sb_asset_widget_js(sb_req_t *req);
+void sb_asset_demo(sb_req_t *req);
 
 void sb_webhooks_subs_get(sb_req_t *req);
 void sb_webhooks_subs_put(sb_req_t *req);

@@ -44,7 +44,11 @@ typedef struct sb_config {
     unsigned redis_timeout_ms;
     char *ca_file; /* extra CA bundle for https deliveries */
     uint64_t disable_after_ms;
-    char *instance_id; /* seed 001's instance_id; default: host name */
+    char *instance_id;              /* seed 001's instance_id; default: host name */
+    unsigned widget_session_ttl_s;  /* anonymous widget session */
+    unsigned widget_verified_ttl_s; /* OTP-verified session, from verification */
+    unsigned otp_code_ttl_s;
+    unsigned sse_heartbeat_ms;
 } sb_config_t;
 
 enum { SB_CONFIG_OK = 0, SB_CONFIG_EXIT = 1 /* --help / --version printed */, SB_CONFIG_ERROR = -1 };

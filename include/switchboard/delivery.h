@@ -49,8 +49,8 @@ void sb_endpoint_id(const char *url, char out[17]);
 
 /* --- sign.c --- */
 typedef struct sb_webhook_secret {
-    char current[96];
-    char previous[96]; /* empty when none is valid */
+    char current[520];  /* tenant secrets are "whsec_" + 32 base64; agent secrets up to 512 */
+    char previous[520]; /* empty when none is valid */
 } sb_webhook_secret_t;
 /* Fills the signature header lines for body (X-Hub-Signature-256 and the Standard Webhooks
  * trio) into out. */

@@ -69,6 +69,8 @@ struct sb_req {
     uint32_t hdr_off[SB_MAX_HEADERS][4];
     unsigned hdr_state; /* 0 none, 1 in field, 2 in value */
     bool dispatched, done, expect_continue;
+    bool streaming; /* a streamed response (sb_resp_stream_begin) is open */
+    void (*on_abort)(sb_req_t *req);
     sb_arena_chunk_t *arena;
 };
 
@@ -96,6 +98,7 @@ struct sb_loop {
     uv_check_t flush;
     uv_thread_t thread;
     struct sb_store *store;
+    struct sb_pubsub *pubsub; /* event streams' subscriber connection */
     struct sb_delivery *delivery;
     sb_metrics_t metrics;
     sb_conn_t *conns; /* intrusive list of open connections */
@@ -152,9 +155,24 @@ void sb_resp_problem(sb_req_t *req, int status, const char *detail, const char *
 void sb_resp_no_content(sb_req_t *req);
 const char *sb_status_text(int status);
 
+/* Streamed responses (Server-Sent Events): the head goes out with chunked transfer coding and
+ * the request stays open; each write is one chunk. If the client goes away, sends too slowly or
+ * the server stops, on_abort runs once (the connection is gone by then) and the owner must call
+ * sb_resp_stream_end. Returns -1 when there is nothing to stream (HEAD: the head was sent and the
+ * request finished). */
+int sb_resp_stream_begin(sb_req_t *req, int status, const char *content_type, void (*on_abort)(sb_req_t *req));
+/* -EPIPE when the client is gone (on_abort has run or will run). */
+int sb_resp_stream_write(sb_req_t *req, const void *p, size_t n);
+void sb_resp_stream_end(sb_req_t *req);
+#define SB_STREAM_MAX_QUEUED (1u << 20) /* output a slow client may leave unread before it is dropped */
+
 /* --- internal, shared by server.c and response.c --- */
+/* body_len SIZE_MAX: chunked */
 void sb__conn_write_head(sb_req_t *req, int status, const char *content_type, size_t body_len);
 void sb__conn_write(sb_req_t *req, const void *p, size_t n);
+/* Queues stream output and flushes; -EPIPE when the connection is gone, -ENOBUFS when the
+ * client is too slow (the connection is then closed). */
+int sb__conn_stream(sb_req_t *req, const void *p, size_t n);
 void sb__req_finish(sb_req_t *req);
 
 #endif

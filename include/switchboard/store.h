@@ -41,6 +41,21 @@ int sb_store_cmd(sb_store_t *st, sb_store_cb cb, void *data, int argc, const cha
 int sb_store_eval(sb_store_t *st, const sb_script_t *script, int nkeys, int argc, const char **argv,
                   const size_t *argvlen, sb_store_cb cb, void *data);
 
+/* --- pubsub.c: one subscriber connection per loop (event streams) --- */
+typedef struct sb_pubsub sb_pubsub_t;
+typedef struct sb_sub sb_sub_t;
+/* A message on the channel; or payload == NULL when the subscription has (again) become active:
+ * the reader then re-reads from Redis whatever it may have missed. */
+typedef void (*sb_sub_cb)(void *data, const char *payload, size_t len);
+/* store: the loop's command connection (it publishes the subscriber's heartbeat). */
+sb_pubsub_t *sb_pubsub_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics, sb_store_t *store);
+void sb_pubsub_start(sb_pubsub_t *ps);
+/* Frees every subscription; call after the readers are gone. */
+void sb_pubsub_close(sb_pubsub_t *ps);
+sb_sub_t *sb_pubsub_subscribe(sb_pubsub_t *ps, const char *channel, sb_sub_cb cb, void *data);
+void sb_pubsub_unsubscribe(sb_pubsub_t *ps, sb_sub_t *s);
+bool sb_sub_active(const sb_sub_t *s);
+
 /* Parsed --redis URL. */
 typedef struct sb_redis_addr {
     char host[256];
@@ -51,12 +66,16 @@ typedef struct sb_redis_addr {
     unsigned db;
 } sb_redis_addr_t;
 int sb_redis_url_parse(const char *url, sb_redis_addr_t *addr);
+/* The address a store connects to (host already resolved). */
+void sb_store_addr(const sb_store_t *st, sb_redis_addr_t *out);
 
 /* --- scripts.c --- */
 extern sb_script_t *const sb_scripts[];
 extern const size_t sb_scripts_count;
 void sb_scripts_init(void);
 extern sb_script_t sb_script_widget_config, sb_script_session_start, sb_script_otp_start, sb_script_otp_verify;
+extern sb_script_t sb_script_widget_message, sb_script_widget_read, sb_script_conv_since, sb_script_conv_reply,
+    sb_script_conv_close, sb_script_conv_list, sb_script_conv_messages;
 extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant_update, sb_script_tenant_list,
     sb_script_tenant_delete, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list, sb_script_entity_get,
     sb_script_entity_put, sb_script_entity_delete;

@@ -20,6 +20,8 @@ size_t sb_base64_encode(const unsigned char *in, size_t n, char *out);
 int sb_base64_decode(const char *in, size_t n, unsigned char *out, size_t cap);
 
 bool sb_utf8_valid(const char *s, size_t n);
+/* Code points of valid UTF-8. */
+size_t sb_utf8_chars(const char *s, size_t n);
 bool sb_ascii_ieq(const char *a, size_t alen, const char *b);
 /* Decodes %XX escapes (and '+' as space when plus_space). Returns the decoded length or -EINVAL. */
 int sb_percent_decode(const char *in, size_t n, char *out, size_t outcap, bool plus_space);

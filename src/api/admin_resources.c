@@ -6,6 +6,7 @@
 
 #include "switchboard/api.h"
 #include "switchboard/crypto.h"
+#include "switchboard/delivery.h"
 #include "switchboard/text.h"
 
 typedef struct kind {
@@ -135,8 +136,13 @@ static int merge_agent(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
         put(rec, "name", v);
     if (sb_v_url(in, "webhookUrl", NULL, create, false, &v, e) < 0)
         return -EINVAL;
-    if (v)
+    if (v) {
         put(rec, "webhookUrl", v);
+        char ep[17]; /* the delivery engine's endpoint of the agent (attempt log, enable/disable) */
+        sb_endpoint_id(v->valuestring, ep);
+        cJSON_DeleteItemFromObjectCaseSensitive(rec, "endpointId");
+        cJSON_AddStringToObject(rec, "endpointId", ep);
+    }
     if (sb_v_string(in, "secret", NULL, false, 16, 512, &v, e) < 0)
         return -EINVAL;
     if (v)

@@ -51,6 +51,21 @@ static const struct {
     {SB_M_OPTIONS, "/api/widget/{widgetId}/session/start", sb_widget_config, SB_AUTH_NONE},
     {SB_M_POST, "/api/widget/{widgetId}/session/otp-verify", sb_widget_otp_verify, SB_AUTH_NONE},
     {SB_M_OPTIONS, "/api/widget/{widgetId}/session/otp-verify", sb_widget_config, SB_AUTH_NONE},
+    /* ... and with a session token (Bearer) */
+    {SB_M_POST, "/api/widget/{widgetId}/messages", sb_widget_message_post, SB_AUTH_NONE},
+    {SB_M_GET, "/api/widget/{widgetId}/messages", sb_widget_messages_get, SB_AUTH_NONE},
+    {SB_M_OPTIONS, "/api/widget/{widgetId}/messages", sb_widget_config, SB_AUTH_NONE},
+    {SB_M_GET, "/api/widget/{widgetId}/events", sb_widget_events, SB_AUTH_NONE},
+    {SB_M_OPTIONS, "/api/widget/{widgetId}/events", sb_widget_config, SB_AUTH_NONE},
+    {SB_M_GET, "/widget.js", sb_asset_widget_js, SB_AUTH_NONE},
+    {SB_M_GET, "/demo", sb_asset_demo, SB_AUTH_NONE},
+
+    /* conversations (SPEC 6) */
+    {SB_M_GET, "/api/conversations", sb_conv_list, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/conversations/{conversationId}", sb_conv_get, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/conversations/{conversationId}/messages", sb_conv_messages, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/conversations/{conversationId}/messages", sb_conv_message_post, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/conversations/{conversationId}/close", sb_conv_close, SB_AUTH_TENANT},
 
     /* event subscriptions and the delivery engine (SPEC 7, 8; docs/deliveries.md) */
     {SB_M_GET, "/api/webhooks/subscriptions", sb_webhooks_subs_get, SB_AUTH_TENANT},

@@ -11,16 +11,13 @@
 
 #define SESSION_START_LIMIT     60
 #define SESSION_START_WINDOW_MS 60000
-#define ANON_SESSION_TTL_MS     (2 * 3600 * 1000)
 #define OTP_PENDING_TTL_MS      (15 * 60 * 1000) /* an unverified OTP session lives as long as its lockout window */
-#define OTP_CODE_TTL_MS         (5 * 60 * 1000)
-#define OTP_VERIFIED_TTL_MS     (8 * 3600 * 1000)
 #define OTP_ATTEMPTS            5
 #define OTP_WINDOW_MS           (15 * 60 * 1000)
 
 /* scheme://host[:port] of the Origin header, or of the Referer when Origin is absent; lower
  * case; "" when neither names a web origin. */
-static void request_origin(const sb_req_t *req, char out[320])
+void sb_widget_origin(const sb_req_t *req, char out[320])
 {
     out[0] = '\0';
     const sb_header_t *h = sb_req_header(req, "origin");
@@ -49,7 +46,7 @@ static void request_origin(const sb_req_t *req, char out[320])
 }
 
 /* An empty whitelist allows every origin; otherwise the origin must be listed exactly. */
-static bool origin_allowed(const cJSON *widget, const char *origin)
+bool sb_widget_origin_allowed(const cJSON *widget, const char *origin)
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(widget, "allowedOrigins");
     if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)
@@ -63,7 +60,7 @@ static bool origin_allowed(const cJSON *widget, const char *origin)
     return false;
 }
 
-static void cors_headers(sb_req_t *req, const char *origin)
+void sb_widget_cors(sb_req_t *req, const char *origin)
 {
     if (!origin[0])
         return;
@@ -73,7 +70,7 @@ static void cors_headers(sb_req_t *req, const char *origin)
                    "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset");
 }
 
-static const char *widget_param(sb_req_t *req)
+const char *sb_widget_id_param(sb_req_t *req)
 {
     const char *wid = sb_req_param(req, "widgetId");
     if (!wid || !sb_uuid_valid(wid, strlen(wid))) {
@@ -99,13 +96,13 @@ static void on_config(sb_store_t *st, redisReply *reply, void *data)
         return;
     }
     char origin[320];
-    request_origin(req, origin);
-    if (!origin_allowed(w, origin)) {
+    sb_widget_origin(req, origin);
+    if (!sb_widget_origin_allowed(w, origin)) {
         cJSON_Delete(w);
         sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
         return;
     }
-    cors_headers(req, origin);
+    sb_widget_cors(req, origin);
     if (req->method == SB_M_OPTIONS) {
         cJSON_Delete(w);
         sb_resp_header(req, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
@@ -135,7 +132,7 @@ static void on_config(sb_store_t *st, redisReply *reply, void *data)
 
 void sb_widget_config(sb_req_t *req)
 {
-    const char *wid = widget_param(req);
+    const char *wid = sb_widget_id_param(req);
     if (!wid)
         return;
     char k_idx[SB_KEY_MAX];
@@ -151,6 +148,7 @@ typedef struct start_ctx {
     char origin[320];
     char token[48];
     char session_id[37];
+    char conv_id[37];
     char phone[20];
     char wid[37];
 } start_ctx_t;
@@ -219,7 +217,7 @@ static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
         sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
         return;
     }
-    cors_headers(req, c->origin);
+    sb_widget_cors(req, c->origin);
     if (strcmp(s, "OTP") == 0) {
         sb_resp_problem(req, 400, "this widget requires an OTP-verified session (mode \"otp\")", "mode");
         return;
@@ -265,7 +263,7 @@ static void on_otp_started(sb_store_t *st, redisReply *reply, void *data)
     start_ctx_t *c = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
-    cors_headers(req, c->origin);
+    sb_widget_cors(req, c->origin);
     session_answer(req, reply, "otp", 3);
 }
 
@@ -284,7 +282,7 @@ static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
         sb_resp_problem(req, 404, "no such widget", NULL);
         return;
     }
-    if (!origin_allowed(w, c->origin)) {
+    if (!sb_widget_origin_allowed(w, c->origin)) {
         cJSON_Delete(w);
         sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
         return;
@@ -293,7 +291,7 @@ static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
     const char *tid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "tenantId"));
     if (!url || !tid) {
         cJSON_Delete(w);
-        cors_headers(req, c->origin);
+        sb_widget_cors(req, c->origin);
         sb_resp_problem(req, 409, "this widget has no SMS webhook: OTP sessions are not possible", "mode");
         return;
     }
@@ -302,11 +300,17 @@ static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
     otp_hash(c->session_id, code, hash);
     sb_endpoint_id(url, ep);
     int64_t now = sb_now_ms();
-    sb_time_rfc3339(now + OTP_CODE_TTL_MS, expires);
+    const sb_config_t *cfg = req->loop->srv->cfg;
+    sb_time_rfc3339(now + (int64_t)cfg->otp_code_ttl_s * 1000, expires);
     /* The SMS provider's payload (docs/widget.md). */
     cJSON *sms = cJSON_CreateObject();
-    char text[96];
-    snprintf(text, sizeof(text), "Your verification code is %s. It is valid for 5 minutes.", code);
+    char text[128];
+    if (cfg->otp_code_ttl_s % 60 == 0)
+        snprintf(text, sizeof(text), "Your verification code is %s. It is valid for %u minute%s.", code,
+                 cfg->otp_code_ttl_s / 60, cfg->otp_code_ttl_s == 60 ? "" : "s");
+    else
+        snprintf(text, sizeof(text), "Your verification code is %s. It is valid for %u seconds.", code,
+                 cfg->otp_code_ttl_s);
     cJSON_AddStringToObject(sms, "to", c->phone);
     cJSON_AddStringToObject(sms, "message", text);
     cJSON_AddStringToObject(sms, "code", code);
@@ -341,11 +345,11 @@ static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
     snprintf(window, sizeof(window), "%d", SESSION_START_WINDOW_MS);
     snprintf(limit, sizeof(limit), "%d", SESSION_START_LIMIT);
     snprintf(ttl, sizeof(ttl), "%d", OTP_PENDING_TTL_MS);
-    snprintf(code_ttl, sizeof(code_ttl), "%d", OTP_CODE_TTL_MS);
+    snprintf(code_ttl, sizeof(code_ttl), "%llu", (unsigned long long)cfg->otp_code_ttl_s * 1000);
     sb_webhook_secret_new(secret);
     sb_webhook_api_key_new(apikey);
-    const char *argv[] = {k_rl,          SB_Q_FRESH, k_secret, c->wid, tid,      window, limit,  tokhash,
-                          c->session_id, ttl,        c->phone, hash,   code_ttl, dj,     secret, apikey};
+    const char *argv[] = {k_rl, SB_Q_FRESH, k_secret, c->wid,   tid, window, limit,  tokhash,   c->session_id,
+                          ttl,  c->phone,   hash,     code_ttl, dj,  secret, apikey, c->conv_id};
     int rc = sb_store_eval(st, &sb_script_otp_start, 3, SB_ARRAY_SIZE(argv), argv, NULL, on_otp_started, req);
     cJSON_free(dj);
     cJSON_Delete(w);
@@ -359,6 +363,7 @@ static void otp_start(sb_req_t *req, const char *wid)
     snprintf(c->wid, sizeof(c->wid), "%s", wid);
     sb_random_token(c->token, 32);
     sb_uuid4(c->session_id);
+    sb_uuid4(c->conv_id);
     char k_idx[SB_KEY_MAX];
     sb_key_global(k_idx, "idx", "widgets");
     const char *argv[] = {k_idx, wid};
@@ -390,7 +395,7 @@ static void on_otp_verified(sb_store_t *st, redisReply *reply, void *data)
     start_ctx_t *c = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
-    cors_headers(req, c->origin);
+    sb_widget_cors(req, c->origin);
     const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : "";
     long long v = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 ? reply->element[1]->integer : 0;
     if (strcmp(s, "OK") == 0) {
@@ -420,7 +425,7 @@ static void on_otp_verified(sb_store_t *st, redisReply *reply, void *data)
 
 void sb_widget_otp_verify(sb_req_t *req)
 {
-    const char *wid = widget_param(req);
+    const char *wid = sb_widget_id_param(req);
     if (!wid)
         return;
     cJSON *body = sb_json_body(req, false);
@@ -440,7 +445,7 @@ void sb_widget_otp_verify(sb_req_t *req)
     memset(c, 0, sizeof(*c));
     req->ctx = c;
     snprintf(c->session_id, sizeof(c->session_id), "%s", sid->valuestring);
-    request_origin(req, c->origin);
+    sb_widget_origin(req, c->origin);
     char hash[65], ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], rl_id[80], window[16], limit[16], ttl[16],
         attempt[37];
     otp_hash(c->session_id, code->valuestring, hash);
@@ -451,7 +456,7 @@ void sb_widget_otp_verify(sb_req_t *req)
     sb_key_global(k_rl, "rl", rl_id);
     snprintf(window, sizeof(window), "%d", OTP_WINDOW_MS);
     snprintf(limit, sizeof(limit), "%d", OTP_ATTEMPTS);
-    snprintf(ttl, sizeof(ttl), "%d", OTP_VERIFIED_TTL_MS);
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)req->loop->srv->cfg->widget_verified_ttl_s * 1000);
     sb_uuid4(attempt);
     const char *argv[] = {k_idx, k_rl, wid, c->session_id, hash, window, limit, ttl, attempt};
     if (sb_store_eval(sb_api_store(req), &sb_script_otp_verify, 2, SB_ARRAY_SIZE(argv), argv, NULL, on_otp_verified,
@@ -461,7 +466,7 @@ void sb_widget_otp_verify(sb_req_t *req)
 
 void sb_widget_session_start(sb_req_t *req)
 {
-    const char *wid = widget_param(req);
+    const char *wid = sb_widget_id_param(req);
     if (!wid)
         return;
     cJSON *body = sb_json_body(req, true);
@@ -495,7 +500,7 @@ void sb_widget_session_start(sb_req_t *req)
         snprintf(c->phone, sizeof(c->phone), "%s", phone->valuestring);
     }
     cJSON_Delete(body);
-    request_origin(req, c->origin);
+    sb_widget_origin(req, c->origin);
     if (otp) {
         otp_start(req, wid);
         return;
@@ -511,8 +516,9 @@ void sb_widget_session_start(sb_req_t *req)
     sb_sha256_hex(c->token, strlen(c->token), hash);
     snprintf(window, sizeof(window), "%d", SESSION_START_WINDOW_MS);
     snprintf(limit, sizeof(limit), "%d", SESSION_START_LIMIT);
-    snprintf(ttl, sizeof(ttl), "%d", ANON_SESSION_TTL_MS);
-    const char *argv[] = {k_idx, k_rl, wid, c->origin, window, limit, hash, c->session_id, ttl};
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)req->loop->srv->cfg->widget_session_ttl_s * 1000);
+    sb_uuid4(c->conv_id);
+    const char *argv[] = {k_idx, k_rl, wid, c->origin, window, limit, hash, c->session_id, ttl, c->conv_id};
     if (sb_store_eval(sb_api_store(req), &sb_script_session_start, 2, SB_ARRAY_SIZE(argv), argv, NULL,
                       on_session_started, req) < 0)
         sb_api_unavailable(req);

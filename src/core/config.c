@@ -55,6 +55,13 @@ static const opt_t opts[] = {
     {"disable-after-ms", OPT_U64, OFF(disable_after_ms), 1000, 365ull * 86400000, "MS",
      "disable an endpoint failing this long without a success (default 5 days)"},
     {"instance-id", OPT_STR, OFF(instance_id), 0, 0, "ID", "instance_id in event envelopes (default: host name)"},
+    {"widget-session-ttl", OPT_UINT, OFF(widget_session_ttl_s), 1, 30 * 86400, "SECONDS",
+     "lifetime of an anonymous widget session (default 7200)"},
+    {"widget-verified-ttl", OPT_UINT, OFF(widget_verified_ttl_s), 1, 30 * 86400, "SECONDS",
+     "lifetime of an OTP-verified widget session from verification (default 28800)"},
+    {"otp-code-ttl", OPT_UINT, OFF(otp_code_ttl_s), 1, 3600, "SECONDS", "validity of an OTP code (default 300)"},
+    {"sse-heartbeat-ms", OPT_UINT, OFF(sse_heartbeat_ms), 100, 600000, "MS",
+     "comment line sent on idle event streams (default 15000)"},
 };
 
 void sb_config_defaults(sb_config_t *cfg)
@@ -77,6 +84,10 @@ void sb_config_defaults(sb_config_t *cfg)
     cfg->shutdown_timeout_ms = 10000;
     cfg->redis_timeout_ms = 2000;
     cfg->disable_after_ms = 5ull * 86400000;
+    cfg->widget_session_ttl_s = 2 * 3600;
+    cfg->widget_verified_ttl_s = 8 * 3600;
+    cfg->otp_code_ttl_s = 300;
+    cfg->sse_heartbeat_ms = 15000;
     char host[256] = "switchboard";
     gethostname(host, sizeof(host) - 1);
     cfg->instance_id = sb_strdup(host);

@@ -314,3 +314,11 @@ int sb_rfc3339_parse(const char *s, int64_t *unix_ms)
     *unix_ms = ((int64_t)timegm(&tm) - offset) * 1000 + ms;
     return 0;
 }
+
+size_t sb_utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "switchboard/alloc.h"
+#include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
 #include "switchboard/log.h"
@@ -28,7 +29,7 @@
 #define PREP_TTL_MS            1000 /* secrets and enabled state may be this stale: one script less per attempt */
 
 typedef struct prep_entry {
-    char key[64]; /* tenant id + endpoint id */
+    char key[96]; /* tenant id / endpoint id / agent id */
     uint64_t expires;
     bool enabled;
     sb_webhook_secret_t secret;
@@ -70,6 +71,7 @@ typedef struct attempt {
     char entry[48];
     cJSON *dj;
     const char *id, *tenant, *event, *url, *ep, *body;
+    const char *agent, *conv; /* an agent delivery: its answer may carry the agent's reply */
     unsigned timeout_ms;
     int n;
     sb_webhook_secret_t secret;
@@ -122,9 +124,9 @@ static char *excerpt(const char *s, size_t n, size_t max_chars)
     return out;
 }
 
-static prep_entry_t *prep_slot(sb_delivery_t *d, const char *tenant, const char *ep, char key[64])
+static prep_entry_t *prep_slot(sb_delivery_t *d, const char *tenant, const char *ep, const char *agent, char key[96])
 {
-    snprintf(key, 64, "%s/%s", tenant, ep);
+    snprintf(key, 96, "%s/%s/%s", tenant, ep, agent ? agent : "");
     uint32_t h = 2166136261u;
     for (const char *p = key; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
@@ -147,8 +149,8 @@ static void on_finished_body(sb_store_t *st, redisReply *reply, void *data)
                                                      : SB_OUTCOME_DEAD;
         sb_metrics_add(&d->metrics->deliveries[slot], 1);
         if (reply->element[1]->integer == 1) { /* forget the cached "enabled" at once */
-            char key[64];
-            prep_entry_t *e = prep_slot(d, a->tenant, a->ep, key);
+            char key[96];
+            prep_entry_t *e = prep_slot(d, a->tenant, a->ep, a->agent, key);
             e->expires = 0;
         }
         if (reply->element[1]->integer == 1 && !d->closing) {
@@ -281,6 +283,41 @@ static void record_outcome(attempt_t *a, const char *outcome, const char *error,
         attempt_free(a); /* unacknowledged: taken over later */
 }
 
+/* The agent's answer (SPEC 6): a JSON object whose "reply" (or "message") is a non-empty
+ * string. Returns it (to free), or NULL. */
+static char *agent_reply_text(const char *body, size_t len)
+{
+    cJSON *o = len ? cJSON_ParseWithLength(body, len) : NULL;
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "reply"));
+    if (!t || !t[0])
+        t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "message"));
+    char *out = NULL;
+    if (t && t[0] && sb_utf8_valid(t, strlen(t))) {
+        out = sb_malloc(strlen(t) + 1);
+        sb_utf8_excerpt(t, strlen(t), SB_MSG_TEXT_MAX, out);
+    }
+    cJSON_Delete(o);
+    return out;
+}
+
+static void on_agent_reply_body(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    attempt_t *a = data;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        attempt_free(a); /* not recorded: the delivery is taken over and the reply added once */
+        return;
+    }
+    record_outcome(a, "success", NULL, true);
+}
+
+static void on_agent_reply(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = ((attempt_t *)data)->d;
+    on_agent_reply_body(st, reply, data);
+    d_called_back(d);
+}
+
 static void on_response(void *data, const sb_client_resp_t *resp)
 {
     attempt_t *a = data;
@@ -301,6 +338,23 @@ static void on_response(void *data, const sb_client_resp_t *resp)
         error = err;
     } else if (resp->status >= 200 && resp->status < 300) {
         outcome = "success";
+        char *text = a->agent && a->conv ? agent_reply_text(resp->body, resp->body_len) : NULL;
+        if (text) {
+            /* Added before the delivery is acknowledged, keyed by the delivery id: a retry after
+             * a crash between the two adds nothing. */
+            char sender[96], once[64];
+            snprintf(sender, sizeof(sender), "{\"type\":\"agent\",\"id\":\"%.40s\"}", a->agent);
+            snprintf(once, sizeof(once), "reply:%.50s", a->id);
+            a->d->store_pending++;
+            int rc =
+                sb_conv_reply(a->d->store, a->d->cfg, a->tenant, a->conv, sender, text, NULL, once, on_agent_reply, a);
+            sb_free(text);
+            if (rc == 0)
+                return;
+            a->d->store_pending--;
+            attempt_free(a);
+            return;
+        }
     } else if (resp->status == 410) {
         outcome = "gone";
         error = "410 Gone: endpoint disabled";
@@ -368,8 +422,8 @@ static void on_prepared_body(sb_store_t *st, redisReply *reply, void *data)
     const char *current = reply->element[0]->str ? reply->element[0]->str : "";
     const char *previous = reply->element[1]->str ? reply->element[1]->str : "";
     bool enabled = !(reply->element[2]->str && strcmp(reply->element[2]->str, "0") == 0);
-    char key[64];
-    prep_entry_t *e = prep_slot(d, a->tenant, a->ep, key);
+    char key[96];
+    prep_entry_t *e = prep_slot(d, a->tenant, a->ep, a->agent, key);
     snprintf(e->key, sizeof(e->key), "%s", key);
     e->expires = uv_now(d->loop) + PREP_TTL_MS;
     e->enabled = enabled;
@@ -405,6 +459,14 @@ static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const c
     a->url = jstr(a->dj, "url");
     a->ep = jstr(a->dj, "ep");
     a->body = jstr(a->dj, "body");
+    const char *kind = jstr(a->dj, "k");
+    if (kind && strcmp(kind, "agent") == 0) {
+        a->agent = jstr(a->dj, "ag");
+        a->conv = jstr(a->dj, "cid");
+        if (!a->agent || !sb_uuid_valid(a->agent, strlen(a->agent)) || !a->conv ||
+            !sb_uuid_valid(a->conv, strlen(a->conv)))
+            a->agent = a->conv = NULL;
+    }
     a->event = a->event ? a->event : "";
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(a->dj, "to");
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(a->dj, "n");
@@ -421,16 +483,17 @@ static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const c
         attempt_free(a);
         return;
     }
-    char key[64];
-    prep_entry_t *e = prep_slot(d, a->tenant, a->ep, key);
+    char key[96];
+    prep_entry_t *e = prep_slot(d, a->tenant, a->ep, a->agent, key);
     if (e->expires > uv_now(d->loop) && strcmp(e->key, key) == 0) {
         send_attempt(a, e->secret.current, e->secret.previous, e->enabled);
         return;
     }
-    char now_s[24];
+    char now_s[24], k_agents[SB_KEY_MAX];
     snprintf(now_s, sizeof(now_s), "%lld", (long long)now_ms());
-    const char *argv[] = {k_secret, k_ep, now_s};
-    if (d_eval(d, &sb_script_prepare, 2, 3, argv, on_prepared, a) < 0)
+    sb_key_tenant(k_agents, a->tenant, "agents");
+    const char *argv[] = {k_secret, k_ep, k_agents, now_s, a->agent ? a->agent : ""};
+    if (d_eval(d, &sb_script_prepare, 3, 5, argv, on_prepared, a) < 0)
         attempt_free(a);
 }
 

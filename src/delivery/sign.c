@@ -36,14 +36,26 @@ static void v1(const unsigned char *key, size_t keylen, const char *id, const ch
     sb_buf_puts(out, b64);
 }
 
+/* The key bytes of a secret: the decoded bytes of "whsec_<base64>", else the secret's own
+ * bytes (agents' secrets are whatever their owner chose). */
+static int key_of(const char *secret, unsigned char *key, size_t cap)
+{
+    int n = sb_webhook_key(secret, key, cap);
+    if (n >= 0)
+        return n;
+    size_t l = strlen(secret);
+    if (l > cap)
+        l = cap;
+    memcpy(key, secret, l);
+    return (int)l;
+}
+
 void sb_sign_headers(const sb_webhook_secret_t *s, const char *msg_id, long timestamp, const char *body, size_t len,
                      sb_buf_t *out)
 {
-    unsigned char key[64], prev[64];
-    int klen = sb_webhook_key(s->current, key, sizeof(key));
-    int plen = s->previous[0] ? sb_webhook_key(s->previous, prev, sizeof(prev)) : -1;
-    if (klen < 0)
-        klen = 0; /* never happens for secrets we made; sign with an empty key rather than skip */
+    unsigned char key[512], prev[512];
+    int klen = key_of(s->current, key, sizeof(key));
+    int plen = s->previous[0] ? key_of(s->previous, prev, sizeof(prev)) : -1;
     unsigned char mac[32];
     char hex[65], ts[24];
     sb_hmac_sha256(key, (size_t)klen, body, len, mac);

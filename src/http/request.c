@@ -78,7 +78,8 @@ void sb_req_reset(sb_req_t *req)
     req->tenant_id = req->key_id = NULL;
     req->url_end = 0;
     req->hdr_state = 0;
-    req->dispatched = req->done = req->expect_continue = false;
+    req->dispatched = req->done = req->expect_continue = req->streaming = false;
+    req->on_abort = NULL;
     sb_buf_reset(&req->head);
     sb_buf_reset(&req->body);
     sb_buf_reset(&req->resp_headers);

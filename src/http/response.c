@@ -1,4 +1,6 @@
 /* Response helpers: status texts, extra headers, JSON and problem+json bodies. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -102,4 +104,44 @@ void sb_resp_problem(sb_req_t *req, int status, const char *detail, const char *
         sb_resp_header(req, "Retry-After", "1");
     sb_resp_send(req, status, "application/problem+json", b.data, b.len);
     sb_buf_free(&b);
+}
+
+int sb_resp_stream_begin(sb_req_t *req, int status, const char *content_type, void (*on_abort)(sb_req_t *req))
+{
+    if (req->done)
+        return -1;
+    req->status = status;
+    if (req->method == SB_M_HEAD) {
+        sb__conn_write_head(req, status, content_type, SIZE_MAX);
+        sb__req_finish(req);
+        return -1;
+    }
+    req->streaming = true;
+    req->on_abort = on_abort;
+    sb__conn_write_head(req, status, content_type, SIZE_MAX);
+    sb__conn_stream(req, NULL, 0); /* a client already gone shows up as on_abort */
+    return 0;
+}
+
+int sb_resp_stream_write(sb_req_t *req, const void *p, size_t n)
+{
+    if (!req->streaming || req->done || n == 0)
+        return req->streaming && !req->done ? 0 : -EPIPE;
+    char size[24];
+    int sl = snprintf(size, sizeof(size), "%zx\r\n", n);
+    sb__conn_write(req, size, (size_t)sl);
+    sb__conn_write(req, p, n);
+    req->resp_bytes += n;
+    return sb__conn_stream(req, "\r\n", 2);
+}
+
+void sb_resp_stream_end(sb_req_t *req)
+{
+    if (req->done)
+        return;
+    if (req->streaming)
+        sb__conn_write(req, "0\r\n\r\n", 5);
+    req->streaming = false;
+    req->on_abort = NULL;
+    sb__req_finish(req);
 }

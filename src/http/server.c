@@ -93,11 +93,15 @@ static void on_conn_closed(uv_handle_t *h)
 {
     sb_conn_t *c = h->data;
     sb_loop_t *loop = c->loop;
+    sb_req_t *aborted = NULL;
     if (c->req) {
-        if (c->req->dispatched && !c->req->done)
+        if (c->req->dispatched && !c->req->done) {
             c->req->conn = NULL; /* the handler still owns it; it finishes without a socket */
-        else
+            if (c->req->streaming && c->req->on_abort)
+                aborted = c->req;
+        } else {
             req_release(loop, c->req);
+        }
         c->req = NULL;
     }
     if (c->prev)
@@ -113,6 +117,11 @@ static void on_conn_closed(uv_handle_t *h)
     sb_buf_free(&c->wbuf);
     sb_buf_free(&c->held);
     sb_free(c);
+    if (aborted) {
+        void (*fn)(sb_req_t *) = aborted->on_abort;
+        aborted->on_abort = NULL;
+        fn(aborted); /* the owner ends the stream */
+    }
     loop_maybe_finish(loop);
 }
 
@@ -187,6 +196,8 @@ static void on_write(uv_write_t *w, int status)
     }
     if (c->shut)
         return;
+    if (c->req && c->req->streaming)
+        c->deadline = 0; /* flushed: an open stream waits for its next event, not a timeout */
     conn_flush(c);
     if (!c->writing && !c->closing && !(c->req && c->req->dispatched))
         conn_read_start(c);
@@ -250,6 +261,22 @@ void sb__conn_write(sb_req_t *req, const void *p, size_t n)
         sb_buf_append(&req->conn->out, p, n);
 }
 
+int sb__conn_stream(sb_req_t *req, const void *p, size_t n)
+{
+    sb_conn_t *c = req->conn;
+    if (!c || c->shut)
+        return -EPIPE;
+    if (n)
+        sb_buf_append(&c->out, p, n);
+    if (c->out.len + c->wbuf.len > SB_STREAM_MAX_QUEUED) {
+        conn_close(c); /* a reader this slow would only grow our memory */
+        return -ENOBUFS;
+    }
+    conn_flush(c);
+    conn_read_start(c); /* to see the client leave */
+    return c->shut ? -EPIPE : 0;
+}
+
 void sb__conn_write_head(sb_req_t *req, int status, const char *content_type, size_t body_len)
 {
     sb_conn_t *c = req->conn;
@@ -270,7 +297,9 @@ void sb__conn_write_head(sb_req_t *req, int status, const char *content_type, si
         sb_buf_puts(o, content_type);
         sb_buf_puts(o, "\r\n");
     }
-    if (status >= 200 && status != 204 && status != 304) {
+    if (body_len == SIZE_MAX) {
+        sb_buf_puts(o, "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n");
+    } else if (status >= 200 && status != 204 && status != 304) {
         sb_buf_puts(o, "Content-Length: ");
         sb_buf_put_u64(o, body_len);
         sb_buf_puts(o, "\r\n");
@@ -431,6 +460,8 @@ static void conn_feed(sb_conn_t *c, const char *data, size_t len)
     while (len > 0 && !c->shut) {
         if (c->lingering || c->closing)
             break; /* input after a final response is discarded */
+        if (c->req && c->req->streaming)
+            break; /* input while streaming is ignored; reading continues to see the client leave */
         if (c->req && c->req->dispatched) {
             /* A handler is running: hold the rest; reading stays stopped until it answers. */
             if (sb_buf_append(&c->held, data, len) < 0)
@@ -466,7 +497,7 @@ static void conn_feed(sb_conn_t *c, const char *data, size_t len)
         break;
     }
     c->in_feed = false;
-    if (c->req && c->req->dispatched && !c->req->done)
+    if (c->req && c->req->dispatched && !c->req->done && !c->req->streaming)
         conn_read_stop(c);
 }
 
@@ -608,6 +639,10 @@ static void on_delivery_closed(void *data)
 {
     sb_loop_t *loop = data;
     loop->delivery = NULL;
+    if (loop->pubsub) { /* every event stream is gone with its connection */
+        sb_pubsub_close(loop->pubsub);
+        loop->pubsub = NULL;
+    }
     if (loop->store)
         sb_store_close(loop->store, on_store_closed, loop);
     else
@@ -670,8 +705,8 @@ static void loop_begin_stop(sb_loop_t *loop)
     for (sb_conn_t *c = loop->conns; c; c = c->next) {
         if (c->shut)
             continue;
-        if (!c->req && !c->writing && c->out.len == 0)
-            conn_close(c); /* idle keep-alive: nothing in flight */
+        if ((!c->req && !c->writing && c->out.len == 0) || (c->req && c->req->streaming))
+            conn_close(c); /* idle keep-alive, or an event stream: nothing to finish */
         else
             c->closing = c->closing || (c->req == NULL);
     }
@@ -771,6 +806,7 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_r
         sb_metrics_register(&loop->metrics);
         loop->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
         loop->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, loop->store, i);
+        loop->pubsub = sb_pubsub_new(&loop->uv, cfg, &loop->metrics, loop->store);
     }
     return 0;
 }
@@ -791,6 +827,7 @@ static void loop_thread(void *arg)
     sb_store_on_ready(loop->store, on_store_ready, loop);
     sb_store_start(loop->store);
     sb_delivery_start(loop->delivery);
+    sb_pubsub_start(loop->pubsub);
     uv_timer_start(&loop->grace, on_grace, STARTUP_GRACE_MS, 0);
     uv_timer_start(&loop->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_check_start(&loop->flush, on_flush_check);

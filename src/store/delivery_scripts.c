@@ -3,6 +3,7 @@
  * acknowledgement, moving due retries, pacing dispatch and reclaiming entries of dead
  * consumers. Queue keys are global; tenant keys are built inside the scripts from prefixes the
  * C side passes (single-primary Redis; see docs/keys.md). */
+#include "lua_lib.h"
 #include "switchboard/delivery.h"
 
 /* KEYS: subs, whsecret. ARGV: subscriptions JSON (normalized), new secret, new apiKey,
@@ -46,58 +47,27 @@ sb_script_t sb_script_secret_rotate = {
  * ARGV: event, data JSON, timestamp (seed 001), timestamp (RFC 3339), instance id, event id,
  *       now ms, tenant id, endpoint key prefix, pace key prefix, tenant key prefix "sb:{t:<tid>}:"
  * -> {{deliveryId, url}, ...}; a disabled endpoint's delivery goes straight to its dead letters */
-sb_script_t sb_script_emit = {
-    "emit",
-    "local raw = redis.call('GET', KEYS[1])\n"
-    "if not raw then return {} end\n"
-    "local subs = cjson.decode(raw)\n"
-    "local apikey = redis.call('HGET', KEYS[2], 'apiKey') or ''\n"
-    "local now = tonumber(ARGV[7])\n"
-    "local out = {}\n"
-    "for url, s in pairs(subs) do\n"
-    "  local match = false\n"
-    "  for _, e in ipairs(s.events) do if e == ARGV[1] then match = true; break end end\n"
-    "  local enabled = redis.call('HGET', ARGV[9] .. s.ep, 'enabled') ~= '0'\n"
-    "  if match then\n"
-    "    local body\n"
-    "    if s.format == 'olay' then\n"
-    "      body = '{\"olay\":' .. cjson.encode(ARGV[1]) .. ',\"zaman\":\"' .. ARGV[4] .. '\",\"veri\":' .. ARGV[2] .. "
-    "'}'\n"
-    "    else\n"
-    "      body = '{\"event_type\":' .. cjson.encode(ARGV[1]) .. ',\"timestamp\":\"' .. ARGV[3] ..\n"
-    "        '\",\"instance_id\":' .. cjson.encode(ARGV[5]) .. ',\"data\":' .. ARGV[2] .. ',\"api_key\":' ..\n"
-    "        cjson.encode(apikey) .. '}'\n"
-    "    end\n"
-    "    local id = 'msg_' .. ARGV[6] .. '_' .. s.ep\n"
-    "    local d = {id = id, t = ARGV[8], k = 'event', ev = ARGV[1], url = url, ep = s.ep, body = body,\n"
-    "               to = s.timeoutMs or 3000, n = 0, ca = now}\n"
-    "    if s.paced then d.pk = ARGV[8] .. ':' .. s.ep end\n"
-    "    local dj = cjson.encode(d)\n"
-    "    if not enabled then\n"
-    "      local dead = cjson.encode({id = id, delivery = d, endpointId = s.ep, url = url, event = ARGV[1],\n"
-    "        attempts = 0, status = 0, failedAt = now, error = 'endpoint disabled'})\n"
-    "      redis.call('HSET', ARGV[11] .. 'dead', id, dead)\n"
-    "      redis.call('ZADD', ARGV[11] .. 'dead:idx', now, id)\n"
-    "      redis.call('INCR', 'sb:q:dead')\n"
-    "    elseif d.pk then\n"
-    "      redis.call('RPUSH', ARGV[10] .. d.pk .. ':q', dj)\n"
-    "      local nxt = tonumber(redis.call('GET', ARGV[10] .. d.pk .. ':next') or '0')\n"
-    "      redis.call('ZADD', KEYS[4], 'NX', math.max(now, nxt), d.pk)\n"
-    "    else\n"
-    "      redis.call('XADD', KEYS[3], '*', 'd', dj)\n"
-    "    end\n"
-    "    out[#out + 1] = {id, url}\n"
-    "  end\n"
-    "end\n"
-    "return out\n",
-    ""};
+sb_script_t sb_script_emit = {"emit",
+                              SB_LUA_EMIT "return sb_emit({now = tonumber(ARGV[7]), ts = ARGV[3], rfc = ARGV[4], "
+                                          "inst = ARGV[5]}, ARGV[8], ARGV[1], ARGV[2], ARGV[6])\n",
+                              ""};
 
-/* Before an attempt. KEYS: whsecret, endpoint. ARGV: now ms -> {secret, previous, enabled} */
+/* Before an attempt. KEYS: whsecret, endpoint, agents. ARGV: now ms, agent id ('' = the tenant's
+ * webhook secret signs) -> {secret, previous, enabled}; an empty secret: tenant or agent gone */
 sb_script_t sb_script_prepare = {"prepare",
+                                 "local enabled = redis.call('HGET', KEYS[2], 'enabled') or '1'\n"
+                                 "if ARGV[2] ~= '' then\n"
+                                 "  local a = redis.call('HGET', KEYS[3], ARGV[2])\n"
+                                 "  local ok, o = pcall(cjson.decode, a or '')\n"
+                                 "  if not ok or type(o) ~= 'table' or type(o.secret) ~= 'string' then\n"
+                                 "    return {'', '', enabled}\n"
+                                 "  end\n"
+                                 "  return {o.secret, '', enabled}\n"
+                                 "end\n"
                                  "local v = redis.call('HMGET', KEYS[1], 'secret', 'previous', 'previousUntil')\n"
                                  "local prev = ''\n"
                                  "if v[3] and tonumber(v[3]) > tonumber(ARGV[1]) then prev = v[2] end\n"
-                                 "return {v[1] or '', prev, redis.call('HGET', KEYS[2], 'enabled') or '1'}\n",
+                                 "return {v[1] or '', prev, enabled}\n",
                                  ""};
 
 /* The outcome of an attempt, recorded and acknowledged together.

@@ -441,6 +441,11 @@ sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *
     return st;
 }
 
+void sb_store_addr(const sb_store_t *st, sb_redis_addr_t *out)
+{
+    *out = st->addr;
+}
+
 void sb_store_set_reports_up(sb_store_t *st, bool on)
 {
     st->reports_up = on;

@@ -204,6 +204,14 @@ sb_script_t *const sb_scripts[] = {
     &sb_script_session_start,
     &sb_script_otp_start,
     &sb_script_otp_verify,
+    /* conversations and the widget's session routes (conv_scripts.c) */
+    &sb_script_widget_message,
+    &sb_script_widget_read,
+    &sb_script_conv_since,
+    &sb_script_conv_reply,
+    &sb_script_conv_close,
+    &sb_script_conv_list,
+    &sb_script_conv_messages,
 };
 const size_t sb_scripts_count = SB_ARRAY_SIZE(sb_scripts);
 

@@ -18,7 +18,8 @@ sb_script_t sb_script_widget_config = {"widget_config",
 
 /* Anonymous session start: origin check, exact rolling-window rate limit, session write.
  * KEYS: widget index, rate-limit key.
- * ARGV: widget id, origin ('' = none), window ms, limit, token hash, session id, ttl ms
+ * ARGV: widget id, origin ('' = none), window ms, limit, token hash, session id, ttl ms,
+ *       conversation id (the session's conversation, created by its first message)
  * -> {'NOWIDGET'} | {'ORIGIN'} | {'OTP'} | {'LIMIT', count, reset ms} | {'OK', count, reset ms, tenant}
  * The limiter is a sorted set of admission times; Redis's own clock, so every instance agrees. */
 sb_script_t sb_script_session_start = {
@@ -49,7 +50,7 @@ sb_script_t sb_script_session_start = {
     "local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
     "local skey = 'sb:{t:' .. tid .. '}:sess:' .. ARGV[5]\n"
     "redis.call('HSET', skey, 'id', ARGV[6], 'widgetId', ARGV[1], 'mode', 'anonymous', 'verified', '0',\n"
-    "  'createdAt', now, 'expiresAt', now + tonumber(ARGV[7]))\n"
+    "  'createdAt', now, 'expiresAt', now + tonumber(ARGV[7]), 'conv', ARGV[8])\n"
     "redis.call('PEXPIRE', skey, tonumber(ARGV[7]))\n"
     "return {'OK', n + 1, tonumber(first[2]) + window - now, tid, now + tonumber(ARGV[7])}\n",
     ""};
@@ -58,7 +59,7 @@ sb_script_t sb_script_session_start = {
  * the same script (the session never exists without its code on the way).
  * KEYS: rate-limit key, fresh stream, webhook secret.
  * ARGV: widget id, tenant id, window ms, limit, token hash, session id, ttl ms (pending),
- *       phone, code hash, code ttl ms, delivery JSON, new secret, new apiKey
+ *       phone, code hash, code ttl ms, delivery JSON, new secret, new apiKey, conversation id
  * -> {'LIMIT', count, reset ms} | {'OK', count, reset ms, expiresAt ms} */
 sb_script_t sb_script_otp_start = {
     "otp_start",
@@ -79,7 +80,7 @@ sb_script_t sb_script_otp_start = {
     "local ttl = tonumber(ARGV[7])\n"
     "redis.call('HSET', skey, 'id', ARGV[6], 'widgetId', ARGV[1], 'mode', 'otp', 'verified', '0',\n"
     "  'createdAt', now, 'expiresAt', now + ttl, 'phone', ARGV[8], 'code', ARGV[9],\n"
-    "  'codeExpires', now + tonumber(ARGV[10]))\n"
+    "  'codeExpires', now + tonumber(ARGV[10]), 'conv', ARGV[14])\n"
     "redis.call('PEXPIRE', skey, ttl)\n"
     "redis.call('SET', pre .. 'sessid:' .. ARGV[6], ARGV[5], 'PX', ttl)\n"
     "if redis.call('EXISTS', KEYS[3]) == 0 then\n"

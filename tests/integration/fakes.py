@@ -18,8 +18,9 @@ answers according to a scripted behaviour:
 test module: `from fakes import fakes`) makes fakes that are closed after the test.
 make_test_pki() writes a test CA and server certificates with the openssl CLI. Tenant wraps the
 tenant-side delivery routes; assert_signed() checks X-Hub-Signature-256 and the Standard
-Webhooks signatures independently of the server. Only the standard library, pytest and
-`requests` are used.
+Webhooks signatures independently of the server. ChatWidget and WidgetSession (at the end) set
+up a tenant's widget and call its session routes, for the widget message and SSE tests. Only
+the standard library, pytest and `requests` are used.
 """
 
 import base64
@@ -639,3 +640,96 @@ def fakes():
     yield make
     for f in made:
         f.close()
+
+
+# --------------------------------------------------------------------------------------------
+# widget sessions (docs/widget.md "Session routes"): a tenant with a widget and its session
+# routes, shared by test_widget_messages.py and test_widget_sse.py
+
+WIDGET_ORIGIN = "https://shop.example.com"
+
+
+class ChatWidget:
+    """A tenant (created, or the given create_tenant() dict) with one widget; with agent_url, the
+    widget routes to a new agent of that tenant (agent_secret: its secret, else generated).
+    .id, .tenant, .key (tenant API key), .agent (the POST answer, with its secret) or None."""
+
+    def __init__(self, srv, name="widget-co", origins=(WIDGET_ORIGIN,), agent_url=None,
+                 agent_secret=None, tenant=None, **fields):
+        self.srv = srv
+        self.tenant = tenant or srv.create_tenant(name)
+        self.key = self.tenant["apiKey"]
+        self.origin = origins[0] if origins else "https://any.example"
+        self.agent = None
+        base = "/api/admin/tenants/%s" % self.tenant["id"]
+        body = {"name": "Shop chat", "allowedOrigins": list(origins)}
+        if agent_url:
+            a = {"name": "Bot", "webhookUrl": agent_url}
+            if agent_secret:
+                a["secret"] = agent_secret
+            r = srv.admin("POST", base + "/agents", json=a)
+            assert r.status_code == 201, "create agent: %d %r" % (r.status_code, r.text[:300])
+            self.agent = r.json()
+            body["agentId"] = self.agent["id"]
+        body.update(fields)
+        r = srv.admin("POST", base + "/widgets", json=body)
+        assert r.status_code == 201, "create widget: %d %r" % (r.status_code, r.text[:300])
+        self.id = r.json()["id"]
+
+    def path(self, rest):
+        return "/api/widget/%s%s" % (self.id, rest)
+
+    def start(self, body=None, srv=None, **headers):
+        headers.setdefault("Origin", self.origin)
+        return (srv or self.srv).request("POST", self.path("/session/start"),
+                                         json=body if body is not None else {}, headers=headers)
+
+    def session(self, body=None, srv=None):
+        r = self.start(body, srv)
+        assert r.status_code == 201, "session/start: %d %r" % (r.status_code, r.text[:300])
+        return WidgetSession(self, r.json())
+
+    def api(self, method, path, json=None, srv=None, **kw):
+        """A call of the tenant's native API (X-API-Key)."""
+        headers = {"X-API-Key": self.key}
+        headers.update(kw.pop("headers", {}) or {})
+        return (srv or self.srv).request(method, path, json=json, headers=headers, **kw)
+
+
+class WidgetSession:
+    """A started widget session: .id, .token, .data (the session/start answer)."""
+
+    def __init__(self, widget, data):
+        self.widget = widget
+        self.data = data
+        self.id = data["sessionId"]
+        self.token = data["token"]
+
+    def headers(self, **extra):
+        h = {"Authorization": "Bearer " + self.token, "Origin": self.widget.origin}
+        h.update(extra)
+        return h
+
+    def post(self, body=None, srv=None, headers=None, **kw):
+        """POST messages: body is a dict (sent as JSON) or str/bytes (sent as is)."""
+        h = self.headers(**(headers or {}))
+        srv = srv or self.widget.srv
+        if isinstance(body, (str, bytes)):
+            h.setdefault("Content-Type", "application/json")
+            return srv.request("POST", self.widget.path("/messages"), data=body, headers=h, **kw)
+        return srv.request("POST", self.widget.path("/messages"), json=body, headers=h, **kw)
+
+    def say(self, text, srv=None):
+        r = self.post({"text": text}, srv=srv)
+        assert r.status_code == 201, "POST messages: %d %r" % (r.status_code, r.text[:300])
+        return r.json()
+
+    def messages(self, query="", srv=None, headers=None):
+        h = self.headers(**(headers or {}))
+        return (srv or self.widget.srv).request(
+            "GET", self.widget.path("/messages") + (("?" + query) if query else ""), headers=h)
+
+    def items(self, query="", srv=None):
+        r = self.messages(query, srv=srv)
+        assert r.status_code == 200, "GET messages: %d %r" % (r.status_code, r.text[:300])
+        return r.json()["items"]

@@ -1,0 +1,50 @@
+/* Conversations (docs/conversations.md): (tenant, channel, external chat), their messages and
+ * events. The Lua side lives in src/store/lua_lib.h and conv_scripts.c; this is the C half that
+ * the widget routes, the native API and the delivery engine share. */
+#ifndef SWITCHBOARD_CONV_H
+#define SWITCHBOARD_CONV_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "switchboard/config.h"
+#include "switchboard/store.h"
+
+#define SB_MSG_TEXT_MAX        4096 /* characters */
+#define SB_MSG_ATTACHMENTS_MAX 10
+
+/* The call context every conversation script takes (cx in lua_lib.h). */
+typedef struct sb_conv_cx {
+    int64_t now;
+    char rfc[32];
+    char *json;
+} sb_conv_cx_t;
+void sb_conv_cx_init(sb_conv_cx_t *cx, const sb_config_t *cfg);
+void sb_conv_cx_free(sb_conv_cx_t *cx);
+
+/* A message in the pieces the scripts put together: mtail (message members after seq,
+ * conversationId and sender) and etail (event data members after seq ... sender). */
+typedef struct sb_msg {
+    char id[37];
+    char *mtail, *etail;
+} sb_msg_t;
+/* direction "in" or "out"; text and attachments (a validated array) may be NULL. */
+void sb_msg_init(sb_msg_t *m, const sb_conv_cx_t *cx, const char *direction, const char *text,
+                 const cJSON *attachments);
+void sb_msg_free(sb_msg_t *m);
+
+/* Validates {text, attachments} of a message body; 0 or -EINVAL with the field in e. */
+struct sb_verr;
+int sb_msg_validate(const cJSON *body, const cJSON **text, const cJSON **attachments, struct sb_verr *e);
+
+/* A conversation's HGETALL as its API object. */
+cJSON *sb_conv_json(const redisReply *hgetall);
+
+/* Appends an outbound message (agent or operator) to a conversation and emits message_sent;
+ * once_key (may be NULL) makes a repeated call with the same key a no-op ('DUP').
+ * cb gets the script's reply: {'NOCONV'} | {'DUP'} | {'OK', message JSON}. */
+int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *conv_id,
+                  const char *sender_json, const char *text, const cJSON *attachments, const char *once_key,
+                  sb_store_cb cb, void *data);
+
+#endif

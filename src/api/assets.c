@@ -1,0 +1,64 @@
+/* The embeddable widget (`/widget.js`) and its demo page (`/demo`), compiled into the binary
+ * from web/ (scripts/embed.py), so a deployment is still one file. Cached by browsers for five
+ * minutes and revalidated by ETag. */
+#include <stdio.h>
+#include <string.h>
+
+#include "switchboard/api.h"
+#include "switchboard/crypto.h"
+
+extern const unsigned char sb_asset_widget_js_data[], sb_asset_demo_data[];
+extern const size_t sb_asset_widget_js_data_len, sb_asset_demo_data_len;
+
+typedef struct asset {
+    const unsigned char *data;
+    const size_t *len;
+    const char *type;
+    char etag[24]; /* computed once: "<16 hex>" */
+} asset_t;
+
+static asset_t widget_js = {sb_asset_widget_js_data, &sb_asset_widget_js_data_len,
+                            "application/javascript; charset=utf-8", ""};
+static asset_t demo = {sb_asset_demo_data, &sb_asset_demo_data_len, "text/html; charset=utf-8", ""};
+static uv_once_t etag_once = UV_ONCE_INIT;
+
+static void etag_of(asset_t *a)
+{
+    char hex[65];
+    sb_sha256_hex(a->data, *a->len, hex);
+    snprintf(a->etag, sizeof(a->etag), "\"%.16s\"", hex);
+}
+
+static void make_etags(void)
+{
+    etag_of(&widget_js);
+    etag_of(&demo);
+}
+
+static void serve(sb_req_t *req, asset_t *a)
+{
+    uv_once(&etag_once, make_etags);
+    sb_resp_header(req, "ETag", a->etag);
+    sb_resp_header(req, "Cache-Control", "public, max-age=300");
+    sb_resp_header(req, "X-Content-Type-Options", "nosniff");
+    const sb_header_t *inm = sb_req_header(req, "if-none-match");
+    if (inm && inm->value.len == strlen(a->etag) && memcmp(inm->value.p, a->etag, inm->value.len) == 0) {
+        sb_resp_send(req, 304, NULL, NULL, 0);
+        return;
+    }
+    sb_resp_send(req, 200, a->type, (const char *)a->data, *a->len);
+}
+
+void sb_asset_widget_js(sb_req_t *req)
+{
+    /* any page may load the script; what it can do is governed by the widget's whitelist */
+    sb_resp_header(req, "Access-Control-Allow-Origin", "*");
+    serve(req, &widget_js);
+}
+
+void sb_asset_demo(sb_req_t *req)
+{
+    sb_resp_header(req, "Content-Security-Policy",
+                   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'");
+    serve(req, &demo);
+}

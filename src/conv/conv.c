@@ -1,0 +1,183 @@
+/* Conversations: the C half (see conv.h). Messages are encoded here, once, with cJSON, and the
+ * scripts splice the pieces together with what only Redis knows (seq, conversation id, sender
+ * of a widget session), so every byte a client reads was escaped by one encoder. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "switchboard/alloc.h"
+#include "switchboard/api.h"
+#include "switchboard/conv.h"
+#include "switchboard/crypto.h"
+#include "switchboard/text.h"
+
+void sb_conv_cx_init(sb_conv_cx_t *cx, const sb_config_t *cfg)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    cx->now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    sb_time_rfc3339(cx->now, cx->rfc);
+    struct tm tm;
+    time_t sec = ts.tv_sec;
+    gmtime_r(&sec, &tm);
+    char seed[32], eid[33];
+    strftime(seed, sizeof(seed), "%Y-%m-%d %H:%M:%S", &tm); /* seed 001's timestamp */
+    unsigned char raw[16];
+    sb_random_bytes(raw, sizeof(raw));
+    sb_hex_encode(raw, sizeof(raw), eid);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "now", (double)cx->now);
+    cJSON_AddStringToObject(o, "ts", seed);
+    cJSON_AddStringToObject(o, "rfc", cx->rfc);
+    cJSON_AddStringToObject(o, "inst", cfg->instance_id ? cfg->instance_id : "");
+    cJSON_AddStringToObject(o, "eid", eid);
+    cx->json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+}
+
+void sb_conv_cx_free(sb_conv_cx_t *cx)
+{
+    cJSON_free(cx->json);
+    cx->json = NULL;
+}
+
+/* The members of o, without its braces: "a":1,"b":2 */
+static char *members(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    size_t n = strlen(s);
+    memmove(s, s + 1, n - 2);
+    s[n - 2] = '\0';
+    return s;
+}
+
+void sb_msg_init(sb_msg_t *m, const sb_conv_cx_t *cx, const char *direction, const char *text, const cJSON *attachments)
+{
+    sb_uuid4(m->id);
+    cJSON *a = attachments ? cJSON_Duplicate(attachments, 1) : cJSON_CreateArray();
+    cJSON *mt = cJSON_CreateObject();
+    cJSON_AddStringToObject(mt, "id", m->id);
+    cJSON_AddStringToObject(mt, "direction", direction);
+    if (text)
+        cJSON_AddStringToObject(mt, "text", text);
+    else
+        cJSON_AddNullToObject(mt, "text");
+    cJSON_AddItemToObject(mt, "attachments", cJSON_Duplicate(a, 1));
+    cJSON_AddStringToObject(mt, "createdAt", cx->rfc);
+    m->mtail = members(mt);
+    cJSON_Delete(mt);
+    /* seed 001 names for the event's data */
+    cJSON *et = cJSON_CreateObject();
+    cJSON_AddStringToObject(et, "message_id", m->id);
+    cJSON_AddStringToObject(et, "direction", direction);
+    if (text)
+        cJSON_AddStringToObject(et, "text", text);
+    else
+        cJSON_AddNullToObject(et, "text");
+    cJSON_AddItemToObject(et, "attachments", a);
+    cJSON_AddStringToObject(et, "content_type", text ? "messageText" : "messageAttachment");
+    cJSON_AddStringToObject(et, "created_at", cx->rfc);
+    m->etail = members(et);
+    cJSON_Delete(et);
+}
+
+void sb_msg_free(sb_msg_t *m)
+{
+    cJSON_free(m->mtail);
+    cJSON_free(m->etail);
+    m->mtail = m->etail = NULL;
+}
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+            return false;
+    return true;
+}
+
+int sb_msg_validate(const cJSON *body, const cJSON **text, const cJSON **attachments, struct sb_verr *e)
+{
+    *attachments = NULL;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "attachments");
+    if (a && !cJSON_IsNull(a)) {
+        if (!cJSON_IsArray(a))
+            return sb_verr_set(e, "attachments", "'attachments' must be an array");
+        int n = cJSON_GetArraySize(a);
+        if (n > SB_MSG_ATTACHMENTS_MAX)
+            return sb_verr_set(e, "attachments", "at most %d attachments", SB_MSG_ATTACHMENTS_MAX);
+        static const char *const allowed[] = {"url", "name", "contentType", NULL};
+        int i = 0;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, a)
+        {
+            char path[32];
+            snprintf(path, sizeof(path), "attachments[%d]", i++);
+            const cJSON *v;
+            if (!cJSON_IsObject(it))
+                return sb_verr_set(e, path, "'%s' must be an object", path);
+            if (sb_v_only(it, allowed, path, e) < 0 || sb_v_url(it, "url", path, true, false, &v, e) < 0 ||
+                sb_v_string(it, "name", path, false, 1, 255, &v, e) < 0 ||
+                sb_v_string(it, "contentType", path, false, 1, 127, &v, e) < 0)
+                return -EINVAL;
+        }
+        if (n > 0)
+            *attachments = a;
+    }
+    *text = NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "text");
+    if (t && cJSON_IsNull(t) && *attachments)
+        return 0;
+    if (sb_v_string(body, "text", NULL, *attachments == NULL, 1, SIZE_MAX, text, e) < 0)
+        return -EINVAL;
+    if (*text) {
+        const char *s = (*text)->valuestring;
+        if (sb_utf8_chars(s, strlen(s)) > SB_MSG_TEXT_MAX)
+            return sb_verr_set(e, "text", "'text' is longer than %d characters", SB_MSG_TEXT_MAX);
+        if (blank(s)) {
+            if (!*attachments)
+                return sb_verr_set(e, "text", "'text' is empty");
+            *text = NULL;
+        }
+    }
+    return 0;
+}
+
+cJSON *sb_conv_json(const redisReply *h)
+{
+    cJSON *o = cJSON_CreateObject();
+    static const char *const order[] = {"id",        "channel",   "channelId",     "chatId",   "status", "seq",
+                                        "createdAt", "updatedAt", "lastMessageAt", "closedAt", "agentId"};
+    for (size_t k = 0; k < SB_ARRAY_SIZE(order); k++) {
+        const redisReply *v = NULL;
+        for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
+            if (h->element[i]->str && strcmp(h->element[i]->str, order[k]) == 0)
+                v = h->element[i + 1];
+        if (strcmp(order[k], "seq") == 0) {
+            uint64_t n = 0;
+            if (v && v->str)
+                sb_parse_u64(v->str, v->len, UINT64_MAX, &n);
+            cJSON_AddNumberToObject(o, "seq", (double)n);
+        } else if (v && v->str && v->len) {
+            cJSON_AddStringToObject(o, order[k], v->str);
+        } else {
+            cJSON_AddNullToObject(o, order[k]);
+        }
+    }
+    return o;
+}
+
+int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *conv_id,
+                  const char *sender_json, const char *text, const cJSON *attachments, const char *once_key,
+                  sb_store_cb cb, void *data)
+{
+    sb_conv_cx_t cx;
+    sb_conv_cx_init(&cx, cfg);
+    sb_msg_t m;
+    sb_msg_init(&m, &cx, "out", text, attachments);
+    const char *argv[] = {cx.json, tenant_id, conv_id, m.id, sender_json, m.mtail, m.etail, once_key ? once_key : ""};
+    int rc = sb_store_eval(st, &sb_script_conv_reply, 0, SB_ARRAY_SIZE(argv), argv, NULL, cb, data);
+    sb_msg_free(&m);
+    sb_conv_cx_free(&cx);
+    return rc;
+}

@@ -1,0 +1,138 @@
+/* Lua functions shared by several scripts, pasted in front of their bodies (Redis scripts cannot
+ * call each other). Every function takes the call context `cx`: {now (ms), ts (seed 001
+ * "YYYY-MM-DD HH:MM:SS"), rfc (RFC 3339), inst (instance id), eid (event id stem)}. */
+#ifndef SWITCHBOARD_LUA_LIB_H
+#define SWITCHBOARD_LUA_LIB_H
+
+/* sb_emit(cx, tid, event, data JSON, event id) -> {{deliveryId, url}, ...}: fan-out of one
+ * event to the tenant's subscribers (docs/deliveries.md). A disabled endpoint's delivery goes
+ * straight to its dead letters; a paced subscription waits in its pacing line. */
+#define SB_LUA_EMIT                                                                                                    \
+    "local function sb_emit(cx, tid, event, data, eid)\n"                                                              \
+    "  local tp = 'sb:{t:' .. tid .. '}:'\n"                                                                           \
+    "  local raw = redis.call('GET', tp .. 'subs')\n"                                                                  \
+    "  if not raw then return {} end\n"                                                                                \
+    "  local subs = cjson.decode(raw)\n"                                                                               \
+    "  local apikey = redis.call('HGET', tp .. 'whsecret', 'apiKey') or ''\n"                                          \
+    "  local now = cx.now\n"                                                                                           \
+    "  local out = {}\n"                                                                                               \
+    "  for url, s in pairs(subs) do\n"                                                                                 \
+    "    local match = false\n"                                                                                        \
+    "    for _, e in ipairs(s.events) do if e == event then match = true; break end end\n"                             \
+    "    if match then\n"                                                                                              \
+    "      local enabled = redis.call('HGET', tp .. 'ep:' .. s.ep, 'enabled') ~= '0'\n"                                \
+    "      local body\n"                                                                                               \
+    "      if s.format == 'olay' then\n"                                                                               \
+    "        body = '{\"olay\":' .. cjson.encode(event) .. ',\"zaman\":\"' .. cx.rfc .. '\",\"veri\":' .. data .. "    \
+    "'}'\n"                                                                                                            \
+    "      else\n"                                                                                                     \
+    "        body = '{\"event_type\":' .. cjson.encode(event) .. ',\"timestamp\":\"' .. cx.ts ..\n"                    \
+    "          '\",\"instance_id\":' .. cjson.encode(cx.inst) .. ',\"data\":' .. data .. ',\"api_key\":' ..\n"         \
+    "          cjson.encode(apikey) .. '}'\n"                                                                          \
+    "      end\n"                                                                                                      \
+    "      local id = 'msg_' .. eid .. '_' .. s.ep\n"                                                                  \
+    "      local d = {id = id, t = tid, k = 'event', ev = event, url = url, ep = s.ep, body = body,\n"                 \
+    "                 to = s.timeoutMs or 3000, n = 0, ca = now}\n"                                                    \
+    "      if s.paced then d.pk = tid .. ':' .. s.ep end\n"                                                            \
+    "      local dj = cjson.encode(d)\n"                                                                               \
+    "      if not enabled then\n"                                                                                      \
+    "        local dead = cjson.encode({id = id, delivery = d, endpointId = s.ep, url = url, event = event,\n"         \
+    "          attempts = 0, status = 0, failedAt = now, error = 'endpoint disabled'})\n"                              \
+    "        redis.call('HSET', tp .. 'dead', id, dead)\n"                                                             \
+    "        redis.call('ZADD', tp .. 'dead:idx', now, id)\n"                                                          \
+    "        redis.call('INCR', 'sb:q:dead')\n"                                                                        \
+    "      elseif d.pk then\n"                                                                                         \
+    "        redis.call('RPUSH', 'sb:pace:' .. d.pk .. ':q', dj)\n"                                                    \
+    "        local nxt = tonumber(redis.call('GET', 'sb:pace:' .. d.pk .. ':next') or '0')\n"                          \
+    "        redis.call('ZADD', 'sb:pace:due', 'NX', math.max(now, nxt), d.pk)\n"                                      \
+    "      else\n"                                                                                                     \
+    "        redis.call('XADD', 'sb:q:fresh', '*', 'd', dj)\n"                                                         \
+    "      end\n"                                                                                                      \
+    "      out[#out + 1] = {id, url}\n"                                                                                \
+    "    end\n"                                                                                                        \
+    "  end\n"                                                                                                          \
+    "  return out\n"                                                                                                   \
+    "end\n"
+
+/* Conversations (docs/conversations.md). A conversation is the hash tp..'conv:'..cid; its
+ * messages a sorted set by seq (tp..'conv:'..cid..':msgs'); seq counts every event of the
+ * conversation. Messages are JSON put together from pieces the C side validated and encoded:
+ * sender JSON, mtail (the message's other members) and etail (the event data's other members).
+ *   conv_open(cx, tid, channel, channelId, chatId, new cid, agentId) -> cid, c
+ *   conv_event(cx, tid, cid, c, event, suffix)                         -> seq
+ *   conv_append(cx, tid, cid, c, event, sender, mtail, etail, mid, suffix) -> seq, message, data
+ *   conv_agent(cx, tid, cid, agentId, mid, data): the message_received delivery to the agent */
+#define SB_LUA_CONV                                                                                                    \
+    "local function conv_data(cid, c, seq)\n"                                                                          \
+    "  return '{\"seq\":' .. seq .. ',\"conversation_id\":\"' .. cid .. '\",\"channel\":' .. cjson.encode(c.channel) " \
+    "..\n"                                                                                                             \
+    "    ',\"channel_id\":' .. cjson.encode(c.channelId) .. ',\"chat_id\":' .. cjson.encode(c.chatId)\n"               \
+    "end\n"                                                                                                            \
+    "local function conv_index(tp, cid, status, now)\n"                                                                \
+    "  redis.call('ZADD', tp .. 'convs', now, cid)\n"                                                                  \
+    "  redis.call('ZREM', tp .. 'convs:' .. (status == 'open' and 'closed' or 'open'), cid)\n"                         \
+    "  redis.call('ZADD', tp .. 'convs:' .. status, now, cid)\n"                                                       \
+    "end\n"                                                                                                            \
+    "local function conv_event(cx, tid, cid, c, event, suffix)\n"                                                      \
+    "  local tp = 'sb:{t:' .. tid .. '}:'\n"                                                                           \
+    "  local seq = redis.call('HINCRBY', tp .. 'conv:' .. cid, 'seq', 1)\n"                                            \
+    "  local data = conv_data(cid, c, seq) .. ',\"status\":' .. cjson.encode(c.status) .. '}'\n"                       \
+    "  sb_emit(cx, tid, event, data, cx.eid .. suffix)\n"                                                              \
+    "  return seq\n"                                                                                                   \
+    "end\n"                                                                                                            \
+    "local function conv_open(cx, tid, channel, chid, chat, newcid, agent)\n"                                          \
+    "  local tp = 'sb:{t:' .. tid .. '}:'\n"                                                                           \
+    "  local xk = tp .. 'convx:' .. channel .. ':' .. chid .. ':' .. chat\n"                                           \
+    "  local cid = redis.call('GET', xk)\n"                                                                            \
+    "  local c\n"                                                                                                      \
+    "  if not cid then\n"                                                                                              \
+    "    cid = newcid\n"                                                                                               \
+    "    redis.call('SET', xk, cid)\n"                                                                                 \
+    "    c = {channel = channel, channelId = chid, chatId = chat, status = 'open', agentId = agent}\n"                 \
+    "    redis.call('HSET', tp .. 'conv:' .. cid, 'id', cid, 'channel', channel, 'channelId', chid, 'chatId', chat,\n" \
+    "      'status', 'open', 'seq', 0, 'createdAt', cx.rfc, 'updatedAt', cx.rfc, 'agentId', agent)\n"                  \
+    "    conv_index(tp, cid, 'open', cx.now)\n"                                                                        \
+    "    conv_event(cx, tid, cid, c, 'dialog_created', 'c')\n"                                                         \
+    "  else\n"                                                                                                         \
+    "    local h = redis.call('HMGET', tp .. 'conv:' .. cid, 'channel', 'channelId', 'chatId', 'status')\n"            \
+    "    c = {channel = h[1], channelId = h[2], chatId = h[3], status = h[4], agentId = agent}\n"                      \
+    "    if c.status == 'closed' then\n"                                                                               \
+    "      c.status = 'open'\n"                                                                                        \
+    "      redis.call('HSET', tp .. 'conv:' .. cid, 'status', 'open', 'updatedAt', cx.rfc, 'agentId', agent)\n"        \
+    "      conv_index(tp, cid, 'open', cx.now)\n"                                                                      \
+    "      conv_event(cx, tid, cid, c, 'dialog_reopened', 'o')\n"                                                      \
+    "    end\n"                                                                                                        \
+    "  end\n"                                                                                                          \
+    "  return cid, c\n"                                                                                                \
+    "end\n"                                                                                                            \
+    "local function conv_append(cx, tid, cid, c, event, sender, mtail, etail, mid, suffix)\n"                          \
+    "  local tp = 'sb:{t:' .. tid .. '}:'\n"                                                                           \
+    "  local ck = tp .. 'conv:' .. cid\n"                                                                              \
+    "  local seq = redis.call('HINCRBY', ck, 'seq', 1)\n"                                                              \
+    "  local mj = '{\"seq\":' .. seq .. ',\"conversationId\":\"' .. cid .. '\",\"sender\":' .. sender .. ',' .. "      \
+    "mtail .. '}'\n"                                                                                                   \
+    "  redis.call('ZADD', ck .. ':msgs', seq, mj)\n"                                                                   \
+    "  redis.call('HSET', ck .. ':mids', mid, seq)\n"                                                                  \
+    "  redis.call('HSET', ck, 'updatedAt', cx.rfc, 'lastMessageAt', cx.rfc)\n"                                         \
+    "  conv_index(tp, cid, c.status, cx.now)\n"                                                                        \
+    "  local data = conv_data(cid, c, seq) .. ',\"sender\":' .. sender .. ',' .. etail .. '}'\n"                       \
+    "  sb_emit(cx, tid, event, data, cx.eid .. suffix)\n"                                                              \
+    "  redis.call('PUBLISH', tp .. 'live:' .. cid, mj)\n"                                                              \
+    "  return seq, mj, data\n"                                                                                         \
+    "end\n"                                                                                                            \
+    "local function conv_agent(cx, tid, cid, agent, mid, data)\n"                                                      \
+    "  if type(agent) ~= 'string' or agent == '' then return end\n"                                                    \
+    "  local tp = 'sb:{t:' .. tid .. '}:'\n"                                                                           \
+    "  local a = redis.call('HGET', tp .. 'agents', agent)\n"                                                          \
+    "  if not a then return end\n"                                                                                     \
+    "  local o = cjson.decode(a)\n"                                                                                    \
+    "  if type(o.webhookUrl) ~= 'string' or type(o.endpointId) ~= 'string' then return end\n"                          \
+    "  local apikey = redis.call('HGET', tp .. 'whsecret', 'apiKey') or ''\n"                                          \
+    "  local body = '{\"event_type\":\"message_received\",\"timestamp\":\"' .. cx.ts .. '\",\"instance_id\":' ..\n"    \
+    "    cjson.encode(cx.inst) .. ',\"data\":' .. data .. ',\"api_key\":' .. cjson.encode(apikey) .. '}'\n"            \
+    "  local d = {id = 'ag_' .. mid, t = tid, k = 'agent', ev = 'message_received', url = o.webhookUrl,\n"             \
+    "             ep = o.endpointId, body = body, to = 3000, n = 0, ca = cx.now, ag = agent, cid = cid}\n"             \
+    "  redis.call('XADD', 'sb:q:fresh', '*', 'd', cjson.encode(d))\n"                                                  \
+    "end\n"
+
+#endif
