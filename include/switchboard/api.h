@@ -108,6 +108,25 @@ void sb_tenant_whoami(sb_req_t *req);
  * peer is a trusted proxy (SPEC 2). */
 void sb_client_ip(const sb_req_t *req, const sb_cidr_list_t *trusted, char out[46]);
 
+/* ratelimit.c: exact rolling-window limits (docs/ratelimit.md) */
+typedef struct sb_rate_rule {
+    const char *name;   /* key part: sb:rl:<name>:<subject> */
+    unsigned limit;     /* admissions ... */
+    unsigned window_ms; /* ... in any window this long */
+} sb_rate_rule_t;
+void sb_ratelimit_key(char out[SB_KEY_MAX], const sb_rate_rule_t *r, const char *subject);
+void sb_ratelimit_args(const sb_rate_rule_t *r, char window[16], char limit[16]);
+/* RateLimit-Limit / -Remaining / -Reset (seconds) of an admitted or refused request. */
+void sb_ratelimit_headers(sb_req_t *req, const sb_rate_rule_t *r, long long count, long long reset_ms);
+/* 429 with Retry-After and the three headers. */
+void sb_ratelimit_refuse(sb_req_t *req, const sb_rate_rule_t *r, long long count, long long reset_ms,
+                         const char *detail);
+/* Stand-alone check for routes that do not limit inside their own script: cb runs with the
+ * verdict (count includes this request when admitted); a Redis failure is answered 503. */
+typedef void (*sb_ratelimit_cb)(sb_req_t *req, bool admitted, long long count, long long reset_ms);
+int sb_ratelimit_check(sb_req_t *req, const sb_rate_rule_t *r, const char *subject, sb_ratelimit_cb cb);
+extern const sb_rate_rule_t sb_rule_session_start, sb_rule_otp_verify, sb_rule_widget_messages;
+
 /* widget.c: shared by the widget route families */
 void sb_widget_origin(const sb_req_t *req, char out[320]);
 bool sb_widget_origin_allowed(const cJSON *widget, const char *origin);

@@ -75,7 +75,7 @@ extern const size_t sb_scripts_count;
 void sb_scripts_init(void);
 extern sb_script_t sb_script_widget_config, sb_script_session_start, sb_script_otp_start, sb_script_otp_verify;
 extern sb_script_t sb_script_widget_message, sb_script_widget_read, sb_script_conv_since, sb_script_conv_reply,
-    sb_script_conv_close, sb_script_conv_list, sb_script_conv_messages;
+    sb_script_conv_close, sb_script_conv_list, sb_script_conv_messages, sb_script_ratelimit;
 extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant_update, sb_script_tenant_list,
     sb_script_tenant_delete, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list, sb_script_entity_get,
     sb_script_entity_put, sb_script_entity_delete;

@@ -9,11 +9,13 @@
 #include "switchboard/delivery.h"
 #include "switchboard/text.h"
 
-#define SESSION_START_LIMIT     60
-#define SESSION_START_WINDOW_MS 60000
-#define OTP_PENDING_TTL_MS      (15 * 60 * 1000) /* an unverified OTP session lives as long as its lockout window */
-#define OTP_ATTEMPTS            5
-#define OTP_WINDOW_MS           (15 * 60 * 1000)
+#define OTP_PENDING_TTL_MS (15 * 60 * 1000) /* an unverified OTP session lives as long as its lockout window */
+
+/* SPEC 4: 60 session starts a minute per client IP; 5 OTP attempts in 15 minutes per session
+ * and per IP; and, so one session cannot flood its agent, 120 messages a minute per session. */
+const sb_rate_rule_t sb_rule_session_start = {"session-start", 60, 60000};
+const sb_rate_rule_t sb_rule_otp_verify = {"otp-verify", 5, 15 * 60000};
+const sb_rate_rule_t sb_rule_widget_messages = {"widget-messages", 120, 60000};
 
 /* scheme://host[:port] of the Origin header, or of the Referer when Origin is absent; lower
  * case; "" when neither names a web origin. */
@@ -153,18 +155,6 @@ typedef struct start_ctx {
     char wid[37];
 } start_ctx_t;
 
-static void ratelimit_headers(sb_req_t *req, long long count, long long reset_ms)
-{
-    char v[32];
-    long long remaining = SESSION_START_LIMIT - count;
-    snprintf(v, sizeof(v), "%d", SESSION_START_LIMIT);
-    sb_resp_header(req, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%lld", remaining < 0 ? 0 : remaining);
-    sb_resp_header(req, "RateLimit-Remaining", v);
-    snprintf(v, sizeof(v), "%lld", reset_ms <= 0 ? 0 : (reset_ms + 999) / 1000);
-    sb_resp_header(req, "RateLimit-Reset", v);
-}
-
 /* The answers both session scripts share: {'LIMIT', count, reset ms} -> 429, or
  * {'OK', count, reset ms, expiresAt ms, ...} -> 201 with the new session. */
 static void session_answer(sb_req_t *req, const redisReply *reply, const char *mode, size_t expires_idx)
@@ -176,19 +166,15 @@ static void session_answer(sb_req_t *req, const redisReply *reply, const char *m
     }
     const char *s = reply->element[0]->str ? reply->element[0]->str : "";
     if (strcmp(s, "LIMIT") == 0 && reply->elements == 3) {
-        long long reset = reply->element[2]->integer;
-        ratelimit_headers(req, reply->element[1]->integer, reset);
-        char ra[24];
-        snprintf(ra, sizeof(ra), "%lld", reset <= 0 ? 1 : (reset + 999) / 1000);
-        sb_resp_header(req, "Retry-After", ra);
-        sb_resp_problem(req, 429, "too many sessions started from this address; retry later", NULL);
+        sb_ratelimit_refuse(req, &sb_rule_session_start, reply->element[1]->integer, reply->element[2]->integer,
+                            "too many sessions started from this address; retry later");
         return;
     }
     if (strcmp(s, "OK") != 0 || reply->elements <= expires_idx) {
         sb_api_unavailable(req);
         return;
     }
-    ratelimit_headers(req, reply->element[1]->integer, reply->element[2]->integer);
+    sb_ratelimit_headers(req, &sb_rule_session_start, reply->element[1]->integer, reply->element[2]->integer);
     char expires[32];
     sb_time_rfc3339(reply->element[expires_idx]->integer, expires);
     cJSON *o = cJSON_CreateObject();
@@ -335,15 +321,13 @@ static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
     cJSON_Delete(d);
     cJSON_free(body);
 
-    char ip[INET6_ADDRSTRLEN], k_rl[SB_KEY_MAX], k_secret[SB_KEY_MAX], rl_id[80], tokhash[65];
+    char ip[INET6_ADDRSTRLEN], k_rl[SB_KEY_MAX], k_secret[SB_KEY_MAX], tokhash[65];
     char window[16], limit[16], ttl[16], code_ttl[16], secret[64], apikey[32];
     sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
-    snprintf(rl_id, sizeof(rl_id), "session-start:%s", ip);
-    sb_key_global(k_rl, "rl", rl_id);
+    sb_ratelimit_key(k_rl, &sb_rule_session_start, ip);
     sb_key_tenant(k_secret, tid, "whsecret");
     sb_sha256_hex(c->token, strlen(c->token), tokhash);
-    snprintf(window, sizeof(window), "%d", SESSION_START_WINDOW_MS);
-    snprintf(limit, sizeof(limit), "%d", SESSION_START_LIMIT);
+    sb_ratelimit_args(&sb_rule_session_start, window, limit);
     snprintf(ttl, sizeof(ttl), "%d", OTP_PENDING_TTL_MS);
     snprintf(code_ttl, sizeof(code_ttl), "%llu", (unsigned long long)cfg->otp_code_ttl_s * 1000);
     sb_webhook_secret_new(secret);
@@ -446,16 +430,14 @@ void sb_widget_otp_verify(sb_req_t *req)
     req->ctx = c;
     snprintf(c->session_id, sizeof(c->session_id), "%s", sid->valuestring);
     sb_widget_origin(req, c->origin);
-    char hash[65], ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], rl_id[80], window[16], limit[16], ttl[16],
+    char hash[65], ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], window[16], limit[16], ttl[16],
         attempt[37];
     otp_hash(c->session_id, code->valuestring, hash);
     cJSON_Delete(body);
     sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
     sb_key_global(k_idx, "idx", "widgets");
-    snprintf(rl_id, sizeof(rl_id), "otp-verify:%s", ip);
-    sb_key_global(k_rl, "rl", rl_id);
-    snprintf(window, sizeof(window), "%d", OTP_WINDOW_MS);
-    snprintf(limit, sizeof(limit), "%d", OTP_ATTEMPTS);
+    sb_ratelimit_key(k_rl, &sb_rule_otp_verify, ip);
+    sb_ratelimit_args(&sb_rule_otp_verify, window, limit);
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)req->loop->srv->cfg->widget_verified_ttl_s * 1000);
     sb_uuid4(attempt);
     const char *argv[] = {k_idx, k_rl, wid, c->session_id, hash, window, limit, ttl, attempt};
@@ -510,12 +492,9 @@ void sb_widget_session_start(sb_req_t *req)
     char ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], hash[65], window[16], limit[16], ttl[16];
     sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
     sb_key_global(k_idx, "idx", "widgets");
-    char rl_id[80];
-    snprintf(rl_id, sizeof(rl_id), "session-start:%s", ip);
-    sb_key_global(k_rl, "rl", rl_id);
+    sb_ratelimit_key(k_rl, &sb_rule_session_start, ip);
     sb_sha256_hex(c->token, strlen(c->token), hash);
-    snprintf(window, sizeof(window), "%d", SESSION_START_WINDOW_MS);
-    snprintf(limit, sizeof(limit), "%d", SESSION_START_LIMIT);
+    sb_ratelimit_args(&sb_rule_session_start, window, limit);
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)req->loop->srv->cfg->widget_session_ttl_s * 1000);
     sb_uuid4(c->conv_id);
     const char *argv[] = {k_idx, k_rl, wid, c->origin, window, limit, hash, c->session_id, ttl, c->conv_id};

@@ -67,6 +67,12 @@ static bool session_refused(sb_req_t *req, const redisReply *reply)
         reply->type == REDIS_REPLY_ARRAY && reply->elements && reply->element[0]->str ? reply->element[0]->str : "";
     if (strcmp(s, "OK") == 0)
         return false;
+    if (strcmp(s, "LIMIT") == 0 && reply->elements == 3) {
+        sb_widget_cors(req, c->origin);
+        sb_ratelimit_refuse(req, &sb_rule_widget_messages, reply->element[1]->integer, reply->element[2]->integer,
+                            "too many messages from this session; retry later");
+        return true;
+    }
     if (strcmp(s, "NOWIDGET") == 0) {
         sb_resp_problem(req, 404, "no such widget", NULL);
         return true;
@@ -97,12 +103,13 @@ static void on_message_posted(sb_store_t *st, redisReply *reply, void *data)
     sb_req_t *req = data;
     if (sb_api_reply_failed(req, reply) || session_refused(req, reply))
         return;
-    if (reply->elements != 3 || !reply->element[2]->str) {
+    if (reply->elements != 5 || !reply->element[2]->str) {
         sb_api_unavailable(req);
         return;
     }
     req->tenant_id = sb_req_strndup(req, reply->element[1]->str, reply->element[1]->len);
     sb_widget_cors(req, ((sess_ctx_t *)req->ctx)->origin);
+    sb_ratelimit_headers(req, &sb_rule_widget_messages, reply->element[3]->integer, reply->element[4]->integer);
     sb_resp_send(req, 201, "application/json", reply->element[2]->str, reply->element[2]->len);
 }
 
@@ -127,10 +134,13 @@ void sb_widget_message_post(sb_req_t *req)
     sb_msg_t m;
     sb_msg_init(&m, &cx, "in", text ? text->valuestring : NULL, att);
     cJSON_Delete(body);
-    char k_idx[SB_KEY_MAX], newcid[37];
+    char k_idx[SB_KEY_MAX], newcid[37], k_rl[SB_KEY_MAX], window[16], limit[16];
     sb_key_global(k_idx, "idx", "widgets");
     sb_uuid4(newcid);
-    const char *argv[] = {k_idx, cx.json, c->wid, c->origin, c->tokhash, m.id, m.mtail, m.etail, newcid};
+    sb_ratelimit_key(k_rl, &sb_rule_widget_messages, "");
+    sb_ratelimit_args(&sb_rule_widget_messages, window, limit);
+    const char *argv[] = {k_idx,   cx.json, c->wid, c->origin, c->tokhash, m.id,
+                          m.mtail, m.etail, newcid, k_rl,      window,     limit};
     int rc = sb_store_eval(sb_api_store(req), &sb_script_widget_message, 1, SB_ARRAY_SIZE(argv), argv, NULL,
                            on_message_posted, req);
     sb_msg_free(&m);

@@ -38,22 +38,25 @@
     "  return out\n"                                                                                                   \
     "end\n"
 
-/* A customer message from the widget. KEYS: widget index.
- * ARGV: cx JSON, widget id, origin, token hash, message id, mtail, etail, new conversation id
- * -> {error} | {'OK', tenant id, message JSON} */
+/* A customer message from the widget, limited per session. KEYS: widget index.
+ * ARGV: cx JSON, widget id, origin, token hash, message id, mtail, etail, new conversation id,
+ *       limit key prefix (the session id follows), window ms, limit
+ * -> {error} | {'LIMIT', count, reset ms} | {'OK', tenant id, message JSON, count, reset ms} */
 sb_script_t sb_script_widget_message = {
     "widget_message",
-    SB_LUA_EMIT SB_LUA_CONV LUA_WIDGET_AUTH
+    SB_LUA_EMIT SB_LUA_CONV SB_LUA_RATELIMIT LUA_WIDGET_AUTH
     "local cx = cjson.decode(ARGV[1])\n"
     "local a, err = widget_auth(KEYS[1], ARGV[2], ARGV[3], ARGV[4])\n"
     "if not a then return {err} end\n"
+    "local ok, n, reset = rl_admit(ARGV[9] .. a.sid, rl_now(), tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[5])\n"
+    "if not ok then return {'LIMIT', n, reset} end\n"
     "local agent = type(a.w.agentId) == 'string' and a.w.agentId or ''\n"
     "local cid, c = conv_open(cx, a.tid, 'widget', ARGV[2], a.sid, a.conv or ARGV[8], agent)\n"
     "local sender = '{\"type\":\"customer\",\"id\":\"' .. a.sid .. '\"}'\n"
     "local seq, mj, data = conv_append(cx, a.tid, cid, c, 'message_received', sender, ARGV[6], ARGV[7], ARGV[5], "
     "'m')\n"
     "conv_agent(cx, a.tid, cid, agent, ARGV[5], data)\n"
-    "return {'OK', a.tid, mj}\n",
+    "return {'OK', a.tid, mj, n, reset}\n",
     ""};
 
 /* The session's messages. KEYS: widget index.

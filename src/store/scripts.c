@@ -204,6 +204,7 @@ sb_script_t *const sb_scripts[] = {
     &sb_script_session_start,
     &sb_script_otp_start,
     &sb_script_otp_verify,
+    &sb_script_ratelimit,
     /* conversations and the widget's session routes (conv_scripts.c) */
     &sb_script_widget_message,
     &sb_script_widget_read,

@@ -1,4 +1,5 @@
 /* Lua scripts of the widget routes (SPEC 4): one round trip per request. */
+#include "lua_lib.h"
 #include "switchboard/store.h"
 
 /* Widget config. KEYS: widget index. ARGV: widget id
@@ -24,6 +25,7 @@ sb_script_t sb_script_widget_config = {"widget_config",
  * The limiter is a sorted set of admission times; Redis's own clock, so every instance agrees. */
 sb_script_t sb_script_session_start = {
     "session_start",
+    SB_LUA_RATELIMIT
     "local tid = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if not tid then return {'NOWIDGET'} end\n"
     "local w = redis.call('HGET', 'sb:{t:' .. tid .. '}:widgets', ARGV[1])\n"
@@ -36,23 +38,14 @@ sb_script_t sb_script_session_start = {
     "  if not okorigin then return {'ORIGIN'} end\n"
     "end\n"
     "if o.otpRequired == true then return {'OTP'} end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local window, limit = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)\n"
-    "local n = redis.call('ZCARD', KEYS[2])\n"
-    "if n >= limit then\n"
-    "  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
-    "  return {'LIMIT', n, tonumber(first[2]) + window - now}\n"
-    "end\n"
-    "redis.call('ZADD', KEYS[2], now, ARGV[6])\n"
-    "redis.call('PEXPIRE', KEYS[2], window)\n"
-    "local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
+    "local now = rl_now()\n"
+    "local ok, n, reset = rl_admit(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[6])\n"
+    "if not ok then return {'LIMIT', n, reset} end\n"
     "local skey = 'sb:{t:' .. tid .. '}:sess:' .. ARGV[5]\n"
     "redis.call('HSET', skey, 'id', ARGV[6], 'widgetId', ARGV[1], 'mode', 'anonymous', 'verified', '0',\n"
     "  'createdAt', now, 'expiresAt', now + tonumber(ARGV[7]), 'conv', ARGV[8])\n"
     "redis.call('PEXPIRE', skey, tonumber(ARGV[7]))\n"
-    "return {'OK', n + 1, tonumber(first[2]) + window - now, tid, now + tonumber(ARGV[7])}\n",
+    "return {'OK', n, reset, tid, now + tonumber(ARGV[7])}\n",
     ""};
 
 /* OTP session start: like session_start, plus the SMS delivery that carries the code, queued in
@@ -63,31 +56,22 @@ sb_script_t sb_script_session_start = {
  * -> {'LIMIT', count, reset ms} | {'OK', count, reset ms, expiresAt ms} */
 sb_script_t sb_script_otp_start = {
     "otp_start",
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local window, limit = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"
-    "local n = redis.call('ZCARD', KEYS[1])\n"
-    "if n >= limit then\n"
-    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "  return {'LIMIT', n, tonumber(first[2]) + window - now}\n"
-    "end\n"
-    "redis.call('ZADD', KEYS[1], now, ARGV[6])\n"
-    "redis.call('PEXPIRE', KEYS[1], window)\n"
-    "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "local pre = 'sb:{t:' .. ARGV[2] .. '}:'\n"
-    "local skey = pre .. 'sess:' .. ARGV[5]\n"
-    "local ttl = tonumber(ARGV[7])\n"
-    "redis.call('HSET', skey, 'id', ARGV[6], 'widgetId', ARGV[1], 'mode', 'otp', 'verified', '0',\n"
-    "  'createdAt', now, 'expiresAt', now + ttl, 'phone', ARGV[8], 'code', ARGV[9],\n"
-    "  'codeExpires', now + tonumber(ARGV[10]), 'conv', ARGV[14])\n"
-    "redis.call('PEXPIRE', skey, ttl)\n"
-    "redis.call('SET', pre .. 'sessid:' .. ARGV[6], ARGV[5], 'PX', ttl)\n"
-    "if redis.call('EXISTS', KEYS[3]) == 0 then\n"
-    "  redis.call('HSET', KEYS[3], 'secret', ARGV[12], 'apiKey', ARGV[13])\n"
-    "end\n"
-    "redis.call('XADD', KEYS[2], '*', 'd', ARGV[11])\n"
-    "return {'OK', n + 1, tonumber(first[2]) + window - now, now + ttl}\n",
+    SB_LUA_RATELIMIT "local now = rl_now()\n"
+                     "local ok, n, reset = rl_admit(KEYS[1], now, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[6])\n"
+                     "if not ok then return {'LIMIT', n, reset} end\n"
+                     "local pre = 'sb:{t:' .. ARGV[2] .. '}:'\n"
+                     "local skey = pre .. 'sess:' .. ARGV[5]\n"
+                     "local ttl = tonumber(ARGV[7])\n"
+                     "redis.call('HSET', skey, 'id', ARGV[6], 'widgetId', ARGV[1], 'mode', 'otp', 'verified', '0',\n"
+                     "  'createdAt', now, 'expiresAt', now + ttl, 'phone', ARGV[8], 'code', ARGV[9],\n"
+                     "  'codeExpires', now + tonumber(ARGV[10]), 'conv', ARGV[14])\n"
+                     "redis.call('PEXPIRE', skey, ttl)\n"
+                     "redis.call('SET', pre .. 'sessid:' .. ARGV[6], ARGV[5], 'PX', ttl)\n"
+                     "if redis.call('EXISTS', KEYS[3]) == 0 then\n"
+                     "  redis.call('HSET', KEYS[3], 'secret', ARGV[12], 'apiKey', ARGV[13])\n"
+                     "end\n"
+                     "redis.call('XADD', KEYS[2], '*', 'd', ARGV[11])\n"
+                     "return {'OK', n, reset, now + ttl}\n",
     ""};
 
 /* OTP verification: at most `limit` attempts per session and per client IP in any window, the
@@ -98,40 +82,41 @@ sb_script_t sb_script_otp_start = {
  *    | {'OK', expiresAt ms} */
 sb_script_t sb_script_otp_verify = {
     "otp_verify",
-    "local tid = redis.call('HGET', KEYS[1], ARGV[1])\n"
-    "if not tid then return {'NOSESSION'} end\n"
-    "local pre = 'sb:{t:' .. tid .. '}:'\n"
-    "local h = redis.call('GET', pre .. 'sessid:' .. ARGV[2])\n"
-    "if not h then return {'NOSESSION'} end\n"
-    "local skey = pre .. 'sess:' .. h\n"
-    "local s = redis.call('HMGET', skey, 'widgetId', 'mode', 'code', 'codeExpires')\n"
-    "if s[1] ~= ARGV[1] or s[2] ~= 'otp' then return {'NOSESSION'} end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local window, limit = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local keys = {pre .. 'rl:otp:' .. ARGV[2], KEYS[2]}\n"
-    "local used = 0\n"
-    "for _, k in ipairs(keys) do\n"
-    "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now - window)\n"
-    "  local n = redis.call('ZCARD', k)\n"
-    "  if n >= limit then\n"
-    "    local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')\n"
-    "    return {'LOCKED', tonumber(first[2]) + window - now}\n"
-    "  end\n"
-    "  if k == keys[1] then used = n end\n"
-    "end\n"
-    "for _, k in ipairs(keys) do\n"
-    "  redis.call('ZADD', k, now, ARGV[7])\n"
-    "  redis.call('PEXPIRE', k, window)\n"
-    "end\n"
-    "local left = limit - used - 1\n"
-    "if not s[3] then return {'WRONG', left} end\n"
-    "if tonumber(s[4]) < now then return {'EXPIRED', left} end\n"
-    "if s[3] ~= ARGV[3] then return {'WRONG', left} end\n"
-    "local ttl = tonumber(ARGV[6])\n"
-    "redis.call('HDEL', skey, 'code', 'codeExpires')\n"
-    "redis.call('HSET', skey, 'verified', '1', 'verifiedAt', now, 'expiresAt', now + ttl)\n"
-    "redis.call('PEXPIRE', skey, ttl)\n"
-    "redis.call('PEXPIRE', pre .. 'sessid:' .. ARGV[2], ttl)\n"
-    "return {'OK', now + ttl}\n",
+    SB_LUA_RATELIMIT "local tid = redis.call('HGET', KEYS[1], ARGV[1])\n"
+                     "if not tid then return {'NOSESSION'} end\n"
+                     "local pre = 'sb:{t:' .. tid .. '}:'\n"
+                     "local h = redis.call('GET', pre .. 'sessid:' .. ARGV[2])\n"
+                     "if not h then return {'NOSESSION'} end\n"
+                     "local skey = pre .. 'sess:' .. h\n"
+                     "local s = redis.call('HMGET', skey, 'widgetId', 'mode', 'code', 'codeExpires')\n"
+                     "if s[1] ~= ARGV[1] or s[2] ~= 'otp' then return {'NOSESSION'} end\n"
+                     "local now = rl_now()\n"
+                     "local window, limit = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+                     "local keys = {pre .. 'rl:otp:' .. ARGV[2], KEYS[2]}\n"
+                     "local used = 0\n"
+                     "for i, k in ipairs(keys) do\n"
+                     "  local ok, n, reset = rl_check(k, now, window, limit)\n"
+                     "  if not ok then return {'LOCKED', reset} end\n"
+                     "  if i == 1 then used = n end\n"
+                     "end\n"
+                     "for _, k in ipairs(keys) do rl_add(k, now, window, ARGV[7]) end\n"
+                     "local left = limit - used - 1\n"
+                     "if not s[3] then return {'WRONG', left} end\n"
+                     "if tonumber(s[4]) < now then return {'EXPIRED', left} end\n"
+                     "if s[3] ~= ARGV[3] then return {'WRONG', left} end\n"
+                     "local ttl = tonumber(ARGV[6])\n"
+                     "redis.call('HDEL', skey, 'code', 'codeExpires')\n"
+                     "redis.call('HSET', skey, 'verified', '1', 'verifiedAt', now, 'expiresAt', now + ttl)\n"
+                     "redis.call('PEXPIRE', skey, ttl)\n"
+                     "redis.call('PEXPIRE', pre .. 'sessid:' .. ARGV[2], ttl)\n"
+                     "return {'OK', now + ttl}\n",
     ""};
+
+/* The stand-alone limiter. KEYS: limit key. ARGV: window ms, limit, member
+ * -> {admitted 1/0, count, reset ms} */
+sb_script_t sb_script_ratelimit = {"ratelimit",
+                                   SB_LUA_RATELIMIT
+                                   "local ok, n, reset = rl_admit(KEYS[1], rl_now(), tonumber(ARGV[1]), "
+                                   "tonumber(ARGV[2]), ARGV[3])\n"
+                                   "return {ok and 1 or 0, n, reset}\n",
+                                   ""};

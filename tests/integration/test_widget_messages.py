@@ -268,6 +268,26 @@ def test_post_messages_shape_and_sequence(sb):
     assert [m["id"] for m in s.items()] == [m["id"] for m in got]
 
 
+def test_messages_are_limited_to_120_a_minute_per_session(sb):
+    w = ChatWidget(sb)
+    s, other = w.session(), w.session()
+    for i in range(120):
+        r = s.post({"text": "m%d" % i})
+        assert r.status_code == 201, (i, r.text)
+    assert r.headers.get("RateLimit-Limit") == "120"
+    assert r.headers.get("RateLimit-Remaining") == "0"
+    r = s.post({"text": "one too many"})
+    assert_problem(r, 429)
+    assert int(r.headers["Retry-After"]) >= 1
+    assert r.headers.get("RateLimit-Remaining") == "0"
+    assert r.headers.get("Access-Control-Allow-Origin") == WIDGET_ORIGIN
+    first = s.items("limit=100")
+    rest = s.items("limit=100&after=%d" % first[-1]["seq"])
+    texts = [m["text"] for m in first + rest]
+    assert texts == ["m%d" % i for i in range(120)], "exactly the 120 admitted messages, in order"
+    assert other.post({"text": "a different session is not limited"}).status_code == 201
+
+
 @pytest.mark.parametrize("text_value", ["x" * 4096, "ş" * 4096, "x"], ids=["4096-ascii",
                                                                           "4096-non-ascii", "1"])
 def test_text_length_limit_is_inclusive_and_counts_characters(sb, text_value):

@@ -1,0 +1,77 @@
+/* Rate limits (SPEC 2, docs/ratelimit.md): exact rolling windows held in Redis. The Lua half
+ * (src/store/lua_lib.h) is pasted into the scripts of routes that limit inside their own single
+ * round trip; sb_ratelimit_check is the stand-alone check for any other route. This file says
+ * how a limit looks on the wire. */
+#include <stdio.h>
+#include <string.h>
+
+#include "switchboard/api.h"
+#include "switchboard/crypto.h"
+
+void sb_ratelimit_key(char out[SB_KEY_MAX], const sb_rate_rule_t *r, const char *subject)
+{
+    char id[160];
+    snprintf(id, sizeof(id), "%s:%s", r->name, subject);
+    sb_key_global(out, "rl", id);
+}
+
+void sb_ratelimit_args(const sb_rate_rule_t *r, char window[16], char limit[16])
+{
+    snprintf(window, 16, "%u", r->window_ms);
+    snprintf(limit, 16, "%u", r->limit);
+}
+
+void sb_ratelimit_headers(sb_req_t *req, const sb_rate_rule_t *r, long long count, long long reset_ms)
+{
+    char v[32];
+    long long remaining = (long long)r->limit - count;
+    snprintf(v, sizeof(v), "%u", r->limit);
+    sb_resp_header(req, "RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%lld", remaining < 0 ? 0 : remaining);
+    sb_resp_header(req, "RateLimit-Remaining", v);
+    snprintf(v, sizeof(v), "%lld", reset_ms <= 0 ? 0 : (reset_ms + 999) / 1000);
+    sb_resp_header(req, "RateLimit-Reset", v);
+}
+
+void sb_ratelimit_refuse(sb_req_t *req, const sb_rate_rule_t *r, long long count, long long reset_ms,
+                         const char *detail)
+{
+    sb_ratelimit_headers(req, r, count, reset_ms);
+    char ra[24];
+    snprintf(ra, sizeof(ra), "%lld", reset_ms <= 0 ? 1 : (reset_ms + 999) / 1000);
+    sb_resp_header(req, "Retry-After", ra);
+    sb_resp_problem(req, 429, detail, NULL);
+}
+
+typedef struct check_ctx {
+    sb_req_t *req;
+    const sb_rate_rule_t *rule;
+    sb_ratelimit_cb cb;
+} check_ctx_t;
+
+static void on_checked(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    check_ctx_t *c = data;
+    if (sb_api_reply_failed(c->req, reply))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        sb_api_unavailable(c->req);
+        return;
+    }
+    c->cb(c->req, reply->element[0]->integer == 1, reply->element[1]->integer, reply->element[2]->integer);
+}
+
+int sb_ratelimit_check(sb_req_t *req, const sb_rate_rule_t *r, const char *subject, sb_ratelimit_cb cb)
+{
+    check_ctx_t *c = sb_req_alloc(req, sizeof(*c));
+    c->req = req;
+    c->rule = r;
+    c->cb = cb;
+    char key[SB_KEY_MAX], window[16], limit[16], member[37];
+    sb_ratelimit_key(key, r, subject);
+    sb_ratelimit_args(r, window, limit);
+    sb_uuid4(member);
+    const char *argv[] = {key, window, limit, member};
+    return sb_store_eval(sb_api_store(req), &sb_script_ratelimit, 1, 4, argv, NULL, on_checked, c);
+}
