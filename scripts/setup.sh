@@ -10,6 +10,7 @@ PKGS=(
   libcmocka-dev python3 python3-pytest python3-requests
   clang libclang-rt-14-dev
   wrk nginx-light openssl ca-certificates
+  chromium chromium-driver
 )
 
 missing=()
