@@ -557,10 +557,13 @@ wrk_warmup() {
 }
 
 # wrk_measure LABEL NAME PATH ROUND [LUA] — one measured run against service NAME; keeps it as
-# the row LABEL's result if its requests/s beat the previous best.
+# the row LABEL's result if its requests/s beat the previous best. WRK_LAST_OUT is the raw wrk
+# output of this run (for scenarios whose Lua script prints more than wrk's summary).
+WRK_LAST_OUT=""
 wrk_measure() {
   local label=$1 name=$2 path=$3 round=$4 lua=${5:-} out args=() rps p50 p99 errs reqs
   out=$BENCH_TMP/wrk-${label//[^A-Za-z0-9_.-]/_}-r$round.txt
+  WRK_LAST_OUT=$out
   wrk_threads
   args=(-t"$REPLY" -c"$BENCH_CONNECTIONS" -d"$BENCH_DURATION" --latency)
   [[ -n $lua ]] && args+=(-s "$BENCH_DIR/wrk/$lua")
