@@ -6,13 +6,12 @@
 #include <string.h>
 
 #include "switchboard/api.h"
-#include "switchboard/crypto.h"
 
 void sb_ratelimit_key(char out[SB_KEY_MAX], const sb_rate_rule_t *r, const char *subject)
 {
     char id[160];
     snprintf(id, sizeof(id), "%s:%s", r->name, subject);
-    sb_key_global(out, "rl", id);
+    sb_key_global(out, "rate", id);
 }
 
 void sb_ratelimit_args(const sb_rate_rule_t *r, char window[16], char limit[16])
@@ -68,10 +67,9 @@ int sb_ratelimit_check(sb_req_t *req, const sb_rate_rule_t *r, const char *subje
     c->req = req;
     c->rule = r;
     c->cb = cb;
-    char key[SB_KEY_MAX], window[16], limit[16], member[37];
+    char key[SB_KEY_MAX], window[16], limit[16];
     sb_ratelimit_key(key, r, subject);
     sb_ratelimit_args(r, window, limit);
-    sb_uuid4(member);
-    const char *argv[] = {key, window, limit, member};
-    return sb_store_eval(sb_api_store(req), &sb_script_ratelimit, 1, 4, argv, NULL, on_checked, c);
+    const char *argv[] = {key, window, limit};
+    return sb_store_eval(sb_api_store(req), &sb_script_ratelimit, 1, 3, argv, NULL, on_checked, c);
 }

@@ -48,7 +48,7 @@ sb_script_t sb_script_widget_message = {
     "local cx = cjson.decode(ARGV[1])\n"
     "local a, err = widget_auth(KEYS[1], ARGV[2], ARGV[3], ARGV[4])\n"
     "if not a then return {err} end\n"
-    "local ok, n, reset = rl_admit(ARGV[9] .. a.sid, rl_now(), tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[5])\n"
+    "local ok, n, reset = rl_admit(ARGV[9] .. a.sid, rl_now(), tonumber(ARGV[10]), tonumber(ARGV[11]))\n"
     "if not ok then return {'LIMIT', n, reset} end\n"
     "local agent = type(a.w.agentId) == 'string' and a.w.agentId or ''\n"
     "local cid, c = conv_open(cx, a.tid, 'widget', ARGV[2], a.sid, a.conv or ARGV[8], agent)\n"

@@ -135,37 +135,38 @@
     "  redis.call('XADD', 'sb:q:fresh', '*', 'd', cjson.encode(d))\n"                                                  \
     "end\n"
 
-/* The exact rolling-window limiter (docs/ratelimit.md): a sorted set of admission times per
- * key, on Redis's own clock, so every instance agrees and no window ever holds more than
- * `limit` admissions. Members must be unique per admission.
- *   rl_now()                                   -> ms
- *   rl_check(key, now, window, limit)          -> ok, count, reset ms (nothing written)
- *   rl_add(key, now, window, member)
- *   rl_admit(key, now, window, limit, member)  -> ok, count (after), reset ms */
+/* The exact rolling-window limiter (docs/ratelimit.md): a list of admission times per key,
+ * newest first, never longer than the limit, on Redis's own clock, so every instance agrees and
+ * no window ever holds more than `limit` admissions. A fresh subject costs TIME, LRANGE, LPUSH
+ * and PEXPIRE.
+ *   rl_now()                               -> ms
+ *   rl_check(key, now, window, limit)      -> ok, count in the window, reset ms (nothing written)
+ *   rl_add(key, now, window, limit)
+ *   rl_admit(key, now, window, limit)      -> ok, count (with this one when admitted), reset ms */
 #define SB_LUA_RATELIMIT                                                                                               \
     "local function rl_now()\n"                                                                                        \
     "  local t = redis.call('TIME')\n"                                                                                 \
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                                             \
     "end\n"                                                                                                            \
-    "local function rl_reset(key, now, window)\n"                                                                      \
-    "  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')\n"                                                  \
-    "  if not first[2] then return window end\n"                                                                       \
-    "  return tonumber(first[2]) + window - now\n"                                                                     \
-    "end\n"                                                                                                            \
     "local function rl_check(key, now, window, limit)\n"                                                               \
-    "  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)\n"                                                    \
-    "  local n = redis.call('ZCARD', key)\n"                                                                           \
-    "  return n < limit, n, rl_reset(key, now, window)\n"                                                              \
+    "  local n, oldest = 0, nil\n"                                                                                     \
+    "  for _, t in ipairs(redis.call('LRANGE', key, 0, limit - 1)) do\n"                                               \
+    "    t = tonumber(t)\n"                                                                                            \
+    "    if t <= now - window then break end\n"                                                                        \
+    "    n = n + 1\n"                                                                                                  \
+    "    oldest = t\n"                                                                                                 \
+    "  end\n"                                                                                                          \
+    "  return n < limit, n, oldest and (oldest + window - now) or window\n"                                            \
     "end\n"                                                                                                            \
-    "local function rl_add(key, now, window, member)\n"                                                                \
-    "  redis.call('ZADD', key, now, member)\n"                                                                         \
+    "local function rl_add(key, now, window, limit)\n"                                                                 \
+    "  if redis.call('LPUSH', key, now) > limit then redis.call('LTRIM', key, 0, limit - 1) end\n"                     \
     "  redis.call('PEXPIRE', key, window)\n"                                                                           \
     "end\n"                                                                                                            \
-    "local function rl_admit(key, now, window, limit, member)\n"                                                       \
+    "local function rl_admit(key, now, window, limit)\n"                                                               \
     "  local ok, n, reset = rl_check(key, now, window, limit)\n"                                                       \
     "  if not ok then return false, n, reset end\n"                                                                    \
-    "  rl_add(key, now, window, member)\n"                                                                             \
-    "  return true, n + 1, rl_reset(key, now, window)\n"                                                               \
+    "  rl_add(key, now, window, limit)\n"                                                                              \
+    "  return true, n + 1, n == 0 and window or reset\n"                                                               \
     "end\n"
 
 #endif

@@ -39,7 +39,7 @@ sb_script_t sb_script_session_start = {
     "end\n"
     "if o.otpRequired == true then return {'OTP'} end\n"
     "local now = rl_now()\n"
-    "local ok, n, reset = rl_admit(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[6])\n"
+    "local ok, n, reset = rl_admit(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
     "if not ok then return {'LIMIT', n, reset} end\n"
     "local skey = 'sb:{t:' .. tid .. '}:sess:' .. ARGV[5]\n"
     "redis.call('HSET', skey, 'id', ARGV[6], 'widgetId', ARGV[1], 'mode', 'anonymous', 'verified', '0',\n"
@@ -57,7 +57,7 @@ sb_script_t sb_script_session_start = {
 sb_script_t sb_script_otp_start = {
     "otp_start",
     SB_LUA_RATELIMIT "local now = rl_now()\n"
-                     "local ok, n, reset = rl_admit(KEYS[1], now, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[6])\n"
+                     "local ok, n, reset = rl_admit(KEYS[1], now, tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
                      "if not ok then return {'LIMIT', n, reset} end\n"
                      "local pre = 'sb:{t:' .. ARGV[2] .. '}:'\n"
                      "local skey = pre .. 'sess:' .. ARGV[5]\n"
@@ -92,14 +92,14 @@ sb_script_t sb_script_otp_verify = {
                      "if s[1] ~= ARGV[1] or s[2] ~= 'otp' then return {'NOSESSION'} end\n"
                      "local now = rl_now()\n"
                      "local window, limit = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-                     "local keys = {pre .. 'rl:otp:' .. ARGV[2], KEYS[2]}\n"
+                     "local keys = {pre .. 'rate:otp:' .. ARGV[2], KEYS[2]}\n"
                      "local used = 0\n"
                      "for i, k in ipairs(keys) do\n"
                      "  local ok, n, reset = rl_check(k, now, window, limit)\n"
                      "  if not ok then return {'LOCKED', reset} end\n"
                      "  if i == 1 then used = n end\n"
                      "end\n"
-                     "for _, k in ipairs(keys) do rl_add(k, now, window, ARGV[7]) end\n"
+                     "for _, k in ipairs(keys) do rl_add(k, now, window, limit) end\n"
                      "local left = limit - used - 1\n"
                      "if not s[3] then return {'WRONG', left} end\n"
                      "if tonumber(s[4]) < now then return {'EXPIRED', left} end\n"
@@ -112,11 +112,11 @@ sb_script_t sb_script_otp_verify = {
                      "return {'OK', now + ttl}\n",
     ""};
 
-/* The stand-alone limiter. KEYS: limit key. ARGV: window ms, limit, member
+/* The stand-alone limiter. KEYS: limit key. ARGV: window ms, limit
  * -> {admitted 1/0, count, reset ms} */
 sb_script_t sb_script_ratelimit = {"ratelimit",
                                    SB_LUA_RATELIMIT
                                    "local ok, n, reset = rl_admit(KEYS[1], rl_now(), tonumber(ARGV[1]), "
-                                   "tonumber(ARGV[2]), ARGV[3])\n"
+                                   "tonumber(ARGV[2]))\n"
                                    "return {ok and 1 or 0, n, reset}\n",
                                    ""};

@@ -1,11 +1,12 @@
 /* Unit tests for src/conv/conv.c: the message pieces the conversation scripts splice together
  * must make valid JSON with every byte escaped once, and message bodies are validated with the
  * field named. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <errno.h>
 #include <stdio.h>
