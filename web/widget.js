@@ -14,8 +14,9 @@ let state = 'loading', err = null, cfg = null, sess = null, pending = null;
 let gen = 0, renewed = false, streamCtl = null, cursor = null, retryMs = 2000;
 const msgs = [], rows = new Map();
 
-const el = (tag, attrs, text) => {
-  const e = document.createElement(tag);
+const SVG = 'http://www.w3.org/2000/svg';
+const el = (tag, attrs, text, ns) => {
+  const e = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
   for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
   if (text != null) e.textContent = text;
   return e;
@@ -23,7 +24,7 @@ const el = (tag, attrs, text) => {
 const CSS = `:host{all:initial}
 .root{--c:#2563eb;position:fixed;right:20px;bottom:20px;z-index:2147483000;display:flex;flex-direction:column;align-items:flex-end;font:14px/1.4 system-ui,sans-serif;color:#111}
 button{font:inherit;border:0;cursor:pointer;background:var(--c);color:#fff}
-.launch{width:56px;height:56px;border-radius:50%;font-size:24px;box-shadow:0 4px 14px #0004}
+.launch{width:56px;height:56px;border-radius:50%;display:grid;place-items:center;box-shadow:0 4px 14px #0004}
 .panel{display:none;flex-direction:column;width:min(340px,90vw);height:min(480px,80vh);margin-bottom:12px;background:#fff;border-radius:12px;box-shadow:0 8px 30px #0004;overflow:hidden}
 .open .panel{display:flex}
 .head{background:var(--c);color:#fff;padding:10px 14px;display:flex;align-items:center}
@@ -62,7 +63,10 @@ const form = el('form');
 const input = el('input', {'data-sb-input': '', maxlength: '4096', 'aria-label': 'Message'});
 const sendBtn = el('button', {'data-sb-send': '', type: 'submit'}, 'Send');
 const launcher = el('button', {class: 'launch', type: 'button', 'data-sb-launcher': '',
-  'aria-label': 'Chat', 'aria-expanded': 'false'}, '\u{1F4AC}');
+  'aria-label': 'Chat', 'aria-expanded': 'false'});
+const icon = el('svg', {viewBox: '0 0 24 24', width: 26, height: 26, 'aria-hidden': 'true'}, null, SVG);
+icon.append(el('path', {fill: 'currentColor', d: 'M4 3h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z'}, null, SVG));
+launcher.append(icon);
 titles.append(title, sub);
 head.append(titles, closeBtn);
 list.append(greet);

@@ -6,6 +6,7 @@
 
 #include "switchboard/api.h"
 #include "switchboard/crypto.h"
+#include "switchboard/text.h"
 
 extern const unsigned char sb_asset_widget_js_data[], sb_asset_demo_data[];
 extern const size_t sb_asset_widget_js_data_len, sb_asset_demo_data_len;
@@ -29,10 +30,37 @@ static void etag_of(asset_t *a)
     snprintf(a->etag, sizeof(a->etag), "\"%.16s\"", hex);
 }
 
+/* The demo page's Content-Security-Policy allows its own inline <script> blocks by hash and
+ * nothing else inline. */
+static char demo_csp[1024];
+
+static void make_csp(void)
+{
+    size_t n = (size_t)snprintf(demo_csp, sizeof(demo_csp),
+                                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                                "connect-src 'self'; script-src 'self'");
+    const char *p = (const char *)demo.data, *end = p + *demo.len;
+    static const char open[] = "<script>", close[] = "</script>";
+    while ((p = memmem(p, (size_t)(end - p), open, sizeof(open) - 1)) != NULL) {
+        const char *body = p + sizeof(open) - 1;
+        const char *stop = memmem(body, (size_t)(end - body), close, sizeof(close) - 1);
+        if (!stop)
+            break;
+        unsigned char d[32];
+        char b64[48];
+        sb_sha256(body, (size_t)(stop - body), d);
+        sb_base64_encode(d, sizeof(d), b64);
+        if (n + strlen(b64) + 12 < sizeof(demo_csp))
+            n += (size_t)snprintf(demo_csp + n, sizeof(demo_csp) - n, " 'sha256-%s'", b64);
+        p = stop;
+    }
+}
+
 static void make_etags(void)
 {
     etag_of(&widget_js);
     etag_of(&demo);
+    make_csp();
 }
 
 static void serve(sb_req_t *req, asset_t *a)
@@ -58,7 +86,7 @@ void sb_asset_widget_js(sb_req_t *req)
 
 void sb_asset_demo(sb_req_t *req)
 {
-    sb_resp_header(req, "Content-Security-Policy",
-                   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'");
+    uv_once(&etag_once, make_etags);
+    sb_resp_header(req, "Content-Security-Policy", demo_csp);
     serve(req, &demo);
 }
