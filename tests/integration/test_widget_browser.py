@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from fakes import Reply, SERVER_FLAGS, fakes  # noqa: F401
+from fakes import SERVER_FLAGS, ChatWidget, Reply, fakes  # noqa: F401
 from sbhelpers import REPO, free_port, tail
 
 pytestmark = pytest.mark.server
@@ -211,18 +211,6 @@ def echo_agent(rec, fake):
     return Reply(200, json.dumps({"reply": "echo: " + text}), content_type="application/json")
 
 
-def make_widget(srv, agent_url, origins):
-    t = srv.create_tenant("browser-tenant")
-    base = "/api/admin/tenants/%s" % t["id"]
-    a = srv.admin("POST", base + "/agents", json={"name": "Echo", "webhookUrl": agent_url})
-    assert a.status_code == 201, a.text
-    w = srv.admin("POST", base + "/widgets",
-                  json={"name": "Browser chat", "greeting": "Hi there!",
-                        "allowedOrigins": list(origins), "agentId": a.json()["id"]})
-    assert w.status_code == 201, w.text
-    return w.json()["id"]
-
-
 def session_keys(redis):
     return redis.cmd("KEYS", "sb:*:sess:*") or []
 
@@ -235,7 +223,7 @@ def test_chat_with_the_agent_then_reload(server, redis, fakes, browser):  # noqa
     agent = fakes(echo_agent)
     srv = server(*SERVER_FLAGS)
     # the page is served by the server itself: its origin is the whitelist's one entry
-    wid = make_widget(srv, agent.url, [srv.url])
+    wid = ChatWidget(srv, origins=[srv.url], agent_url=agent.url, greeting="Hi there!").id
 
     # both files are served byte for byte, with their types
     for path, name, ctype in (("/widget.js", "widget.js", "application/javascript"),
@@ -299,7 +287,7 @@ def test_chat_with_the_agent_then_reload(server, redis, fakes, browser):  # noqa
 def test_foreign_origin_gets_an_error_and_no_session(server, redis, fakes, browser):  # noqa: F811
     agent = fakes(echo_agent)
     srv = server(*SERVER_FLAGS)
-    wid = make_widget(srv, agent.url, ["https://shop.example.com"])
+    wid = ChatWidget(srv, agent_url=agent.url).id  # allowedOrigins: https://shop.example.com
 
     browser.get("%s/demo?widget=%s" % (srv.url, wid))
     browser.wait_widget("state", lambda s: s == "error", desc="error")
