@@ -8,19 +8,11 @@
 #include <stdint.h>
 
 #include "switchboard/config.h"
+#include "switchboard/delivery.h"
 #include "switchboard/store.h"
 
 #define SB_MSG_TEXT_MAX        4096 /* characters */
 #define SB_MSG_ATTACHMENTS_MAX 10
-
-/* The call context every conversation script takes (cx in lua_lib.h). */
-typedef struct sb_conv_cx {
-    int64_t now;
-    char rfc[32];
-    char *json;
-} sb_conv_cx_t;
-void sb_conv_cx_init(sb_conv_cx_t *cx, const sb_config_t *cfg);
-void sb_conv_cx_free(sb_conv_cx_t *cx);
 
 /* A message in the pieces the scripts put together: mtail (message members after seq,
  * conversationId and sender) and etail (event data members after seq ... sender). */
@@ -29,7 +21,7 @@ typedef struct sb_msg {
     char *mtail, *etail;
 } sb_msg_t;
 /* direction "in" or "out"; text and attachments (a validated array) may be NULL. */
-void sb_msg_init(sb_msg_t *m, const sb_conv_cx_t *cx, const char *direction, const char *text,
+void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const char *text,
                  const cJSON *attachments);
 void sb_msg_free(sb_msg_t *m);
 

@@ -37,6 +37,18 @@ void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data);
 sb_client_t *sb_delivery_client(sb_delivery_t *d);
 
 /* --- emit.c: the emit API the route families call --- */
+/* When and which: the context every emitted event, command call and conversation change
+ * carries (in the scripts: `cx`, src/store/lua_lib.h). */
+typedef struct sb_event_cx {
+    int64_t now;  /* ms since the epoch */
+    char ts[20];  /* seed 001's "YYYY-MM-DD HH:MM:SS" (UTC) */
+    char rfc[32]; /* RFC 3339 with ms (seed 003 envelopes, createdAt) */
+    char eid[33]; /* 128 random bits, hex: the stem of delivery ids */
+    char *json;   /* {now, ts, rfc, inst, eid} for the scripts */
+} sb_event_cx_t;
+void sb_event_cx_init(sb_event_cx_t *cx, const sb_config_t *cfg);
+void sb_event_cx_free(sb_event_cx_t *cx);
+
 typedef void (*sb_emit_cb)(void *data, int status, const redisReply *deliveries);
 /* Emits system event `event` for tenant with data (a JSON object, not taken) to the tenant's
  * subscribers. cb (may be NULL) gets 0 and the script's reply ([[id, url], ...]) or -EAGAIN. */

@@ -228,11 +228,11 @@ void sb_conv_close(sb_req_t *req)
     conv_ctx_t *c = conv_begin(req, true);
     if (!c)
         return;
-    sb_conv_cx_t cx;
-    sb_conv_cx_init(&cx, req->loop->srv->cfg);
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, req->loop->srv->cfg);
     const char *argv[] = {cx.json, req->tenant_id, c->cid};
     int rc = sb_store_eval(sb_api_store(req), &sb_script_conv_close, 0, 3, argv, NULL, on_closed, req);
-    sb_conv_cx_free(&cx);
+    sb_event_cx_free(&cx);
     if (rc < 0)
         sb_api_unavailable(req);
 }

@@ -129,8 +129,8 @@ void sb_widget_message_post(sb_req_t *req)
         sb_resp_verr(req, &e);
         return;
     }
-    sb_conv_cx_t cx;
-    sb_conv_cx_init(&cx, req->loop->srv->cfg);
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, req->loop->srv->cfg);
     sb_msg_t m;
     sb_msg_init(&m, &cx, "in", text ? text->valuestring : NULL, att);
     cJSON_Delete(body);
@@ -144,7 +144,7 @@ void sb_widget_message_post(sb_req_t *req)
     int rc = sb_store_eval(sb_api_store(req), &sb_script_widget_message, 1, SB_ARRAY_SIZE(argv), argv, NULL,
                            on_message_posted, req);
     sb_msg_free(&m);
-    sb_conv_cx_free(&cx);
+    sb_event_cx_free(&cx);
     if (rc < 0)
         sb_api_unavailable(req);
 }

@@ -3,43 +3,12 @@
  * of a widget session), so every byte a client reads was escaped by one encoder. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/text.h"
-
-void sb_conv_cx_init(sb_conv_cx_t *cx, const sb_config_t *cfg)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    cx->now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    sb_time_rfc3339(cx->now, cx->rfc);
-    struct tm tm;
-    time_t sec = ts.tv_sec;
-    gmtime_r(&sec, &tm);
-    char seed[32], eid[33];
-    strftime(seed, sizeof(seed), "%Y-%m-%d %H:%M:%S", &tm); /* seed 001's timestamp */
-    unsigned char raw[16];
-    sb_random_bytes(raw, sizeof(raw));
-    sb_hex_encode(raw, sizeof(raw), eid);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "now", (double)cx->now);
-    cJSON_AddStringToObject(o, "ts", seed);
-    cJSON_AddStringToObject(o, "rfc", cx->rfc);
-    cJSON_AddStringToObject(o, "inst", cfg->instance_id ? cfg->instance_id : "");
-    cJSON_AddStringToObject(o, "eid", eid);
-    cx->json = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-}
-
-void sb_conv_cx_free(sb_conv_cx_t *cx)
-{
-    cJSON_free(cx->json);
-    cx->json = NULL;
-}
 
 /* The members of o, without its braces: "a":1,"b":2 */
 static char *members(cJSON *o)
@@ -51,7 +20,8 @@ static char *members(cJSON *o)
     return s;
 }
 
-void sb_msg_init(sb_msg_t *m, const sb_conv_cx_t *cx, const char *direction, const char *text, const cJSON *attachments)
+void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const char *text,
+                 const cJSON *attachments)
 {
     sb_uuid4(m->id);
     cJSON *a = attachments ? cJSON_Duplicate(attachments, 1) : cJSON_CreateArray();
@@ -171,13 +141,13 @@ int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id,
                   const char *sender_json, const char *text, const cJSON *attachments, const char *once_key,
                   sb_store_cb cb, void *data)
 {
-    sb_conv_cx_t cx;
-    sb_conv_cx_init(&cx, cfg);
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, cfg);
     sb_msg_t m;
     sb_msg_init(&m, &cx, "out", text, attachments);
     const char *argv[] = {cx.json, tenant_id, conv_id, m.id, sender_json, m.mtail, m.etail, once_key ? once_key : ""};
     int rc = sb_store_eval(st, &sb_script_conv_reply, 0, SB_ARRAY_SIZE(argv), argv, NULL, cb, data);
     sb_msg_free(&m);
-    sb_conv_cx_free(&cx);
+    sb_event_cx_free(&cx);
     return rc;
 }

@@ -150,12 +150,8 @@ static void on_cmd_response(void *data, const sb_client_resp_t *r)
 static void send_all(cmd_t *c)
 {
     /* Envelope as seed 001 shows for /mark: data.command_data carries the arguments. */
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    char ts[32], rfc[32];
-    strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-    strftime(rfc, sizeof(rfc), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, c->cfg);
     cJSON *data = c->data_json ? cJSON_Parse(c->data_json) : NULL;
     if (!cJSON_IsObject(data)) {
         cJSON_Delete(data);
@@ -169,11 +165,11 @@ static void send_all(cmd_t *c)
         cJSON *env = cJSON_CreateObject();
         if (t->olay) {
             cJSON_AddStringToObject(env, "olay", c->command);
-            cJSON_AddStringToObject(env, "zaman", rfc);
+            cJSON_AddStringToObject(env, "zaman", cx.rfc);
             cJSON_AddItemToObject(env, "veri", cJSON_Duplicate(data, 1));
         } else {
             cJSON_AddStringToObject(env, "event_type", c->command);
-            cJSON_AddStringToObject(env, "timestamp", ts);
+            cJSON_AddStringToObject(env, "timestamp", cx.ts);
             cJSON_AddStringToObject(env, "instance_id", c->cfg->instance_id ? c->cfg->instance_id : "");
             cJSON_AddItemToObject(env, "data", cJSON_Duplicate(data, 1));
             cJSON_AddStringToObject(env, "api_key", c->api_key);
@@ -187,7 +183,7 @@ static void send_all(cmd_t *c)
         sb_buf_t h;
         sb_buf_init(&h, 4096);
         sb_buf_puts(&h, "Content-Type: application/json\r\n");
-        sb_sign_headers(&c->secret, call->id, (long)now, body, strlen(body), &h);
+        sb_sign_headers(&c->secret, call->id, (long)(cx.now / 1000), body, strlen(body), &h);
         sb_client_req_t req = {t->url, "POST", h.data, body, strlen(body), SB_COMMAND_TIMEOUT_MS};
         int rc = sb_client_send(c->cl, &req, on_cmd_response, call);
         sb_buf_free(&h);
@@ -198,6 +194,7 @@ static void send_all(cmd_t *c)
         }
     }
     cJSON_Delete(data);
+    sb_event_cx_free(&cx);
     call_done(c);
 }
 

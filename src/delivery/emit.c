@@ -57,43 +57,52 @@ static void on_emitted(sb_store_t *st, redisReply *reply, void *data)
     sb_free(c);
 }
 
+void sb_event_cx_init(sb_event_cx_t *cx, const sb_config_t *cfg)
+{
+    struct timespec tsp;
+    clock_gettime(CLOCK_REALTIME, &tsp);
+    cx->now = (int64_t)tsp.tv_sec * 1000 + tsp.tv_nsec / 1000000;
+    sb_time_rfc3339(cx->now, cx->rfc);
+    struct tm tm;
+    gmtime_r(&tsp.tv_sec, &tm);
+    strftime(cx->ts, sizeof(cx->ts), "%Y-%m-%d %H:%M:%S", &tm);
+    unsigned char raw[16];
+    sb_random_bytes(raw, sizeof(raw));
+    sb_hex_encode(raw, sizeof(raw), cx->eid);
+    const char *inst = cfg->instance_id ? cfg->instance_id : "";
+    sb_buf_t b;
+    sb_buf_init(&b, (size_t)-1 / 2);
+    sb_buf_printf(&b, "{\"now\":%lld,\"ts\":\"%s\",\"rfc\":\"%s\",\"eid\":\"%s\",\"inst\":\"", (long long)cx->now,
+                  cx->ts, cx->rfc, cx->eid);
+    sb_buf_json_escape(&b, inst, strlen(inst));
+    sb_buf_puts(&b, "\"}");
+    cx->json = b.data; /* owned: freed by sb_event_cx_free */
+}
+
+void sb_event_cx_free(sb_event_cx_t *cx)
+{
+    sb_free(cx->json);
+    cx->json = NULL;
+}
+
 int sb_emit(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *event, const cJSON *data,
             sb_emit_cb cb, void *cbdata)
 {
-    char k_subs[SB_KEY_MAX], k_secret[SB_KEY_MAX], ep_prefix[SB_KEY_MAX], t_prefix[SB_KEY_MAX];
-    if (sb_key_tenant(k_subs, tenant_id, "subs") < 0 || sb_key_tenant(k_secret, tenant_id, "whsecret") < 0 ||
-        sb_key_tenant(ep_prefix, tenant_id, "ep:") < 0 || sb_key_tenant(t_prefix, tenant_id, "") < 0)
+    char k_check[SB_KEY_MAX];
+    if (sb_key_tenant(k_check, tenant_id, "") < 0)
         return -EINVAL;
     char *json = cJSON_PrintUnformatted(data);
     if (!json)
         return -ENOMEM;
-    /* seed 001: "YYYY-MM-DD HH:MM:SS" (UTC); seed 003 envelopes take RFC 3339 */
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    char ts[32], rfc[32], eid[33], nowms[24];
-    strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-    int64_t ms = 0;
-    {
-        struct timespec tsp;
-        clock_gettime(CLOCK_REALTIME, &tsp);
-        ms = (int64_t)tsp.tv_sec * 1000 + tsp.tv_nsec / 1000000;
-    }
-    sb_time_rfc3339(ms, rfc);
-    unsigned char raw[16];
-    sb_random_bytes(raw, sizeof(raw));
-    sb_hex_encode(raw, sizeof(raw), eid);
-    snprintf(nowms, sizeof(nowms), "%lld", (long long)ms);
-    const char *argv[] = {k_subs,      k_secret,   SB_Q_FRESH,
-                          SB_PACE_DUE, event,      json,
-                          ts,          rfc,        cfg->instance_id ? cfg->instance_id : "",
-                          eid,         nowms,      tenant_id,
-                          ep_prefix,   "sb:pace:", t_prefix};
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, cfg);
+    const char *argv[] = {cx.json, tenant_id, event, json};
     emit_ctx_t *c = sb_malloc(sizeof(*c));
     c->cb = cb;
     c->data = cbdata;
-    int rc = sb_store_eval(st, &sb_script_emit, 4, SB_ARRAY_SIZE(argv), argv, NULL, on_emitted, c);
+    int rc = sb_store_eval(st, &sb_script_emit, 0, SB_ARRAY_SIZE(argv), argv, NULL, on_emitted, c);
     cJSON_free(json);
+    sb_event_cx_free(&cx);
     if (rc < 0)
         sb_free(c);
     return rc;

@@ -42,14 +42,11 @@ sb_script_t sb_script_secret_rotate = {
     "return redis.call('HMGET', KEYS[1], 'secret', 'apiKey')\n",
     ""};
 
-/* Fan-out of one event to the tenant's subscribers.
- * KEYS: subs, whsecret, fresh stream, pace due set.
- * ARGV: event, data JSON, timestamp (seed 001), timestamp (RFC 3339), instance id, event id,
- *       now ms, tenant id, endpoint key prefix, pace key prefix, tenant key prefix "sb:{t:<tid>}:"
- * -> {{deliveryId, url}, ...}; a disabled endpoint's delivery goes straight to its dead letters */
+/* Fan-out of one event to the tenant's subscribers (sb_emit in lua_lib.h).
+ * ARGV: cx JSON, tenant id, event, data JSON -> {{deliveryId, url}, ...} */
 sb_script_t sb_script_emit = {"emit",
-                              SB_LUA_EMIT "return sb_emit({now = tonumber(ARGV[7]), ts = ARGV[3], rfc = ARGV[4], "
-                                          "inst = ARGV[5]}, ARGV[8], ARGV[1], ARGV[2], ARGV[6])\n",
+                              SB_LUA_EMIT "local cx = cjson.decode(ARGV[1])\n"
+                                          "return sb_emit(cx, ARGV[2], ARGV[3], ARGV[4], cx.eid)\n",
                               ""};
 
 /* Before an attempt. KEYS: whsecret, endpoint, agents. ARGV: now ms, agent id ('' = the tenant's

@@ -29,8 +29,8 @@ static cJSON *assemble(const char *sender, const char *tail)
 static void test_message_pieces_make_valid_json(void **state)
 {
     (void)state;
-    sb_conv_cx_t cx;
-    sb_conv_cx_init(&cx, &cfg);
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, &cfg);
     cJSON *cxj = cJSON_Parse(cx.json);
     assert_non_null(cxj);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cxj, "inst")), "node \"1\"");
@@ -68,7 +68,7 @@ static void test_message_pieces_make_valid_json(void **state)
     cJSON_Delete(ev);
     sb_msg_free(&m);
     cJSON_Delete(att);
-    sb_conv_cx_free(&cx);
+    sb_event_cx_free(&cx);
 }
 
 static const char *field_of(const char *json)
