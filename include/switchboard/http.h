@@ -152,6 +152,8 @@ void sb_resp_send(sb_req_t *req, int status, const char *content_type, const cha
 void sb_resp_json(sb_req_t *req, int status, const cJSON *json);
 /* RFC 9457 problem+json; field (may be NULL) names the bad input. */
 void sb_resp_problem(sb_req_t *req, int status, const char *detail, const char *field);
+/* Same, with more members (already JSON, e.g. "\"attemptsLeft\":3") after the standard ones. */
+void sb_resp_problem_ex(sb_req_t *req, int status, const char *detail, const char *field, const char *members);
 void sb_resp_no_content(sb_req_t *req);
 const char *sb_status_text(int status);
 

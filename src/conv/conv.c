@@ -20,6 +20,14 @@ static char *members(cJSON *o)
     return s;
 }
 
+static void add_text(cJSON *o, const char *text)
+{
+    if (text)
+        cJSON_AddStringToObject(o, "text", text);
+    else
+        cJSON_AddNullToObject(o, "text");
+}
+
 void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const char *text,
                  const cJSON *attachments)
 {
@@ -28,10 +36,7 @@ void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, co
     cJSON *mt = cJSON_CreateObject();
     cJSON_AddStringToObject(mt, "id", m->id);
     cJSON_AddStringToObject(mt, "direction", direction);
-    if (text)
-        cJSON_AddStringToObject(mt, "text", text);
-    else
-        cJSON_AddNullToObject(mt, "text");
+    add_text(mt, text);
     cJSON_AddItemToObject(mt, "attachments", cJSON_Duplicate(a, 1));
     cJSON_AddStringToObject(mt, "createdAt", cx->rfc);
     m->mtail = members(mt);
@@ -40,10 +45,7 @@ void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, co
     cJSON *et = cJSON_CreateObject();
     cJSON_AddStringToObject(et, "message_id", m->id);
     cJSON_AddStringToObject(et, "direction", direction);
-    if (text)
-        cJSON_AddStringToObject(et, "text", text);
-    else
-        cJSON_AddNullToObject(et, "text");
+    add_text(et, text);
     cJSON_AddItemToObject(et, "attachments", a);
     cJSON_AddStringToObject(et, "content_type", text ? "messageText" : "messageAttachment");
     cJSON_AddStringToObject(et, "created_at", cx->rfc);

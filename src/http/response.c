@@ -86,6 +86,11 @@ void sb_resp_no_content(sb_req_t *req)
 
 void sb_resp_problem(sb_req_t *req, int status, const char *detail, const char *field)
 {
+    sb_resp_problem_ex(req, status, detail, field, NULL);
+}
+
+void sb_resp_problem_ex(sb_req_t *req, int status, const char *detail, const char *field, const char *members)
+{
     sb_buf_t b;
     sb_buf_init(&b, 16 * 1024);
     sb_buf_printf(&b, "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d", sb_status_text(status), status);
@@ -98,6 +103,10 @@ void sb_resp_problem(sb_req_t *req, int status, const char *detail, const char *
         sb_buf_puts(&b, ",\"field\":\"");
         sb_buf_json_escape(&b, field, strlen(field));
         sb_buf_putc(&b, '"');
+    }
+    if (members) {
+        sb_buf_putc(&b, ',');
+        sb_buf_puts(&b, members);
     }
     sb_buf_putc(&b, '}');
     if (status == 503) /* the store reconnects within about a second */
