@@ -184,22 +184,24 @@ bool sb_uuid_valid(const char *s, size_t n)
     return true;
 }
 
+/* "YYYY-MM-DDTHH:MM:SS.<frac>Z" with `digits` fractional digits. */
+static void rfc3339(int64_t secs, unsigned frac, int digits, char out[32])
+{
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%0*uZ", digits, frac);
+}
+
 void sb_time_rfc3339(int64_t unix_ms, char out[32])
 {
-    time_t secs = (time_t)(unix_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(unix_ms % 1000));
+    rfc3339(unix_ms / 1000, (unsigned)(unix_ms % 1000), 3, out);
 }
 
 void sb_time_rfc3339_us(int64_t unix_us, char out[32])
 {
-    time_t secs = (time_t)(unix_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%06dZ", (int)(unix_us % 1000000));
+    rfc3339(unix_us / 1000000, (unsigned)(unix_us % 1000000), 6, out);
 }
 
 bool sb_query_get(sb_str_t query, const char *key, sb_str_t *value)

@@ -1016,20 +1016,24 @@ static void on_sweep(uv_timer_t *t)
     }
 }
 
+static uv_once_t resp_settings_once = UV_ONCE_INIT;
+
+/* Once per process: loop threads create their clients concurrently. */
+static void init_resp_settings(void)
+{
+    llhttp_settings_init(&resp_settings);
+    resp_settings.on_header_field = on_resp_header_field;
+    resp_settings.on_header_field_complete = on_resp_header_field_complete;
+    resp_settings.on_header_value = on_resp_header_value;
+    resp_settings.on_header_value_complete = on_resp_header_value_complete;
+    resp_settings.on_headers_complete = on_resp_headers_complete;
+    resp_settings.on_body = on_resp_body;
+    resp_settings.on_message_complete = on_resp_complete;
+}
+
 sb_client_t *sb_client_new(uv_loop_t *loop, const sb_config_t *cfg)
 {
-    if (!resp_settings.on_message_complete) {
-        llhttp_settings_t s;
-        llhttp_settings_init(&s);
-        s.on_header_field = on_resp_header_field;
-        s.on_header_field_complete = on_resp_header_field_complete;
-        s.on_header_value = on_resp_header_value;
-        s.on_header_value_complete = on_resp_header_value_complete;
-        s.on_headers_complete = on_resp_headers_complete;
-        s.on_body = on_resp_body;
-        s.on_message_complete = on_resp_complete;
-        resp_settings = s; /* every thread writes the same value */
-    }
+    uv_once(&resp_settings_once, init_resp_settings);
     sb_client_t *cl = sb_calloc(1, sizeof(*cl));
     cl->loop = loop;
     cl->cfg = cfg;
