@@ -83,14 +83,19 @@ typedef struct attempt {
 static void read_next(sb_delivery_t *d);
 static void engine_free(sb_delivery_t *d);
 
-/* Every store command whose callback touches the engine goes through these two. */
-static int d_eval(sb_delivery_t *d, const sb_script_t *script, int nkeys, int argc, const char **argv, sb_store_cb cb,
-                  void *data)
+/* Every store command whose callback touches the engine is counted by d_pending (d_eval for
+ * scripts of its own) and its callback ends with d_called_back. */
+static int d_pending(sb_delivery_t *d, int rc)
 {
-    int rc = sb_store_eval(d->store, script, nkeys, argc, argv, NULL, cb, data);
     if (rc == 0)
         d->store_pending++;
     return rc;
+}
+
+static int d_eval(sb_delivery_t *d, const sb_script_t *script, int nkeys, int argc, const char **argv, sb_store_cb cb,
+                  void *data)
+{
+    return d_pending(d, sb_store_eval(d->store, script, nkeys, argc, argv, NULL, cb, data));
 }
 
 /* Last statement of such a callback. */
@@ -345,13 +350,11 @@ static void on_response(void *data, const sb_client_resp_t *resp)
             char sender[96], once[64];
             snprintf(sender, sizeof(sender), "{\"type\":\"agent\",\"id\":\"%.40s\"}", a->agent);
             snprintf(once, sizeof(once), "reply:%.50s", a->id);
-            a->d->store_pending++;
-            int rc =
-                sb_conv_reply(a->d->store, a->d->cfg, a->tenant, a->conv, sender, text, NULL, once, on_agent_reply, a);
+            int rc = d_pending(a->d, sb_conv_reply(a->d->store, a->d->cfg, a->tenant, a->conv, sender, text, NULL, once,
+                                                   on_agent_reply, a));
             sb_free(text);
             if (rc == 0)
                 return;
-            a->d->store_pending--;
             attempt_free(a);
             return;
         }
