@@ -165,6 +165,8 @@ const char *sb_status_text(int status);
 int sb_resp_stream_begin(sb_req_t *req, int status, const char *content_type, void (*on_abort)(sb_req_t *req));
 /* -EPIPE when the client is gone (on_abort has run or will run). */
 int sb_resp_stream_write(sb_req_t *req, const void *p, size_t n);
+/* The parts as one chunk, one flush. */
+int sb_resp_stream_writev(sb_req_t *req, const uv_buf_t *parts, unsigned nparts);
 void sb_resp_stream_end(sb_req_t *req);
 #define SB_STREAM_MAX_QUEUED (1u << 20) /* output a slow client may leave unread before it is dropped */
 

@@ -284,15 +284,12 @@ static void sse_send(sse_t *s, uint64_t seq, const char *json, size_t len)
 {
     if (!s->req || seq <= s->last)
         return;
-    sb_buf_t b;
-    sb_buf_init(&b, (size_t)-1 / 2);
-    sb_buf_printf(&b, "id: %llu\nevent: message\ndata: ", (unsigned long long)seq);
-    sb_buf_append(&b, json, len);
-    sb_buf_puts(&b, "\n\n");
+    char head[64];
+    int hl = snprintf(head, sizeof(head), "id: %llu\nevent: message\ndata: ", (unsigned long long)seq);
+    uv_buf_t parts[3] = {uv_buf_init(head, (unsigned)hl), uv_buf_init((char *)json, (unsigned)len),
+                         uv_buf_init((char *)"\n\n", 2)};
     s->last = seq;
-    int rc = sb_resp_stream_write(s->req, b.data, b.len);
-    sb_buf_free(&b);
-    if (rc == -ENOBUFS)
+    if (sb_resp_stream_writev(s->req, parts, 3) == -ENOBUFS)
         sb_log(SB_LOG_INFO, "event stream dropped: client reads too slowly", NULL);
 }
 

@@ -132,16 +132,28 @@ int sb_resp_stream_begin(sb_req_t *req, int status, const char *content_type, vo
     return 0;
 }
 
-int sb_resp_stream_write(sb_req_t *req, const void *p, size_t n)
+int sb_resp_stream_writev(sb_req_t *req, const uv_buf_t *parts, unsigned nparts)
 {
-    if (!req->streaming || req->done || n == 0)
-        return req->streaming && !req->done ? 0 : -EPIPE;
+    if (!req->streaming || req->done)
+        return -EPIPE;
+    size_t n = 0;
+    for (unsigned i = 0; i < nparts; i++)
+        n += parts[i].len;
+    if (n == 0)
+        return 0;
     char size[24];
     int sl = snprintf(size, sizeof(size), "%zx\r\n", n);
     sb__conn_write(req, size, (size_t)sl);
-    sb__conn_write(req, p, n);
+    for (unsigned i = 0; i < nparts; i++)
+        sb__conn_write(req, parts[i].base, parts[i].len);
     req->resp_bytes += n;
     return sb__conn_stream(req, "\r\n", 2);
+}
+
+int sb_resp_stream_write(sb_req_t *req, const void *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    return sb_resp_stream_writev(req, &b, 1);
 }
 
 void sb_resp_stream_end(sb_req_t *req)
