@@ -6,23 +6,20 @@
  * subscribe mode when the count of channels falls to 0. So a channel is never subscribed again
  * while its UNSUBSCRIBE is in flight (the new reader waits for that reply), and a heartbeat
  * channel stays subscribed for the life of the connection. */
-#include <adapters/libuv.h>
 #include <async.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "redis_conn.h"
 #include "switchboard/alloc.h"
 #include "switchboard/crypto.h"
 #include "switchboard/log.h"
 #include "switchboard/store.h"
 
-#define PS_TICK_MS        250
-#define PS_HEARTBEAT_MS   1000
-#define PS_STALE_MS       5000 /* no heartbeat for this long: reconnect */
-#define PS_CONNECT_MS     2000
-#define PS_BACKOFF_MIN_MS 100
-#define PS_BACKOFF_MAX_MS 5000
-#define PS_BUCKETS        1024
+#define PS_TICK_MS      250
+#define PS_HEARTBEAT_MS 1000
+#define PS_STALE_MS     5000 /* no heartbeat for this long: reconnect */
+#define PS_BUCKETS      1024
 
 typedef enum { CH_WANT, CH_SUBSCRIBING, CH_ACTIVE, CH_UNSUBSCRIBING } ch_state_t;
 
@@ -158,10 +155,7 @@ static void schedule_reconnect(sb_pubsub_t *ps)
     if (ps->closing)
         return;
     sb_metrics_add(&ps->metrics->redis_errors, 1);
-    unsigned jitter = 0;
-    sb_random_bytes(&jitter, sizeof(jitter));
-    ps->next_attempt = uv_now(ps->loop) + ps->backoff_ms + jitter % (ps->backoff_ms / 2 + 1);
-    ps->backoff_ms = SB_MIN(ps->backoff_ms * 2, PS_BACKOFF_MAX_MS);
+    ps->next_attempt = uv_now(ps->loop) + sb_redis_backoff_next(&ps->backoff_ms);
 }
 
 static void drop(sb_pubsub_t *ps, const char *why)
@@ -202,7 +196,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     const char *argv[2] = {"SUBSCRIBE", ps->hb_channel};
     redisAsyncCommandArgv(ac, on_channel_reply, ps, 2, argv, NULL);
     ps->state = PS_READY;
-    ps->backoff_ms = PS_BACKOFF_MIN_MS;
+    ps->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
     ps->deadline = uv_now(ps->loop) + PS_STALE_MS;
     ps->last_hb_sent = 0;
     if (ps->failures_logged) {
@@ -227,21 +221,14 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
 static void try_connect(sb_pubsub_t *ps)
 {
-    redisAsyncContext *ac =
-        ps->addr.path[0] ? redisAsyncConnectUnix(ps->addr.path) : redisAsyncConnect(ps->addr.host, (int)ps->addr.port);
-    if (!ac || ac->err) {
-        if (ac)
-            redisAsyncFree(ac);
+    redisAsyncContext *ac = sb_redis_connect(ps->loop, &ps->addr, ps, on_connect, on_disconnect, NULL);
+    if (!ac) {
         schedule_reconnect(ps);
         return;
     }
-    ac->data = ps;
     ps->ac = ac;
-    redisLibuvAttach(ac, ps->loop);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     ps->state = PS_CONNECTING;
-    ps->deadline = uv_now(ps->loop) + PS_CONNECT_MS;
+    ps->deadline = uv_now(ps->loop) + SB_REDIS_CONNECT_TIMEOUT_MS;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -279,7 +266,7 @@ sb_pubsub_t *sb_pubsub_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t
     ps->metrics = metrics;
     ps->store = store;
     ps->state = PS_DOWN;
-    ps->backoff_ms = PS_BACKOFF_MIN_MS;
+    ps->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
     sb_store_addr(store, &ps->addr);
     unsigned char raw[12];
     char hex[25];

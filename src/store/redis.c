@@ -10,19 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redis_conn.h"
 #include "switchboard/alloc.h"
 #include "switchboard/crypto.h"
 #include "switchboard/log.h"
 #include "switchboard/store.h"
 #include "switchboard/text.h"
 
-#define TICK_MS            50
-#define CONNECT_TIMEOUT_MS 2000
-#define HEARTBEAT_MS       1000
-#define BACKOFF_MIN_MS     100
-#define BACKOFF_MAX_MS     5000
-#define MAX_INFLIGHT       20000
-#define PENDING_POOL_MAX   4096
+#define TICK_MS          50
+#define HEARTBEAT_MS     1000
+#define MAX_INFLIGHT     20000
+#define PENDING_POOL_MAX 4096
 
 typedef enum { ST_DOWN, ST_CONNECTING, ST_HANDSHAKE, ST_READY } st_state_t;
 
@@ -199,10 +197,7 @@ static void schedule_reconnect(sb_store_t *st)
         __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
     if (st->closing)
         return;
-    unsigned jitter = 0;
-    sb_random_bytes(&jitter, sizeof(jitter));
-    st->next_attempt = uv_now(st->loop) + st->backoff_ms + jitter % (st->backoff_ms / 2 + 1);
-    st->backoff_ms = SB_MIN(st->backoff_ms * 2, BACKOFF_MAX_MS);
+    st->next_attempt = uv_now(st->loop) + sb_redis_backoff_next(&st->backoff_ms);
 }
 
 /* Drops the connection: every pending callback runs with reply == NULL (hiredis does that in
@@ -283,7 +278,7 @@ static void on_handshake_done(sb_store_t *st, redisReply *reply, void *data)
         return;
     }
     st->state = ST_READY;
-    st->backoff_ms = BACKOFF_MIN_MS;
+    st->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
     if (st->reports_up)
         __atomic_store_n(&st->metrics->redis_up, 1, __ATOMIC_RELAXED);
     if (st->failures_logged) {
@@ -354,25 +349,47 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     schedule_reconnect(st);
 }
 
-static void try_connect(sb_store_t *st)
+redisAsyncContext *sb_redis_connect(uv_loop_t *loop, const sb_redis_addr_t *a, void *data,
+                                    redisConnectCallback *connected, redisDisconnectCallback *disconnected,
+                                    char err[128])
 {
-    redisAsyncContext *ac =
-        st->addr.path[0] ? redisAsyncConnectUnix(st->addr.path) : redisAsyncConnect(st->addr.host, (int)st->addr.port);
+    redisAsyncContext *ac = a->path[0] ? redisAsyncConnectUnix(a->path) : redisAsyncConnect(a->host, (int)a->port);
     if (!ac || ac->err) {
-        if (st->failures_logged++ < 3 || st->failures_logged % 100 == 0)
-            sb_log(SB_LOG_WARN, "redis connect failed", "\"error\":\"%s\"", ac ? ac->errstr : "out of memory");
+        if (err)
+            snprintf(err, 128, "%s", ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = data;
+    redisLibuvAttach(ac, loop);
+    redisAsyncSetConnectCallback(ac, connected);
+    redisAsyncSetDisconnectCallback(ac, disconnected);
+    return ac;
+}
+
+uint64_t sb_redis_backoff_next(unsigned *backoff_ms)
+{
+    unsigned jitter = 0;
+    sb_random_bytes(&jitter, sizeof(jitter));
+    uint64_t delay = *backoff_ms + jitter % (*backoff_ms / 2 + 1);
+    *backoff_ms = SB_MIN(*backoff_ms * 2, SB_REDIS_BACKOFF_MAX_MS);
+    return delay;
+}
+
+static void try_connect(sb_store_t *st)
+{
+    char err[128];
+    redisAsyncContext *ac = sb_redis_connect(st->loop, &st->addr, st, on_connect, on_disconnect, err);
+    if (!ac) {
+        if (st->failures_logged++ < 3 || st->failures_logged % 100 == 0)
+            sb_log(SB_LOG_WARN, "redis connect failed", "\"error\":\"%s\"", err);
         schedule_reconnect(st);
         return;
     }
-    ac->data = st;
     st->ac = ac;
-    redisLibuvAttach(ac, st->loop);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     st->state = ST_CONNECTING;
-    st->connect_deadline = uv_now(st->loop) + CONNECT_TIMEOUT_MS;
+    st->connect_deadline = uv_now(st->loop) + SB_REDIS_CONNECT_TIMEOUT_MS;
 }
 
 static void on_heartbeat(sb_store_t *st, redisReply *reply, void *data)
@@ -417,7 +434,7 @@ sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *
     st->loop = loop;
     st->cfg = cfg;
     st->metrics = metrics;
-    st->backoff_ms = BACKOFF_MIN_MS;
+    st->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
     st->state = ST_DOWN;
     st->reports_up = true;
     if (cfg->redis_url)
