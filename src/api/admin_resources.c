@@ -425,6 +425,25 @@ static void on_put(sb_store_t *st, redisReply *reply, void *data)
     ctx_cleanup(c);
 }
 
+/* A widget's entry in the widget index, which the public widget routes read instead of the
+ * widget record: 'tid|otp 0/1|agent id|origin origin ...' (SB_LUA_WIDGET in lua_lib.h). */
+static void widget_gate(sb_buf_t *b, const char *tid, const cJSON *rec)
+{
+    const char *agent = str_of(rec, "agentId");
+    bool otp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "otpRequired"));
+    sb_buf_printf(b, "%s|%c|%s|", tid, otp ? '1' : '0', agent ? agent : "");
+    const cJSON *o;
+    int n = 0;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(rec, "allowedOrigins"))
+    {
+        if (!cJSON_IsString(o))
+            continue;
+        if (n++)
+            sb_buf_putc(b, ' ');
+        sb_buf_puts(b, o->valuestring);
+    }
+}
+
 /* Writes c->json (built from rec) with one entity_put call. expected: the stored JSON (PUT). */
 static void res_write(sb_req_t *req, res_ctx_t *c, cJSON *rec, const char *expected, const char *old_binding)
 {
@@ -438,18 +457,30 @@ static void res_write(sb_req_t *req, res_ctx_t *c, cJSON *rec, const char *expec
         memcpy(k_index, k_coll, sizeof(k_index));
     const char *agent = str_of(rec, "agentId");
     const char *idx_field = "", *idx_old = "";
-    char idx_value[80] = "";
+    sb_buf_t idx_value;
+    sb_buf_init(&idx_value, 64 * 1024);
     if (c->kind == &widget_kind) {
         idx_field = c->id;
-        snprintf(idx_value, sizeof(idx_value), "%s", c->tid);
+        widget_gate(&idx_value, c->tid, rec);
     } else if (c->kind == &channel_kind) {
         idx_field = str_of(rec, "bindingKey");
         idx_old = old_binding ? old_binding : "";
-        snprintf(idx_value, sizeof(idx_value), "%s:%s", c->tid, c->id);
+        sb_buf_printf(&idx_value, "%s:%s", c->tid, c->id);
     }
-    const char *argv[] = {k_tenant,           k_coll,    k_agents,  k_index, c->id, c->json, expected ? expected : "",
-                          agent ? agent : "", idx_field, idx_value, idx_old};
-    if (sb_store_eval(sb_api_store(req), &sb_script_entity_put, 4, SB_ARRAY_SIZE(argv), argv, NULL, on_put, req) < 0) {
+    const char *argv[] = {k_tenant,
+                          k_coll,
+                          k_agents,
+                          k_index,
+                          c->id,
+                          c->json,
+                          expected ? expected : "",
+                          agent ? agent : "",
+                          idx_field,
+                          idx_value.data ? idx_value.data : "",
+                          idx_old};
+    int rc = sb_store_eval(sb_api_store(req), &sb_script_entity_put, 4, SB_ARRAY_SIZE(argv), argv, NULL, on_put, req);
+    sb_buf_free(&idx_value);
+    if (rc < 0) {
         ctx_cleanup(c);
         sb_api_unavailable(req);
     }

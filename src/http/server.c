@@ -23,6 +23,7 @@
 #define STARTUP_GRACE_MS 3000
 #define LINGER_MS        2000
 #define OUT_HIGH_WATER   (256 * 1024) /* stop reading while this much output is queued */
+#define HELD_HIGH_WATER  (64 * 1024)  /* stop reading while this much input waits for a handler */
 #define REQ_POOL_MAX     1024
 #define ARENA_CHUNK      4096
 
@@ -45,6 +46,7 @@ struct sb_conn {
     } peer;
     bool reading, writing, in_feed;
     bool closing;   /* no more requests: shut down once output is flushed */
+    bool eof;       /* the client half-closed while a request was in flight */
     bool lingering; /* write side shut; discarding input until EOF or deadline */
     bool shut;      /* uv_close called */
 };
@@ -147,7 +149,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_read_start(sb_conn_t *c)
 {
-    if (!c->reading && !c->shut) {
+    if (!c->reading && !c->shut && !c->eof) {
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read) == 0)
             c->reading = true;
     }
@@ -382,6 +384,8 @@ static void conn_continue(sb_conn_t *c)
         conn_feed(c, in.data, in.len);
         sb_buf_free(&in);
     }
+    if (c->eof && !(c->req && c->req->dispatched))
+        c->closing = true; /* all the half-closed client sent is answered */
     conn_flush(c);
     if (!c->closing && !c->writing && !(c->req && c->req->dispatched))
         conn_read_start(c);
@@ -463,10 +467,13 @@ static void conn_feed(sb_conn_t *c, const char *data, size_t len)
         if (c->req && c->req->streaming)
             break; /* input while streaming is ignored; reading continues to see the client leave */
         if (c->req && c->req->dispatched) {
-            /* A handler is running: hold the rest; reading stays stopped until it answers. */
+            /* A handler is running: hold the rest (pipelined requests) until it answers. Reading
+             * goes on, so the socket's poll registration stays as it is (no epoll_ctl per
+             * request), up to a high-water mark. */
             if (sb_buf_append(&c->held, data, len) < 0)
                 c->closing = true;
-            conn_read_stop(c);
+            if (c->held.len >= HELD_HIGH_WATER || c->closing)
+                conn_read_stop(c);
             break;
         }
         size_t used = 0;
@@ -497,8 +504,6 @@ static void conn_feed(sb_conn_t *c, const char *data, size_t len)
         break;
     }
     c->in_feed = false;
-    if (c->req && c->req->dispatched && !c->req->done && !c->req->streaming)
-        conn_read_stop(c);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -515,6 +520,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
+    if (nread == UV_EOF && c->req && c->req->dispatched && !c->req->streaming && !c->lingering) {
+        /* The client finished sending (half-close) while its request is being handled: answer
+         * it and whatever it pipelined before, then close. */
+        c->eof = true;
+        conn_read_stop(c);
+        return;
+    }
     /* EOF or error. A request still being handled finishes without its peer. */
     conn_close(c);
 }

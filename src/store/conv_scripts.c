@@ -3,28 +3,19 @@
 #include "lua_lib.h"
 #include "switchboard/store.h"
 
-/* widget_auth(idx, widgetId, origin, token hash) -> {tid, w (widget), sid, conv} or nil, error:
+/* widget_auth(idx, widgetId, origin, token hash) -> {tid, agent, sid, conv} or nil, error:
  * 'NOWIDGET' | 'ORIGIN' | 'NOSESSION' (unknown, expired, other widget) | 'UNVERIFIED'. */
 #define LUA_WIDGET_AUTH                                                                                                \
-    "local function widget_auth(idx, wid, origin, tokhash)\n"                                                          \
-    "  local tid = redis.call('HGET', idx, wid)\n"                                                                     \
-    "  if not tid then return nil, 'NOWIDGET' end\n"                                                                   \
-    "  local tp = 'sb:{t:' .. tid .. '}:'\n"                                                                           \
-    "  local w = redis.call('HGET', tp .. 'widgets', wid)\n"                                                           \
-    "  if not w then return nil, 'NOWIDGET' end\n"                                                                     \
-    "  local o = cjson.decode(w)\n"                                                                                    \
-    "  local origins = o.allowedOrigins\n"                                                                             \
-    "  if type(origins) == 'table' and #origins > 0 then\n"                                                            \
-    "    local ok = false\n"                                                                                           \
-    "    for _, a in ipairs(origins) do if a == origin then ok = true end end\n"                                       \
-    "    if not ok then return nil, 'ORIGIN' end\n"                                                                    \
-    "  end\n"                                                                                                          \
-    "  if tokhash == '' then return nil, 'NOSESSION' end\n"                                                            \
-    "  local s = redis.call('HMGET', tp .. 'sess:' .. tokhash, 'id', 'widgetId', 'verified', 'conv', 'mode')\n"        \
-    "  if not s[1] or s[2] ~= wid then return nil, 'NOSESSION' end\n"                                                  \
-    "  if s[3] ~= '1' and (o.otpRequired == true or s[5] == 'otp') then return nil, 'UNVERIFIED' end\n"                \
-    "  return {tid = tid, w = o, sid = s[1], conv = s[4]}\n"                                                           \
-    "end\n"
+    SB_LUA_WIDGET SB_LUA_SESSION                                                                                       \
+        "local function widget_auth(idx, wid, origin, tokhash)\n"                                                      \
+        "  local g, err = widget_gate(idx, wid, origin)\n"                                                             \
+        "  if not g then return nil, err end\n"                                                                        \
+        "  if tokhash == '' then return nil, 'NOSESSION' end\n"                                                        \
+        "  local s = sess_get('sb:{t:' .. g.tid .. '}:session:' .. tokhash)\n"                                         \
+        "  if not s or s.wid ~= wid then return nil, 'NOSESSION' end\n"                                                \
+        "  if s.verified ~= '1' and (g.otp or s.mode == 'otp') then return nil, 'UNVERIFIED' end\n"                    \
+        "  return {tid = g.tid, agent = g.agent, sid = s.id, conv = s.conv}\n"                                         \
+        "end\n"
 
 /* Reads messages of a conversation with seq > from: {current seq, more (0/1), message, ...}. */
 #define LUA_CONV_READ                                                                                                  \
@@ -50,8 +41,8 @@ sb_script_t sb_script_widget_message = {
     "if not a then return {err} end\n"
     "local ok, n, reset = rl_admit(ARGV[9] .. a.sid, rl_now(), tonumber(ARGV[10]), tonumber(ARGV[11]))\n"
     "if not ok then return {'LIMIT', n, reset} end\n"
-    "local agent = type(a.w.agentId) == 'string' and a.w.agentId or ''\n"
-    "local cid, c = conv_open(cx, a.tid, 'widget', ARGV[2], a.sid, a.conv or ARGV[8], agent)\n"
+    "local agent = a.agent\n"
+    "local cid, c = conv_open(cx, a.tid, 'widget', ARGV[2], a.sid, a.conv ~= '' and a.conv or ARGV[8], agent)\n"
     "local sender = '{\"type\":\"customer\",\"id\":\"' .. a.sid .. '\"}'\n"
     "local seq, mj, data = conv_append(cx, a.tid, cid, c, 'message_received', sender, ARGV[6], ARGV[7], ARGV[5], "
     "'m')\n"
@@ -68,7 +59,7 @@ sb_script_t sb_script_widget_read = {"widget_read",
                                      "local a, err = widget_auth(KEYS[1], ARGV[1], ARGV[2], ARGV[3])\n"
                                      "if not a then return {err} end\n"
                                      "local cid = a.conv\n"
-                                     "if not cid then return {'OK', a.tid, '', 0, 0} end\n"
+                                     "if cid == '' then return {'OK', a.tid, '', 0, 0} end\n"
                                      "local ck = 'sb:{t:' .. a.tid .. '}:conv:' .. cid\n"
                                      "local exists = redis.call('EXISTS', ck) == 1\n"
                                      "local after, from = ARGV[4], 0\n"

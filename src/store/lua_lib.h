@@ -169,4 +169,51 @@
     "  return true, n + 1, n == 0 and window or reset\n"                                                               \
     "end\n"
 
+/* widget_gate(idx, widget id, origin) -> {tid, otp (bool), agent ('' = none)} or nil, 'NOWIDGET' |
+ * 'ORIGIN'. The widget index holds per widget 'tid|otp 0/1|agent id|origin origin ...' (written
+ * with the widget, docs/keys.md), so the public routes read one field and decode no JSON. An
+ * index entry of a bare tenant id (written before the gate existed) is completed from the
+ * widget record. Origins hold no spaces (validated); an origin with one never matches. */
+#define SB_LUA_WIDGET                                                                                                  \
+    "local function widget_gate(idx, wid, origin)\n"                                                                   \
+    "  local g = redis.call('HGET', idx, wid)\n"                                                                       \
+    "  if not g then return nil, 'NOWIDGET' end\n"                                                                     \
+    "  local tid, otp, agent, origins = string.match(g, '^([^|]*)|([01])|([^|]*)|(.*)$')\n"                            \
+    "  if not tid then\n"                                                                                              \
+    "    tid = g\n"                                                                                                    \
+    "    local w = redis.call('HGET', 'sb:{t:' .. tid .. '}:widgets', wid)\n"                                          \
+    "    if not w then return nil, 'NOWIDGET' end\n"                                                                   \
+    "    local o = cjson.decode(w)\n"                                                                                  \
+    "    otp = o.otpRequired == true and '1' or '0'\n"                                                                 \
+    "    agent = type(o.agentId) == 'string' and o.agentId or ''\n"                                                    \
+    "    origins = type(o.allowedOrigins) == 'table' and table.concat(o.allowedOrigins, ' ') or ''\n"                  \
+    "  end\n"                                                                                                          \
+    "  if origins ~= '' and (origin == '' or string.find(origin, ' ', 1, true) or\n"                                   \
+    "      not string.find(' ' .. origins .. ' ', ' ' .. origin .. ' ', 1, true)) then\n"                              \
+    "    return nil, 'ORIGIN'\n"                                                                                       \
+    "  end\n"                                                                                                          \
+    "  return {tid = tid, otp = otp == '1', agent = agent}\n"                                                          \
+    "end\n"
+
+/* A widget session is one string with a TTL (docs/keys.md):
+ * 'id|widgetId|mode|verified 0/1|conv|createdAt|expiresAt|phone|code hash|codeExpires|verifiedAt'.
+ * sess_get(key) -> table or nil; sess_put(key, ttl ms, the fields in that order) writes it with
+ * its TTL (no table to build on the hot path). Times are kept as the strings they were written
+ * as: a number is formatted only when it is made. */
+#define SB_LUA_SESSION                                                                                                 \
+    "local function sess_get(key)\n"                                                                                   \
+    "  local v = redis.call('GET', key)\n"                                                                             \
+    "  if not v then return nil end\n"                                                                                 \
+    "  local f = {string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|'\n"       \
+    "    .. '([^|]*)|([^|]*)$')}\n"                                                                                    \
+    "  if not f[1] then return nil end\n"                                                                              \
+    "  return {id = f[1], wid = f[2], mode = f[3], verified = f[4], conv = f[5], createdAt = f[6],\n"                  \
+    "    expiresAt = f[7], phone = f[8], code = f[9], codeExpires = f[10], verifiedAt = f[11]}\n"                      \
+    "end\n"                                                                                                            \
+    "local function sess_put(key, ttl, id, wid, mode, verified, conv, created, expires, phone, code, codeexp, vat)\n"  \
+    "  redis.call('SET', key, id .. '|' .. wid .. '|' .. mode .. '|' .. verified .. '|' .. conv .. '|' .. created "    \
+    "..\n"                                                                                                             \
+    "    '|' .. expires .. '|' .. phone .. '|' .. code .. '|' .. codeexp .. '|' .. vat, 'PX', ttl)\n"                  \
+    "end\n"
+
 #endif

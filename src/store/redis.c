@@ -1,8 +1,7 @@
-/* Redis connection per loop (see store.h). hiredis 0.14 has no async timeouts and its libuv
- * adapter can swallow poll errors, so this module keeps its own timer: it expires the connect
+/* Redis connection per loop (see store.h). hiredis 0.14 has no async timeouts (and the loop
+ * glue is ours, redis_uv.c), so this module keeps its own timer: it expires the connect
  * attempt and the oldest command, and on expiry frees the context (pending callbacks then see
  * reply == NULL) and reconnects with backoff. */
-#include <adapters/libuv.h>
 #include <arpa/inet.h>
 #include <async.h>
 #include <netdb.h>
@@ -362,7 +361,12 @@ redisAsyncContext *sb_redis_connect(uv_loop_t *loop, const sb_redis_addr_t *a, v
         return NULL;
     }
     ac->data = data;
-    redisLibuvAttach(ac, loop);
+    if (sb_redis_uv_attach(ac, loop) != 0) {
+        if (err)
+            snprintf(err, 128, "cannot poll the Redis socket");
+        redisAsyncFree(ac);
+        return NULL;
+    }
     redisAsyncSetConnectCallback(ac, connected);
     redisAsyncSetDisconnectCallback(ac, disconnected);
     return ac;

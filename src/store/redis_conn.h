@@ -13,7 +13,10 @@
 #define SB_REDIS_CONNECT_TIMEOUT_MS 2000
 #define SB_REDIS_BACKOFF_MIN_MS     100
 #define SB_REDIS_BACKOFF_MAX_MS     5000
-/* Starts a non-blocking connection to addr on loop with the libuv adapter; ac->data = data.
+/* Attaches a new context to loop (redis_uv.c): reads polled, writes flushed once per loop
+ * iteration. -1 when it cannot (the caller frees the context). */
+int sb_redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
+/* Starts a non-blocking connection to addr on loop (sb_redis_uv_attach); ac->data = data.
  * NULL when it failed at once (err, if given, says why). */
 redisAsyncContext *sb_redis_connect(uv_loop_t *loop, const sb_redis_addr_t *addr, void *data,
                                     redisConnectCallback *connected, redisDisconnectCallback *disconnected,

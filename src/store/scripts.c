@@ -121,7 +121,9 @@ sb_script_t sb_script_entity_get = {"entity_get",
 /* Create or compare-and-set update.
  * KEYS: tenant, collection, agents (reference check), index hash.
  * ARGV: id, json, expected current json ('' = create), agent id ('' = none),
- *       new index field (''), index value, old index field ('') */
+ *       new index field (''), index value, old index field ('')
+ * An index field owned by another record (its value up to the first '|' differs) is a
+ * DUPLICATE; a widget's index value is its gate 'tid|otp|agent|origins' (lua_lib.h). */
 sb_script_t sb_script_entity_put = {
     "entity_put",
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTENANT' end\n"
@@ -135,7 +137,7 @@ sb_script_t sb_script_entity_put = {
     "if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 0 then return 'NOREF' end\n"
     "if ARGV[5] ~= '' then\n"
     "  local owner = redis.call('HGET', KEYS[4], ARGV[5])\n"
-    "  if owner and owner ~= ARGV[6] then return 'DUPLICATE' end\n"
+    "  if owner and string.match(owner, '^[^|]*') ~= string.match(ARGV[6], '^[^|]*') then return 'DUPLICATE' end\n"
     "end\n"
     "if ARGV[7] ~= '' and ARGV[7] ~= ARGV[5] then redis.call('HDEL', KEYS[4], ARGV[7]) end\n"
     "if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end\n"

@@ -71,6 +71,23 @@ def test_pipelined_post_bodies_are_not_mixed_up(app):
     assert [r.header("X-Request-Id") for r in rs] == ["pp-0", "pp-1", "pp-2"]
 
 
+def test_half_closed_client_gets_every_pipelined_answer(app):
+    """A client that sends its requests and then shuts down its write side (printf | nc) still
+    reads every answer, also of requests still waiting for Redis, and then sees the close."""
+    import socket
+    data = b"".join(
+        req("POST", "/api/admin/tenants", [AUTH, ("X-Request-Id", "hc-%d" % i)],
+            body=json.dumps({"name": "half-closed-%d" % i}))
+        for i in range(3))
+    with app.raw() as c:
+        c.send(data)
+        c.sock.shutdown(socket.SHUT_WR)
+        rs = c.read_responses(3)
+        assert [r.status for r in rs] == [201, 201, 201]
+        assert [r.json()["name"] for r in rs] == ["half-closed-0", "half-closed-1", "half-closed-2"]
+        assert c.wait_closed(3), "the connection stayed open after the half-closed client's answers"
+
+
 def test_head_healthz_has_get_headers_and_no_body(app):
     with app.raw() as c:
         c.send(req("GET", "/healthz"))

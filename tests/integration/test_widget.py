@@ -100,8 +100,8 @@ def test_anonymous_session_start(server, redis):
     # stored only as its SHA-256, with a 2 h TTL
     import hashlib
     h = hashlib.sha256(s["token"].encode()).hexdigest()
-    keys = [k.decode() if isinstance(k, bytes) else k for k in redis.cmd("KEYS", "sb:*:sess:*")]
-    assert len(keys) == 1 and keys[0].endswith(":sess:" + h), keys
+    keys = [k.decode() if isinstance(k, bytes) else k for k in redis.cmd("KEYS", "sb:*:session:*")]
+    assert len(keys) == 1 and keys[0].endswith(":session:" + h), keys
     ttl = int(redis.cmd("PTTL", keys[0]))
     assert 7_190_000 < ttl <= 7_200_000, ttl
     dump = repr(redis.dump_all())
@@ -119,6 +119,49 @@ def test_session_start_refuses_a_foreign_origin_and_bad_bodies(server):
         assert r.status_code == 400 and r.json()["field"] == field, r.text
     r = srv.request("POST", url, data="{bad json", headers={"Origin": SHOP})
     assert r.status_code == 400
+
+
+def test_widget_changes_reach_the_public_routes(server):
+    """The public routes read the widget's gate (tenant, OTP flag, agent, origins) from the widget
+    index; an update of the widget rewrites it."""
+    srv = server()
+    wid = make_widget(srv)
+    url = "/api/widget/%s/session/start" % wid
+    other = "https://other.example.com"
+    assert srv.request("POST", url, headers={"Origin": other}).status_code == 403
+    tenants = srv.admin("GET", "/api/admin/tenants").json()
+    tid = [t for t in tenants["items"] if t["name"] == "widget-tenant"][0]["id"]
+    path = "/api/admin/tenants/%s/widgets/%s" % (tid, wid)
+    w = srv.admin("GET", path).json()
+    w["allowedOrigins"] = [SHOP, other]
+    r = srv.admin("PUT", path, json=w)
+    assert r.status_code == 200, r.text
+    assert srv.request("POST", url, headers={"Origin": other}).status_code == 201
+    w["otpRequired"], w["smsWebhookUrl"] = True, "https://sms.example.com/send"
+    assert srv.admin("PUT", path, json=w).status_code == 200
+    r = srv.request("POST", url, headers={"Origin": other})
+    assert r.status_code == 400 and r.json()["field"] == "mode", r.text
+    assert srv.admin("DELETE", path).status_code == 204
+    assert srv.request("POST", url, headers={"Origin": other}).status_code == 404
+
+
+def test_widget_index_entry_without_gate_still_works(server, redis):
+    """An index entry holding only the tenant id (as written before the gate) is completed from
+    the widget record: origins and the session still work."""
+    srv = server()
+    wid = make_widget(srv)
+    gate = redis.cmd("HGET", "sb:idx:widgets", wid)
+    gate = gate.decode() if isinstance(gate, bytes) else gate
+    assert gate.split("|")[1:] == ["0", gate.split("|")[2], SHOP], gate
+    redis.cmd("HSET", "sb:idx:widgets", wid, gate.split("|")[0])
+    url = "/api/widget/%s/session/start" % wid
+    assert srv.request("POST", url, headers={"Origin": "https://evil.example.com"}).status_code == 403
+    r = srv.request("POST", url, headers={"Origin": SHOP})
+    assert r.status_code == 201, r.text
+    tok = r.json()["token"]
+    r = srv.request("POST", "/api/widget/%s/messages" % wid, json={"text": "hello"},
+                    headers={"Origin": SHOP, "Authorization": "Bearer " + tok})
+    assert r.status_code == 201, r.text
 
 
 def test_otp_widget_refuses_anonymous_sessions(server):

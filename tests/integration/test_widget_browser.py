@@ -212,7 +212,7 @@ def echo_agent(rec, fake):
 
 
 def session_keys(redis):
-    return redis.cmd("KEYS", "sb:*:sess:*") or []
+    return redis.cmd("KEYS", "sb:*:session:*") or []
 
 
 def pairs(messages):

@@ -83,7 +83,7 @@ def assert_message(m, s, text=None, direction="in"):
 
 
 def session_pttl(redis, w, token):
-    key = "sb:{t:%s}:sess:%s" % (w.tenant["id"], hashlib.sha256(token.encode()).hexdigest())
+    key = "sb:{t:%s}:session:%s" % (w.tenant["id"], hashlib.sha256(token.encode()).hexdigest())
     return int(redis.cmd("PTTL", key))
 
 

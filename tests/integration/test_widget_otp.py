@@ -65,7 +65,7 @@ def test_code_is_sent_and_verifies_once(otp, redis):
     assert_signed(rec, secret)
     # the session holds the code only as a hash
     dump = redis.dump_all()
-    sess_keys = [k for k in dump if b":sess:" in (k if isinstance(k, bytes) else k.encode())]
+    sess_keys = [k for k in dump if b":session:" in (k if isinstance(k, bytes) else k.encode())]
     assert len(sess_keys) == 1
     assert body["code"] not in repr(dump[sess_keys[0]]), "the code is stored in clear"
 
@@ -75,7 +75,7 @@ def test_code_is_sent_and_verifies_once(otp, redis):
     assert r.headers["Access-Control-Allow-Origin"] == SHOP
     # 8 h from verification
     h = hashlib.sha256(s["token"].encode()).hexdigest()
-    key = [k for k in redis.cmd("KEYS", "sb:*:sess:" + h)][0]
+    key = [k for k in redis.cmd("KEYS", "sb:*:session:" + h)][0]
     assert 8 * 3600 * 1000 - 10_000 < int(redis.cmd("PTTL", key)) <= 8 * 3600 * 1000
     # single use
     r = verify(srv, wid, s["sessionId"], body["code"])
