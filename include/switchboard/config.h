@@ -49,6 +49,7 @@ typedef struct sb_config {
     unsigned widget_verified_ttl_s; /* OTP-verified session, from verification */
     unsigned otp_code_ttl_s;
     unsigned sse_heartbeat_ms;
+    unsigned binding_cache_ms; /* how long a loop keeps a channel binding it looked up */
 } sb_config_t;
 
 enum { SB_CONFIG_OK = 0, SB_CONFIG_EXIT = 1 /* --help / --version printed */, SB_CONFIG_ERROR = -1 };

@@ -20,9 +20,10 @@ typedef struct sb_msg {
     char id[37];
     char *mtail, *etail;
 } sb_msg_t;
-/* direction "in" or "out"; text and attachments (a validated array) may be NULL. */
+/* direction "in" or "out"; text and attachments (a validated array) may be NULL; platform_id
+ * (NULL: none) is the message's id on its platform (platformMessageId). */
 void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const char *text,
-                 const cJSON *attachments);
+                 const cJSON *attachments, const char *platform_id);
 void sb_msg_free(sb_msg_t *m);
 
 /* Validates {text, attachments} of a message body; 0 or -EINVAL with the field in e. */

@@ -19,6 +19,7 @@ typedef struct sb_delivery sb_delivery_t;
 /* Redis keys of the queue (global: one queue for every instance). */
 #define SB_Q_FRESH  "sb:q:fresh"
 #define SB_Q_RETRY  "sb:q:retry"
+#define SB_Q_IN     "sb:q:in" /* inbound channel messages (docs/channels.md) */
 #define SB_Q_DELAY  "sb:q:delay"
 #define SB_Q_RECV   "sb:q:recv"
 #define SB_Q_DEAD   "sb:q:dead" /* count of dead letters, every tenant */

@@ -193,6 +193,17 @@ static const char *const whatsapp_secrets[] = {"appSecret",           "appSecret
                                                "verifyTokenPrevious", "accessToken",       NULL};
 static const char *const none[] = {NULL};
 
+/* Secondary index fields (docs/channels.md). */
+typedef struct secondary {
+    const char *type, *field, *prefix;
+    bool hashed;
+} secondary_t;
+static const secondary_t secondary[] = {
+    {"telegram", "secretToken", "tgsecret", true}, {"telegram", "secretTokenPrevious", "tgsecret", true},
+    {"whatsapp", "verifyToken", "waverify", true}, {"whatsapp", "verifyTokenPrevious", "waverify", true},
+    {"whatsapp", "wabaId", "wawaba", false},       {NULL, NULL, NULL, false},
+};
+
 static const channel_type_t channel_types[] = {
     {"slack", "teamId", slack_fields, slack_secrets, none, none},
     {"teams", "appId", teams_fields, teams_secrets, teams_lists, teams_objects},
@@ -304,7 +315,49 @@ static int merge_channel(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
     snprintf(binding, sizeof(binding), "%s:%s", ct->type, str_of(cfg, ct->ident));
     cJSON_DeleteItemFromObjectCaseSensitive(rec, "bindingKey");
     cJSON_AddStringToObject(rec, "bindingKey", binding);
+    /* Every index field of the binding (docs/channels.md): the platform identity, then what
+     * the requests that carry no identity are found by (hashed secrets, the WABA id). */
+    cJSON *keys = cJSON_CreateArray();
+    cJSON_AddItemToArray(keys, cJSON_CreateString(binding));
+    for (const secondary_t *x = secondary; x->type; x++) {
+        const char *val = strcmp(x->type, ct->type) == 0 ? str_of(cfg, x->field) : NULL;
+        if (!val)
+            continue;
+        char field[160];
+        if (x->hashed) {
+            char h[65];
+            sb_sha256_hex(val, strlen(val), h);
+            snprintf(field, sizeof(field), "%s:%s", x->prefix, h);
+        } else {
+            snprintf(field, sizeof(field), "%s:%s", x->prefix, val);
+        }
+        cJSON_AddItemToArray(keys, cJSON_CreateString(field));
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "bindingKeys");
+    cJSON_AddItemToObject(rec, "bindingKeys", keys);
     return 0;
+}
+
+/* The index fields of a channel record, newline-separated for entity_put (NULL if none). */
+static char *binding_fields(sb_req_t *req, const cJSON *rec)
+{
+    sb_buf_t b;
+    sb_buf_init(&b, 4096);
+    const cJSON *k;
+    cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(rec, "bindingKeys"))
+    {
+        if (cJSON_IsString(k)) {
+            if (b.len)
+                sb_buf_putc(&b, '\n');
+            sb_buf_puts(&b, k->valuestring);
+        }
+    }
+    const char *one = str_of(rec, "bindingKey"); /* a record written before bindingKeys */
+    if (!b.len && one)
+        sb_buf_puts(&b, one);
+    char *out = b.len ? sb_req_strndup(req, b.data, b.len) : NULL;
+    sb_buf_free(&b);
+    return out;
 }
 
 static cJSON *view_channel(cJSON *rec)
@@ -321,6 +374,7 @@ static cJSON *view_channel(cJSON *rec)
         }
     }
     cJSON_AddItemToObject(rec, "secretsSet", set);
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "bindingKeys"); /* hashes of secrets among them */
     return rec;
 }
 
@@ -463,7 +517,7 @@ static void res_write(sb_req_t *req, res_ctx_t *c, cJSON *rec, const char *expec
         idx_field = c->id;
         widget_gate(&idx_value, c->tid, rec);
     } else if (c->kind == &channel_kind) {
-        idx_field = str_of(rec, "bindingKey");
+        idx_field = binding_fields(req, rec);
         idx_old = old_binding ? old_binding : "";
         sb_buf_printf(&idx_value, "%s:%s", c->tid, c->id);
     }
@@ -546,8 +600,7 @@ static void on_get_for_update(sb_store_t *st, redisReply *reply, void *data)
         sb_resp_problem(req, 500, "stored record is not valid JSON", NULL);
         return;
     }
-    const char *old = str_of(rec, "bindingKey");
-    char *old_binding = old ? sb_req_strndup(req, old, strlen(old)) : NULL;
+    char *old_binding = binding_fields(req, rec);
     sb_verr_t e;
     if (c->kind->merge(rec, c->patch, false, &e) < 0) {
         cJSON_Delete(rec);

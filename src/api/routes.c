@@ -1,6 +1,7 @@
 /* The route table: every route switchboard serves, with the credential it takes. Reads like
  * the SPEC's tables; handlers live in one file per route family. */
 #include "switchboard/api.h"
+#include "switchboard/channels.h"
 #include "switchboard/metrics.h"
 
 #define T "/api/admin/tenants/{tenantId}"
@@ -68,6 +69,11 @@ static const struct {
     {SB_M_POST, "/api/conversations/{conversationId}/close", sb_conv_close, SB_AUTH_TENANT},
 
     /* event subscriptions and the delivery engine (SPEC 7, 8; docs/deliveries.md) */
+    {SB_M_POST, "/api/webhooks/slack", sb_webhook_slack, SB_AUTH_NONE},
+    {SB_M_POST, "/api/webhooks/telegram", sb_webhook_telegram, SB_AUTH_NONE},
+    {SB_M_POST, "/api/webhooks/telegram/{botId}", sb_webhook_telegram, SB_AUTH_NONE},
+    {SB_M_GET, "/api/webhooks/whatsapp", sb_webhook_whatsapp_verify, SB_AUTH_NONE},
+    {SB_M_POST, "/api/webhooks/whatsapp", sb_webhook_whatsapp, SB_AUTH_NONE},
     {SB_M_GET, "/api/webhooks/subscriptions", sb_webhooks_subs_get, SB_AUTH_TENANT},
     {SB_M_PUT, "/api/webhooks/subscriptions", sb_webhooks_subs_put, SB_AUTH_TENANT},
     {SB_M_GET, "/api/webhooks/secret", sb_webhooks_secret_get, SB_AUTH_TENANT},

@@ -132,7 +132,7 @@ void sb_widget_message_post(sb_req_t *req)
     sb_event_cx_t cx;
     sb_event_cx_init(&cx, req->loop->srv->cfg);
     sb_msg_t m;
-    sb_msg_init(&m, &cx, "in", text ? text->valuestring : NULL, att);
+    sb_msg_init(&m, &cx, "in", text ? text->valuestring : NULL, att, NULL);
     cJSON_Delete(body);
     char k_idx[SB_KEY_MAX], newcid[37], k_rl[SB_KEY_MAX], window[16], limit[16];
     sb_key_global(k_idx, "idx", "widgets");

@@ -29,7 +29,7 @@ static void add_text(cJSON *o, const char *text)
 }
 
 void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const char *text,
-                 const cJSON *attachments)
+                 const cJSON *attachments, const char *platform_id)
 {
     sb_uuid4(m->id);
     cJSON *a = attachments ? cJSON_Duplicate(attachments, 1) : cJSON_CreateArray();
@@ -39,6 +39,8 @@ void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, co
     add_text(mt, text);
     cJSON_AddItemToObject(mt, "attachments", cJSON_Duplicate(a, 1));
     cJSON_AddStringToObject(mt, "createdAt", cx->rfc);
+    if (platform_id)
+        cJSON_AddStringToObject(mt, "platformMessageId", platform_id);
     m->mtail = members(mt);
     cJSON_Delete(mt);
     /* seed 001 names for the event's data */
@@ -49,6 +51,8 @@ void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, co
     cJSON_AddItemToObject(et, "attachments", a);
     cJSON_AddStringToObject(et, "content_type", text ? "messageText" : "messageAttachment");
     cJSON_AddStringToObject(et, "created_at", cx->rfc);
+    if (platform_id)
+        cJSON_AddStringToObject(et, "platform_message_id", platform_id);
     m->etail = members(et);
     cJSON_Delete(et);
 }
@@ -146,7 +150,7 @@ int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id,
     sb_event_cx_t cx;
     sb_event_cx_init(&cx, cfg);
     sb_msg_t m;
-    sb_msg_init(&m, &cx, "out", text, attachments);
+    sb_msg_init(&m, &cx, "out", text, attachments, NULL);
     const char *argv[] = {cx.json, tenant_id, conv_id, m.id, sender_json, m.mtail, m.etail, once_key ? once_key : ""};
     int rc = sb_store_eval(st, &sb_script_conv_reply, 0, SB_ARRAY_SIZE(argv), argv, NULL, cb, data);
     sb_msg_free(&m);

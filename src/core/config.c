@@ -62,6 +62,8 @@ static const opt_t opts[] = {
     {"otp-code-ttl", OPT_UINT, OFF(otp_code_ttl_s), 1, 3600, "SECONDS", "validity of an OTP code (default 300)"},
     {"sse-heartbeat-ms", OPT_UINT, OFF(sse_heartbeat_ms), 100, 600000, "MS",
      "comment line sent on idle event streams (default 15000)"},
+    {"binding-cache-ms", OPT_UINT, OFF(binding_cache_ms), 0, 60000, "MS",
+     "how long a loop keeps a channel binding it looked up; 0: no cache (default 1000)"},
 };
 
 void sb_config_defaults(sb_config_t *cfg)
@@ -88,6 +90,7 @@ void sb_config_defaults(sb_config_t *cfg)
     cfg->widget_verified_ttl_s = 8 * 3600;
     cfg->otp_code_ttl_s = 300;
     cfg->sse_heartbeat_ms = 15000;
+    cfg->binding_cache_ms = 1000;
     char host[256] = "switchboard";
     gethostname(host, sizeof(host) - 1);
     cfg->instance_id = sb_strdup(host);

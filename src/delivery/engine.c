@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "switchboard/alloc.h"
+#include "switchboard/channels.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
@@ -35,9 +36,11 @@ typedef struct prep_entry {
     sb_webhook_secret_t secret;
 } prep_entry_t;
 
-enum { LANE_FRESH = 0, LANE_RETRY = 1 };
-static const char *const lane_keys[2] = {SB_Q_FRESH, SB_Q_RETRY};
-static const unsigned lane_budget[2] = {512, 128};
+/* Fresh deliveries, retries, and inbound channel messages (docs/channels.md): the engine's
+ * consumer machinery (group, budgets, reclaim of dead consumers) works all three queues. */
+enum { LANE_FRESH = 0, LANE_RETRY = 1, LANE_IN = 2, NLANES = 3 };
+static const char *const lane_keys[NLANES] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_IN};
+static const unsigned lane_budget[NLANES] = {512, 128, 256};
 
 struct sb_delivery {
     uv_loop_t *loop;
@@ -50,11 +53,11 @@ struct sb_delivery {
     char consumer[160];
     char hb_key[200];
     bool reading, groups_ready, groups_pending, closing;
-    unsigned inflight[2];
+    unsigned inflight[NLANES];
     unsigned pending_closes;
     uv_timer_t tick;
     uint64_t last_hb, last_reclaim, last_depth, last_promote;
-    bool promote_busy, pace_busy, reclaim_busy[2], depth_busy;
+    bool promote_busy, pace_busy, reclaim_busy[NLANES], depth_busy;
     void (*done)(void *);
     void *done_data;
     prep_entry_t *prep; /* direct-mapped cache of `prepare` answers */
@@ -447,8 +450,31 @@ static const char *jstr(const cJSON *o, const char *k)
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
+typedef struct inbound_job {
+    sb_delivery_t *d;
+} inbound_job_t;
+
+static void on_inbound_done(void *data)
+{
+    inbound_job_t *j = data;
+    sb_delivery_t *d = j->d;
+    sb_free(j);
+    d->inflight[LANE_IN]--;
+    if (!d->closing)
+        read_next(d);
+    d_called_back(d);
+}
+
 static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const char *json, size_t len)
 {
+    if (lane == LANE_IN) {
+        inbound_job_t *j = sb_malloc(sizeof(*j));
+        j->d = d;
+        d->inflight[LANE_IN]++;
+        d->store_pending++;
+        sb_inbound_process(d->store, d->cfg, entry, json, len, on_inbound_done, j);
+        return;
+    }
     attempt_t *a = sb_calloc(1, sizeof(*a));
     a->d = d;
     a->lane = lane;
@@ -533,8 +559,8 @@ static void ensure_groups(sb_delivery_t *d)
 {
     if (d->groups_pending || d->closing)
         return;
-    const char *argv[] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_GROUP};
-    if (sb_store_eval(d->qstore, &sb_script_groups, 2, 3, argv, NULL, on_groups, d) == 0)
+    const char *argv[] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_IN, SB_Q_GROUP};
+    if (sb_store_eval(d->qstore, &sb_script_groups, 3, 4, argv, NULL, on_groups, d) == 0)
         d->groups_pending = true;
 }
 
@@ -559,7 +585,10 @@ static void on_read(sb_store_t *st, redisReply *reply, void *data)
             const redisReply *s = reply->element[i];
             if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || !s->element[0]->str)
                 continue;
-            int lane = strcmp(s->element[0]->str, SB_Q_RETRY) == 0 ? LANE_RETRY : LANE_FRESH;
+            int lane = LANE_FRESH;
+            for (int l = 0; l < NLANES; l++)
+                if (strcmp(s->element[0]->str, lane_keys[l]) == 0)
+                    lane = l;
             start_entries(d, lane, s->element[1]);
         }
     }
@@ -570,31 +599,33 @@ static void read_next(sb_delivery_t *d)
 {
     if (d->reading || d->closing || !d->groups_ready || !sb_store_ready(d->qstore))
         return;
-    bool fresh = d->inflight[LANE_FRESH] < lane_budget[LANE_FRESH];
-    bool retry = d->inflight[LANE_RETRY] < lane_budget[LANE_RETRY];
-    if (!fresh && !retry)
+    bool open[NLANES];
+    unsigned room = READ_BATCH, nopen = 0;
+    for (int l = 0; l < NLANES; l++) {
+        open[l] = d->inflight[l] < lane_budget[l];
+        if (open[l]) {
+            nopen++;
+            room = SB_MIN(room, lane_budget[l] - d->inflight[l]);
+        }
+    }
+    if (!nopen)
         return; /* an attempt finishing calls us again */
-    unsigned room =
-        SB_MIN(fresh ? lane_budget[0] - d->inflight[0] : 1000, retry ? lane_budget[1] - d->inflight[1] : 1000);
-    unsigned count = SB_MIN(room, READ_BATCH);
     char count_s[16], block_s[16];
-    snprintf(count_s, sizeof(count_s), "%u", count);
+    snprintf(count_s, sizeof(count_s), "%u", room);
     /* Stay well inside the per-command deadline. With a lane left out (its budget is full) the
      * read blocks only briefly, so slots that free up meanwhile are refilled at once rather than
      * after the long block. */
-    unsigned block = fresh && retry ? SB_MIN(1000u, d->cfg->redis_timeout_ms / 2) : 10u;
+    unsigned block = nopen == NLANES ? SB_MIN(1000u, d->cfg->redis_timeout_ms / 2) : 10u;
     snprintf(block_s, sizeof(block_s), "%u", block);
-    const char *argv[13] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT",
-                            count_s,      "BLOCK", block_s,    "STREAMS"};
+    const char *argv[9 + 2 * NLANES] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT",
+                                        count_s,      "BLOCK", block_s,    "STREAMS"};
     int argc = 9;
-    if (fresh)
-        argv[argc++] = SB_Q_FRESH;
-    if (retry)
-        argv[argc++] = SB_Q_RETRY;
-    if (fresh)
-        argv[argc++] = ">";
-    if (retry)
-        argv[argc++] = ">";
+    for (int l = 0; l < NLANES; l++)
+        if (open[l])
+            argv[argc++] = lane_keys[l];
+    for (int l = 0; l < NLANES; l++)
+        if (open[l])
+            argv[argc++] = ">";
     if (sb_store_cmd(d->qstore, on_read, d, argc, argv, NULL) == 0)
         d->reading = true;
 }
@@ -727,7 +758,7 @@ static void on_tick(uv_timer_t *t)
         d->last_reclaim = now;
         char vis[16];
         snprintf(vis, sizeof(vis), "%u", VISIBILITY_MS);
-        for (int lane = 0; lane < 2; lane++) {
+        for (int lane = 0; lane < NLANES; lane++) {
             if (d->reclaim_busy[lane] || d->inflight[lane] >= lane_budget[lane])
                 continue;
             reclaim_ctx_t *c = sb_malloc(sizeof(*c));

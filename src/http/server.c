@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "switchboard/alloc.h"
+#include "switchboard/channels.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
 #include "switchboard/log.h"
@@ -651,6 +652,8 @@ static void on_delivery_closed(void *data)
 {
     sb_loop_t *loop = data;
     loop->delivery = NULL;
+    sb_bindings_free(loop->bindings); /* no request is left to use them */
+    loop->bindings = NULL;
     if (loop->pubsub) { /* every event stream is gone with its connection */
         sb_pubsub_close(loop->pubsub);
         loop->pubsub = NULL;
@@ -819,6 +822,7 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_r
         loop->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
         loop->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, loop->store, i);
         loop->pubsub = sb_pubsub_new(&loop->uv, cfg, &loop->metrics, loop->store);
+        loop->bindings = sb_bindings_new();
     }
     return 0;
 }

@@ -8,6 +8,18 @@
 #include "switchboard/store.h"
 #include "switchboard/text.h"
 
+/* unbind(index, channel JSON): removes a channel's index fields (bindingKeys, and the single
+ * bindingKey of records written before secondary fields existed). */
+#define LUA_UNBIND                                                                                                     \
+    "local function unbind(idx, v)\n"                                                                                  \
+    "  local ok, o = pcall(cjson.decode, v)\n"                                                                         \
+    "  if not ok or type(o) ~= 'table' then return end\n"                                                              \
+    "  if type(o.bindingKey) == 'string' then redis.call('HDEL', idx, o.bindingKey) end\n"                             \
+    "  if type(o.bindingKeys) == 'table' then\n"                                                                       \
+    "    for _, k in ipairs(o.bindingKeys) do if type(k) == 'string' then redis.call('HDEL', idx, k) end end\n"        \
+    "  end\n"                                                                                                          \
+    "end\n"
+
 /* KEYS: byhash, tenant. ARGV: sha256 hex of the presented key. -> {keyId, status} or {} */
 sb_script_t sb_script_auth_key = {"auth_key",
                                   "local id = redis.call('HGET', KEYS[1], ARGV[1])\n"
@@ -62,12 +74,10 @@ sb_script_t sb_script_tenant_list = {
  * tenant fail at their next attempt (no secret) and are dead-lettered under no tenant. */
 sb_script_t sb_script_tenant_delete = {
     "tenant_delete",
+    LUA_UNBIND
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "for _, wid in ipairs(redis.call('HKEYS', KEYS[5])) do redis.call('HDEL', KEYS[8], wid) end\n"
-    "for _, v in ipairs(redis.call('HVALS', KEYS[7])) do\n"
-    "  local ok, o = pcall(cjson.decode, v)\n"
-    "  if ok and type(o) == 'table' and o.bindingKey then redis.call('HDEL', KEYS[9], o.bindingKey) end\n"
-    "end\n"
+    "for _, v in ipairs(redis.call('HVALS', KEYS[7])) do unbind(KEYS[9], v) end\n"
     "local subs = redis.call('GET', KEYS[10])\n"
     "if subs then\n"
     "  local ok, o = pcall(cjson.decode, subs)\n"
@@ -121,7 +131,7 @@ sb_script_t sb_script_entity_get = {"entity_get",
 /* Create or compare-and-set update.
  * KEYS: tenant, collection, agents (reference check), index hash.
  * ARGV: id, json, expected current json ('' = create), agent id ('' = none),
- *       new index field (''), index value, old index field ('')
+ *       new index fields (newline-separated, '' none), index value, old index fields (same)
  * An index field owned by another record (its value up to the first '|' differs) is a
  * DUPLICATE; a widget's index value is its gate 'tid|otp|agent|origins' (lua_lib.h). */
 sb_script_t sb_script_entity_put = {
@@ -135,12 +145,17 @@ sb_script_t sb_script_entity_put = {
     "  if cur ~= ARGV[3] then return 'CHANGED' end\n"
     "end\n"
     "if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 0 then return 'NOREF' end\n"
-    "if ARGV[5] ~= '' then\n"
-    "  local owner = redis.call('HGET', KEYS[4], ARGV[5])\n"
-    "  if owner and string.match(owner, '^[^|]*') ~= string.match(ARGV[6], '^[^|]*') then return 'DUPLICATE' end\n"
+    "local owner_of = function(v) return string.match(v, '^[^|]*') end\n"
+    "local keep = {}\n"
+    "for f in string.gmatch(ARGV[5], '[^\\n]+') do\n"
+    "  local owner = redis.call('HGET', KEYS[4], f)\n"
+    "  if owner and owner_of(owner) ~= owner_of(ARGV[6]) then return 'DUPLICATE' end\n"
+    "  keep[f] = true\n"
     "end\n"
-    "if ARGV[7] ~= '' and ARGV[7] ~= ARGV[5] then redis.call('HDEL', KEYS[4], ARGV[7]) end\n"
-    "if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end\n"
+    "for f in string.gmatch(ARGV[7], '[^\\n]+') do\n"
+    "  if not keep[f] then redis.call('HDEL', KEYS[4], f) end\n"
+    "end\n"
+    "for f in pairs(keep) do redis.call('HSET', KEYS[4], f, ARGV[6]) end\n"
     "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n"
     "return 'OK'\n",
     ""};
@@ -148,27 +163,25 @@ sb_script_t sb_script_entity_put = {
 /* KEYS: tenant, collection, index hash, widgets, channels.
  * ARGV: id, index mode ('id': the id is the index field; 'binding': the record's bindingKey;
  *       '' none), agent id whose use blocks deletion ('') */
-sb_script_t sb_script_entity_delete = {
-    "entity_delete",
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTENANT' end\n"
-    "local cur = redis.call('HGET', KEYS[2], ARGV[1])\n"
-    "if not cur then return 'NOTFOUND' end\n"
-    "if ARGV[3] ~= '' then\n"
-    "  local needle = '\"agentId\":\"' .. ARGV[3] .. '\"'\n"
-    "  for _, k in ipairs({KEYS[4], KEYS[5]}) do\n"
-    "    for _, v in ipairs(redis.call('HVALS', k)) do\n"
-    "      if string.find(v, needle, 1, true) then return 'INUSE' end\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "if ARGV[2] == 'id' then redis.call('HDEL', KEYS[3], ARGV[1])\n"
-    "elseif ARGV[2] == 'binding' then\n"
-    "  local ok, o = pcall(cjson.decode, cur)\n"
-    "  if ok and type(o) == 'table' and o.bindingKey then redis.call('HDEL', KEYS[3], o.bindingKey) end\n"
-    "end\n"
-    "redis.call('HDEL', KEYS[2], ARGV[1])\n"
-    "return 'OK'\n",
-    ""};
+sb_script_t sb_script_entity_delete = {"entity_delete",
+                                       LUA_UNBIND "if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTENANT' end\n"
+                                                  "local cur = redis.call('HGET', KEYS[2], ARGV[1])\n"
+                                                  "if not cur then return 'NOTFOUND' end\n"
+                                                  "if ARGV[3] ~= '' then\n"
+                                                  "  local needle = '\"agentId\":\"' .. ARGV[3] .. '\"'\n"
+                                                  "  for _, k in ipairs({KEYS[4], KEYS[5]}) do\n"
+                                                  "    for _, v in ipairs(redis.call('HVALS', k)) do\n"
+                                                  "      if string.find(v, needle, 1, true) then return 'INUSE' end\n"
+                                                  "    end\n"
+                                                  "  end\n"
+                                                  "end\n"
+                                                  "if ARGV[2] == 'id' then redis.call('HDEL', KEYS[3], ARGV[1])\n"
+                                                  "elseif ARGV[2] == 'binding' then\n"
+                                                  "  unbind(KEYS[3], cur)\n"
+                                                  "end\n"
+                                                  "redis.call('HDEL', KEYS[2], ARGV[1])\n"
+                                                  "return 'OK'\n",
+                                       ""};
 
 sb_script_t *const sb_scripts[] = {
     &sb_script_auth_key,
@@ -215,6 +228,10 @@ sb_script_t *const sb_scripts[] = {
     &sb_script_conv_close,
     &sb_script_conv_list,
     &sb_script_conv_messages,
+    /* channels' inbound webhooks (channel_scripts.c) */
+    &sb_script_binding_get,
+    &sb_script_inbound_accept,
+    &sb_script_channel_inbound,
 };
 const size_t sb_scripts_count = SB_ARRAY_SIZE(sb_scripts);
 

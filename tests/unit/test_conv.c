@@ -41,7 +41,7 @@ static void test_message_pieces_make_valid_json(void **state)
     const char *text = "quote \" backslash \\ newline \n tab \t unicode \xc5\x9f </script>";
     cJSON *att = cJSON_Parse("[{\"url\":\"https://x.example/a.pdf\",\"name\":\"a \\\"b\\\".pdf\"}]");
     sb_msg_t m;
-    sb_msg_init(&m, &cx, "in", text, att);
+    sb_msg_init(&m, &cx, "in", text, att, NULL);
     assert_true(sb_uuid_valid(m.id, strlen(m.id)));
     cJSON *msg = assemble("{\"type\":\"customer\",\"id\":\"s\"}", m.mtail);
     assert_non_null(msg);
@@ -59,12 +59,14 @@ static void test_message_pieces_make_valid_json(void **state)
     sb_msg_free(&m);
 
     /* attachments only: text is null */
-    sb_msg_init(&m, &cx, "out", NULL, att);
+    sb_msg_init(&m, &cx, "out", NULL, att, "wamid.1");
     msg = assemble("{}", m.mtail);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(msg, "text")));
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(msg, "platformMessageId")), "wamid.1");
     cJSON_Delete(msg);
     ev = assemble("{}", m.etail);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "content_type")), "messageAttachment");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "platform_message_id")), "wamid.1");
     cJSON_Delete(ev);
     sb_msg_free(&m);
     cJSON_Delete(att);

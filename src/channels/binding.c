@@ -1,0 +1,123 @@
+/* Channel bindings for the inbound webhooks (docs/channels.md): found through the global index
+ * by one script, kept per loop for --binding-cache-ms (unknown fields too, so a flood of
+ * made-up identities costs one script per field and second, not one per request). */
+#include <string.h>
+
+#include "switchboard/alloc.h"
+#include "switchboard/api.h"
+#include "switchboard/channels.h"
+#include "switchboard/text.h"
+
+#define SLOTS 1024 /* direct-mapped */
+
+struct sb_bindings {
+    sb_binding_t slot[SLOTS];
+};
+
+sb_bindings_t *sb_bindings_new(void)
+{
+    return sb_calloc(1, sizeof(sb_bindings_t));
+}
+
+void sb_bindings_free(sb_bindings_t *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < SLOTS; i++)
+        cJSON_Delete(b->slot[i].rec);
+    sb_free(b);
+}
+
+static sb_binding_t *slot_of(sb_bindings_t *b, const char *field)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = field; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &b->slot[h % SLOTS];
+}
+
+static void copy_id(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        n = 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+/* Fills s from the script's {tenant id, channel id, channel JSON} (or nothing). */
+static void fill(sb_binding_t *s, const char *field, const redisReply *r, uint64_t expires)
+{
+    cJSON_Delete(s->rec);
+    memset(s, 0, sizeof(*s));
+    copy_id(s->field, sizeof(s->field), field);
+    s->expires = expires;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !r->element[2]->str)
+        return;
+    cJSON *rec = cJSON_ParseWithLength(r->element[2]->str, r->element[2]->len);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(rec, "config");
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "type"));
+    if (!cJSON_IsObject(cfg) || !type || !r->element[0]->str || !r->element[1]->str) {
+        cJSON_Delete(rec);
+        return;
+    }
+    s->rec = rec;
+    s->cfg = cfg;
+    s->found = true;
+    copy_id(s->tid, sizeof(s->tid), r->element[0]->str);
+    copy_id(s->cid, sizeof(s->cid), r->element[1]->str);
+    copy_id(s->type, sizeof(s->type), type);
+    copy_id(s->agent, sizeof(s->agent), cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "agentId")));
+}
+
+typedef struct find_ctx {
+    sb_binding_cb cb;
+    void *saved; /* the handler's own req->ctx, back in place before cb */
+    char field[SB_BINDING_FIELD_MAX];
+} find_ctx_t;
+
+static void on_binding(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    find_ctx_t *f = req->ctx;
+    req->ctx = f->saved;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        sb_api_reply_failed(req, reply);
+        return;
+    }
+    sb_bindings_t *bs = req->loop->bindings;
+    sb_binding_t *s = slot_of(bs, f->field);
+    fill(s, f->field, reply, uv_now(&req->loop->uv) + req->loop->srv->cfg->binding_cache_ms);
+    f->cb(req, s->found ? s : NULL);
+}
+
+void sb_binding_find(sb_req_t *req, const char *field, sb_binding_cb cb)
+{
+    sb_bindings_t *bs = req->loop->bindings;
+    sb_binding_t *s = slot_of(bs, field);
+    if (s->expires > uv_now(&req->loop->uv) && strcmp(s->field, field) == 0) {
+        cb(req, s->found ? s : NULL);
+        return;
+    }
+    find_ctx_t *f = sb_req_alloc(req, sizeof(*f));
+    f->cb = cb;
+    f->saved = req->ctx;
+    copy_id(f->field, sizeof(f->field), field);
+    req->ctx = f;
+    char k_idx[SB_KEY_MAX];
+    sb_key_global(k_idx, "idx", "channels");
+    const char *argv[] = {k_idx, field};
+    if (sb_store_eval(sb_api_store(req), &sb_script_binding_get, 1, 2, argv, NULL, on_binding, req) < 0) {
+        req->ctx = f->saved;
+        sb_api_unavailable(req);
+    }
+}
+
+const char *sb_binding_secret(const sb_binding_t *b, const char *name, bool previous)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "%s%s", name, previous ? "Previous" : "");
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->cfg, key));
+    return v && v[0] ? v : NULL;
+}

@@ -1,0 +1,50 @@
+/* Lua scripts of the channels' inbound webhooks (docs/channels.md). */
+#include "lua_lib.h"
+#include "switchboard/store.h"
+
+/* A binding. KEYS: channel index. ARGV: index field -> false or {tenant id, channel id, channel JSON} */
+sb_script_t sb_script_binding_get = {"binding_get",
+                                     "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+                                     "if not v then return false end\n"
+                                     "local tid, cid = string.match(v, '^([^:|]+):([^|]+)$')\n"
+                                     "if not tid then return false end\n"
+                                     "local j = redis.call('HGET', 'sb:{t:' .. tid .. '}:channels', cid)\n"
+                                     "if not j then return false end\n"
+                                     "return {tid, cid, j}\n",
+                                     ""};
+
+/* Dedup claim and enqueue, one atomic step: an event id is never claimed without its item
+ * queued, nor queued twice. KEYS: inbound stream. ARGV: claim ttl s, then (claim key, item JSON)
+ * pairs -> how many items were new. */
+sb_script_t sb_script_inbound_accept = {"inbound_accept",
+                                        "local n = 0\n"
+                                        "for i = 2, #ARGV - 1, 2 do\n"
+                                        "  if redis.call('SET', ARGV[i], '1', 'NX', 'EX', ARGV[1]) then\n"
+                                        "    redis.call('XADD', KEYS[1], '*', 'd', ARGV[i + 1])\n"
+                                        "    n = n + 1\n"
+                                        "  end\n"
+                                        "end\n"
+                                        "return n\n",
+                                        ""};
+
+/* One queued inbound message becomes a conversation message: open or reopen the conversation,
+ * append, emit, queue the agent's delivery, and acknowledge the queue entry, all at once (an
+ * entry taken over after its script ran is only acknowledged: the once key).
+ * KEYS: inbound stream. ARGV: cx JSON, entry id, tenant id, channel type, channel id, chat id,
+ *       new conversation id, agent id, sender JSON, mtail, etail, message id
+ * -> {'GONE'} (tenant deleted) | {'DUP'} | {'OK', conversation id, seq} */
+sb_script_t sb_script_channel_inbound = {
+    "channel_inbound",
+    SB_LUA_EMIT SB_LUA_CONV
+    "local function done() redis.call('XACK', KEYS[1], 'sb', ARGV[2]); redis.call('XDEL', KEYS[1], ARGV[2]) end\n"
+    "local tp = 'sb:{t:' .. ARGV[3] .. '}:'\n"
+    "if redis.call('EXISTS', tp .. 'tenant') == 0 then done() return {'GONE'} end\n"
+    "if not redis.call('SET', tp .. 'once:in:' .. ARGV[2], '1', 'NX', 'EX', 604800) then done() return {'DUP'} end\n"
+    "local cx = cjson.decode(ARGV[1])\n"
+    "local cid, c = conv_open(cx, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])\n"
+    "local seq, mj, data = conv_append(cx, ARGV[3], cid, c, 'message_received', ARGV[9], ARGV[10], ARGV[11], "
+    "ARGV[12], 'm')\n"
+    "conv_agent(cx, ARGV[3], cid, ARGV[8], ARGV[12], data)\n"
+    "done()\n"
+    "return {'OK', cid, seq}\n",
+    ""};
