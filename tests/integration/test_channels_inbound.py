@@ -15,7 +15,7 @@ import urllib.parse
 
 import pytest
 
-from fakes import SERVER_FLAGS, fakes, ok  # noqa: F401  (fakes is a fixture)
+from fakes import SERVER_FLAGS, Tenant, fakes, ok  # noqa: F401  (fakes is a fixture)
 from sbhelpers import RawConn, req
 
 pytestmark = pytest.mark.server
@@ -301,6 +301,8 @@ def assert_nothing_stored(bound, redis, settle=SETTLE):
         "nothing may be queued: %r" % redis.cmd("XRANGE", "sb:q:in", "-", "+")
     keys = redis.cmd("KEYS", "sb:{t:%s}:conv*" % bound.id) or []
     assert keys == [], "conversation keys written: %r" % keys
+    claims = redis.cmd("KEYS", "sb:{t:%s}:seen:*" % bound.id) or []
+    assert claims == [], "no dedup claim may exist without its message: %r" % claims
     assert bound.agent.count() == 0, "the agent must not be called: %r" % bound.agent.snapshot()
 
 
@@ -835,6 +837,61 @@ def test_whatsapp_only_the_verified_bindings_changes_are_kept(server, fakes):  #
     time.sleep(0.5)
     assert other.conversations() == [], "the unverified binding's change must be dropped"
     assert other.agent.count() == 0
+
+
+# =============================================================================================
+# Across platforms: claims, events, reopening
+
+@pytest.mark.parametrize("route,ttl", [("slack", 24 * 3600), ("telegram_bot", 24 * 3600),
+                                       ("whatsapp", 7 * 24 * 3600)])
+def test_dedup_claim_lives_24h_or_7d_for_whatsapp(sb, fakes, redis, route, ttl):  # noqa: F811
+    b = _bind_all(sb, fakes)
+    assert_ok(_send_raw(sb, route, jbytes(_good(route))), route)
+    b.wait_messages(1)
+    claims = redis.cmd("KEYS", "sb:{t:%s}:seen:*" % b.id) or []
+    assert len(claims) == 1, "one claim per accepted event: %r" % claims
+    left = int(redis.cmd("TTL", claims[0]))
+    assert ttl - 60 <= left <= ttl, "claim %r expires in %d s, expected %d" % (claims[0], left,
+                                                                               ttl)
+
+
+def test_inbound_message_emits_dialog_created_and_message_received(sb, fakes):  # noqa: F811
+    b = Bound(sb, fakes)
+    ch = b.telegram()
+    sub = fakes(ok())
+    Tenant(sb, key=b.key).subscribe({sub.url: ["dialog_created", "message_received"]})
+    assert_ok(send_tg(sb, tg_update(text="events please")))
+    conv, m = only_message(b)
+    recs = sub.wait_for(2, 10)
+    assert sub.stays_at(2, 1.0), sub.snapshot()
+    evs = {r.json()["event_type"]: r.json()["data"] for r in recs}
+    assert sorted(evs) == ["dialog_created", "message_received"], evs
+    for d in evs.values():
+        assert d["conversation_id"] == conv["id"], d
+    d = evs["message_received"]
+    assert d["text"] == "events please" and d["channel"] == "telegram", d
+    assert d["channel_id"] == ch["id"] and d["chat_id"] == "4242001", d
+    assert d["seq"] == m["seq"], (d, m)
+    assert evs["dialog_created"]["seq"] < d["seq"], evs
+
+
+def test_message_to_a_closed_conversation_reopens_it(sb, fakes):  # noqa: F811
+    b = Bound(sb, fakes)
+    b.slack()
+    sub = fakes(ok())
+    Tenant(sb, key=b.key).subscribe({sub.url: ["dialog_reopened"]})
+    assert_ok(send_slack(sb, slack_flat(text="first", event_ts="1700000000.1")))
+    conv, _ = only_message(b)
+    r = sb.tenant_api(b.key, "/api/conversations/%s/close" % conv["id"], method="POST")
+    assert r.status_code == 200 and r.json()["status"] == "closed", r.text
+    assert_ok(send_slack(sb, slack_flat(text="again", event_ts="1700000000.2")))
+    got = b.wait_messages(2)
+    assert list(got) == [conv["id"]], "the same conversation is reopened: %r" % got
+    c, msgs = got[conv["id"]]
+    assert c["status"] == "open", c
+    assert [m["text"] for m in msgs] == ["first", "again"]
+    ev = sub.wait_for(1, 10)[0].json()
+    assert ev["event_type"] == "dialog_reopened" and ev["data"]["conversation_id"] == conv["id"]
 
 
 # =============================================================================================
