@@ -267,8 +267,24 @@ void sb__conn_write(sb_req_t *req, const void *p, size_t n)
 int sb__conn_stream(sb_req_t *req, const void *p, size_t n)
 {
     sb_conn_t *c = req->conn;
-    if (!c || c->shut)
+    if (!c) {
+        /* The client left before the stream began (its connection is closed and forgotten):
+         * the owner learns it here, as on_abort, like a client leaving mid-stream. */
+        if (n && req->streaming && req->on_abort) {
+            void (*fn)(sb_req_t *) = req->on_abort;
+            req->on_abort = NULL;
+            fn(req);
+        }
         return -EPIPE;
+    }
+    if (c->shut)
+        return -EPIPE; /* closing: on_conn_closed calls on_abort */
+    if (c->eof) {
+        /* The client finished sending before its stream began: gone, as an EOF during the
+         * stream would say (reading has stopped, so nothing else would notice). */
+        conn_close(c);
+        return -EPIPE;
+    }
     if (n)
         sb_buf_append(&c->out, p, n);
     if (c->out.len + c->wbuf.len > SB_STREAM_MAX_QUEUED) {
