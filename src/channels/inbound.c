@@ -141,13 +141,24 @@ static int text_member(sb_req_t *req, const cJSON *o, const char *name, const ch
     return 0;
 }
 
+/* A JSON number that is an integer a double holds exactly (|v| <= 2^53): true with *out.
+ * Checked before any cast, so 1e300 or NaN from the network is just "not an integer". */
+static bool json_int(const cJSON *v, long long *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9007199254740992.0 && v->valuedouble <= 9007199254740992.0))
+        return false;
+    *out = (long long)v->valuedouble;
+    return (double)*out == v->valuedouble;
+}
+
 /* An id that may be a JSON number (Telegram) or a string, as a string. */
 static const char *id_member(sb_req_t *req, const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     char buf[32];
-    if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble) {
-        snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
+    long long n;
+    if (json_int(v, &n)) {
+        snprintf(buf, sizeof(buf), "%lld", n);
         return dup_str(req, buf);
     }
     if (cJSON_IsString(v) && v->valuestring[0] && strlen(v->valuestring) <= EVENT_ID_MAX)
@@ -452,7 +463,8 @@ void sb_webhook_telegram(sb_req_t *req)
     int rc = -1;
     const cJSON *uid = cJSON_GetObjectItemCaseSensitive(o, "update_id");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(o, "message");
-    if (!cJSON_IsNumber(uid) || uid->valuedouble < 0 || uid->valuedouble != (double)(long long)uid->valuedouble) {
+    long long update_id;
+    if (!json_int(uid, &update_id) || update_id < 0) {
         sb_resp_problem(req, 400, "'update_id' must be a non-negative integer", "update_id");
     } else if (msg && !cJSON_IsObject(msg)) {
         sb_resp_problem(req, 400, "'message' must be an object", "message");
@@ -477,7 +489,7 @@ void sb_webhook_telegram(sb_req_t *req)
     }
     if (rc == 0) {
         char id[32];
-        snprintf(id, sizeof(id), "%lld", (long long)uid->valuedouble);
+        snprintf(id, sizeof(id), "%lld", update_id);
         c->update_id = dup_str(req, id);
     }
     cJSON_Delete(o);

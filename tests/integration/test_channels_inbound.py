@@ -970,6 +970,14 @@ def _wrong_type(case):
         o = tg_update()
         o["update_id"] = "100001"
         return "telegram", o, "update_id"
+    if case == "telegram_update_id_huge":  # no integer: never cast (UBSan would say so)
+        o = tg_update()
+        o["update_id"] = 1e300
+        return "telegram_bot", o, "update_id"
+    if case == "telegram_chat_id_huge":
+        o = tg_update()
+        o["message"]["chat"]["id"] = -1e300
+        return "telegram_bot", o, "message.chat.id"
     if case == "whatsapp_entry_object":
         o = _good("whatsapp")
         o["entry"] = o["entry"][0]
@@ -983,7 +991,8 @@ def _wrong_type(case):
 
 @pytest.mark.parametrize("case", ["slack_team_id_number", "slack_events_team_id_number",
                                   "slack_text_number", "telegram_update_id_string",
-                                  "telegram_plain_update_id_string", "whatsapp_entry_object",
+                                  "telegram_plain_update_id_string", "telegram_update_id_huge",
+                                  "telegram_chat_id_huge", "whatsapp_entry_object",
                                   "whatsapp_entry_string"])
 def test_wrong_type_is_400_naming_the_member(sb, fakes, redis, case):  # noqa: F811
     b = _bind_all(sb, fakes)
