@@ -21,8 +21,9 @@
 #define CLAIM_TTL_S      86400  /* 24 h */
 #define CLAIM_TTL_META_S 604800 /* WhatsApp: Meta retries for up to 7 days */
 #define EVENT_ID_MAX     200
-#define WA_MAX_MESSAGES  256 /* per payload */
-#define WA_MAX_BINDINGS  8   /* distinct numbers named by one payload */
+#define WA_MAX_MESSAGES  256         /* per payload */
+#define WA_MAX_BINDINGS  8           /* distinct numbers named by one payload */
+#define ITEM_MAX         (64 * 1024) /* a queue item: ids, a name and one text of <= 4096 characters, escaped */
 
 /* A message on its way into the queue. */
 typedef struct in_msg {
@@ -175,25 +176,30 @@ static void on_accepted(sb_store_t *st, redisReply *reply, void *data)
     answer_ok(req);
 }
 
-/* The queue item of one message (docs/channels.md). */
-static char *item_json(const sb_binding_t *b, const in_msg_t *m)
+static void put_member(sb_buf_t *o, const char *name, const char *v)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "k", "in");
-    cJSON_AddStringToObject(o, "t", b->tid);
-    cJSON_AddStringToObject(o, "ch", b->type);
-    cJSON_AddStringToObject(o, "cid", b->cid);
-    cJSON_AddStringToObject(o, "ag", b->agent);
-    cJSON_AddStringToObject(o, "chat", m->chat);
-    cJSON_AddStringToObject(o, "mid", m->pmid ? m->pmid : m->event_id);
-    cJSON *from = cJSON_AddObjectToObject(o, "from");
-    cJSON_AddStringToObject(from, "id", m->from ? m->from : "");
+    sb_buf_puts(o, name);
+    sb_buf_putc(o, '"');
+    sb_buf_json_escape(o, v, strlen(v));
+    sb_buf_putc(o, '"');
+}
+
+/* The queue item of one message (docs/channels.md), written into o (reset first): the ids and
+ * strings are escaped as they are appended, no JSON tree is built on the way in. */
+static void item_json(sb_buf_t *o, const sb_binding_t *b, const in_msg_t *m)
+{
+    sb_buf_reset(o);
+    put_member(o, "{\"k\":\"in\",\"t\":", b->tid);
+    put_member(o, ",\"ch\":", b->type);
+    put_member(o, ",\"cid\":", b->cid);
+    put_member(o, ",\"ag\":", b->agent);
+    put_member(o, ",\"chat\":", m->chat);
+    put_member(o, ",\"mid\":", m->pmid ? m->pmid : m->event_id);
+    put_member(o, ",\"from\":{\"id\":", m->from ? m->from : "");
     if (m->name)
-        cJSON_AddStringToObject(from, "name", m->name);
-    cJSON_AddStringToObject(o, "text", m->text);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+        put_member(o, ",\"name\":", m->name);
+    put_member(o, "},\"text\":", m->text);
+    sb_buf_putc(o, '}');
 }
 
 /* Claims and queues the messages; n may be 0 (acknowledged, nothing stored). bindings[i] is the
@@ -205,26 +211,24 @@ static void accept_msgs(sb_req_t *req, const sb_binding_t *const *bindings, cons
         answer_ok(req);
         return;
     }
-    const char **argv = sb_req_alloc(req, (3 + 2 * n) * sizeof(char *));
-    char **items = sb_calloc(n, sizeof(char *));
+    const char **argv = sb_req_alloc(req, (2 + 2 * n) * sizeof(char *));
     char ttl[16];
     snprintf(ttl, sizeof(ttl), "%u", ttl_s);
     argv[0] = SB_Q_IN;
     argv[1] = ttl;
+    sb_buf_t item;
+    sb_buf_init(&item, ITEM_MAX);
     for (size_t i = 0; i < n; i++) {
         const sb_binding_t *b = bindings[msgs[i].binding];
         char *claim = sb_req_alloc(req, SB_KEY_MAX + EVENT_ID_MAX + 64);
         snprintf(claim, SB_KEY_MAX + EVENT_ID_MAX + 64, "sb:{t:%s}:seen:%s:%s", b->tid, b->cid, msgs[i].event_id);
-        items[i] = item_json(b, &msgs[i]);
+        item_json(&item, b, &msgs[i]);
         argv[2 + 2 * i] = claim;
-        argv[3 + 2 * i] = items[i];
+        argv[3 + 2 * i] = sb_req_strndup(req, item.data, item.len);
     }
-    int rc =
-        sb_store_eval(sb_api_store(req), &sb_script_inbound_accept, 1, (int)(2 + 2 * n), argv, NULL, on_accepted, req);
-    for (size_t i = 0; i < n; i++)
-        cJSON_free(items[i]);
-    sb_free(items);
-    if (rc < 0)
+    sb_buf_free(&item);
+    if (sb_store_eval(sb_api_store(req), &sb_script_inbound_accept, 1, (int)(2 + 2 * n), argv, NULL, on_accepted, req) <
+        0)
         sb_api_unavailable(req);
 }
 

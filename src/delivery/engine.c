@@ -37,10 +37,14 @@ typedef struct prep_entry {
 } prep_entry_t;
 
 /* Fresh deliveries, retries, and inbound channel messages (docs/channels.md): the engine's
- * consumer machinery (group, budgets, reclaim of dead consumers) works all three queues. */
+ * consumer machinery (group, budgets, reclaim of dead consumers) works all three queues.
+ * An inbound entry is nothing but a script on the loop's Redis connection, queued in the same
+ * pipeline as the webhook handlers' scripts: its small budget keeps the acknowledgements that
+ * platforms wait for ahead of the storing, which the queue lets wait (16 scripts in flight per
+ * loop still cover the round trip many times over). Deliveries mostly wait on the network. */
 enum { LANE_FRESH = 0, LANE_RETRY = 1, LANE_IN = 2, NLANES = 3 };
 static const char *const lane_keys[NLANES] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_IN};
-static const unsigned lane_budget[NLANES] = {512, 128, 256};
+static const unsigned lane_budget[NLANES] = {512, 128, 16};
 
 struct sb_delivery {
     uv_loop_t *loop;
@@ -450,15 +454,9 @@ static const char *jstr(const cJSON *o, const char *k)
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
-typedef struct inbound_job {
-    sb_delivery_t *d;
-} inbound_job_t;
-
 static void on_inbound_done(void *data)
 {
-    inbound_job_t *j = data;
-    sb_delivery_t *d = j->d;
-    sb_free(j);
+    sb_delivery_t *d = data;
     d->inflight[LANE_IN]--;
     if (!d->closing)
         read_next(d);
@@ -468,11 +466,9 @@ static void on_inbound_done(void *data)
 static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const char *json, size_t len)
 {
     if (lane == LANE_IN) {
-        inbound_job_t *j = sb_malloc(sizeof(*j));
-        j->d = d;
         d->inflight[LANE_IN]++;
         d->store_pending++;
-        sb_inbound_process(d->store, d->cfg, entry, json, len, on_inbound_done, j);
+        sb_inbound_process(d->store, d->cfg, entry, json, len, on_inbound_done, d);
         return;
     }
     attempt_t *a = sb_calloc(1, sizeof(*a));
