@@ -3,11 +3,12 @@
 #include "switchboard/parser.h"
 
 #include <string.h>
+#include <uv.h>
 
 #include "switchboard/text.h"
 
 static llhttp_settings_t settings;
-static int settings_ready;
+static uv_once_t settings_once = UV_ONCE_INIT;
 
 static int head_add(sb_parser_t *p, const char *at, size_t len)
 {
@@ -159,25 +160,25 @@ static int on_message_complete(llhttp_t *l)
     return HPE_PAUSED; /* one message at a time */
 }
 
+/* Once per process, as the client's response settings: loop threads accept concurrently. */
+static void init_settings(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_url_complete = on_url_complete;
+    settings.on_header_field = on_header_field;
+    settings.on_header_field_complete = on_header_field_complete;
+    settings.on_header_value = on_header_value;
+    settings.on_header_value_complete = on_header_value_complete;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+}
+
 void sb_parser_init(sb_parser_t *p, const sb_parser_hooks_t *hooks, void *data, uint64_t max_body)
 {
-    if (!__atomic_load_n(&settings_ready, __ATOMIC_ACQUIRE)) {
-        /* Idempotent: every thread that races here writes the same values. */
-        llhttp_settings_t s;
-        llhttp_settings_init(&s);
-        s.on_message_begin = on_message_begin;
-        s.on_url = on_url;
-        s.on_url_complete = on_url_complete;
-        s.on_header_field = on_header_field;
-        s.on_header_field_complete = on_header_field_complete;
-        s.on_header_value = on_header_value;
-        s.on_header_value_complete = on_header_value_complete;
-        s.on_headers_complete = on_headers_complete;
-        s.on_body = on_body;
-        s.on_message_complete = on_message_complete;
-        settings = s;
-        __atomic_store_n(&settings_ready, 1, __ATOMIC_RELEASE);
-    }
+    uv_once(&settings_once, init_settings);
     memset(p, 0, sizeof(*p));
     llhttp_init(&p->llhttp, HTTP_REQUEST, &settings);
     p->llhttp.data = p;
