@@ -636,31 +636,21 @@ static void on_qstore_ready(void *data)
 
 /* ---------- the tick ---------- */
 
-static void on_promoted_body(sb_store_t *st, redisReply *reply, void *data)
-{
-    SB_UNUSED(st);
-    SB_UNUSED(reply);
-    ((sb_delivery_t *)data)->promote_busy = false;
-}
-
 static void on_promoted(sb_store_t *st, redisReply *reply, void *data)
 {
-    sb_delivery_t *d = data;
-    on_promoted_body(st, reply, data);
-    d_called_back(d);
-}
-
-static void on_paced_body(sb_store_t *st, redisReply *reply, void *data)
-{
     SB_UNUSED(st);
     SB_UNUSED(reply);
-    ((sb_delivery_t *)data)->pace_busy = false;
+    sb_delivery_t *d = data;
+    d->promote_busy = false;
+    d_called_back(d);
 }
 
 static void on_paced(sb_store_t *st, redisReply *reply, void *data)
 {
+    SB_UNUSED(st);
+    SB_UNUSED(reply);
     sb_delivery_t *d = data;
-    on_paced_body(st, reply, data);
+    d->pace_busy = false;
     d_called_back(d);
 }
 
