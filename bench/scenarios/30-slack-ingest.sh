@@ -15,7 +15,7 @@
 # in_gen (python3's hmac, both cores) writes a file of pre-signed requests with the current
 # timestamp (valid 300 s; a run lasts BENCH_DURATION) and an event id used in no other run:
 # BENCH_SLACK_MAX_RPS x the run's seconds of them (1.5 million for 10 s), more than the run can
-# send, so dedup never short-circuits a request. bench/wrk/slack_ingest.lua gives each wrk thread
+# send, so dedup never short-circuits a request. bench/wrk/presigned.lua gives each wrk thread
 # its own slice of the file, counts the answers that are not 200 (any fails the row: a 401 is a
 # bad signature or a stale timestamp, a 400 a bad body) and the requests that had to repeat an
 # event id because a slice ran out (the figure is then marked, the target n/a). The messages go
@@ -47,7 +47,7 @@ bench_scenario slack_ingest "POST /api/webhooks/slack, signed event_callback, ne
 
 # Per kind (slack, whatsapp).
 declare -A IN_PATH=([slack]=/api/webhooks/slack [whatsapp]=/api/webhooks/whatsapp)
-declare -A IN_LUA=([slack]=slack_ingest.lua [whatsapp]=whatsapp_ingest.lua)
+declare -A IN_LUA=([slack]=presigned.lua [whatsapp]=presigned.lua)
 declare -A IN_MSGS=([slack]=1 [whatsapp]=5)
 # Per service (NAME) and per kind/NAME.
 declare -A IN_IDENT=() IN_SECRET=() IN_EXTRA=()
@@ -57,7 +57,7 @@ IN_SERIAL=0
 IN_SINK_URL=""
 IN_SINK_PIDS=""
 
-# The generator of the request files (see bench/wrk/slack_ingest.lua for the format):
+# The generator of the request files (see bench/wrk/presigned.lua for the format):
 #   python3 -c "$IN_GEN_PY" KIND OUT N SERIAL SECRET IDENT EXTRA
 # KIND slack: IDENT = teamId, SECRET = signingSecret; whatsapp: IDENT = phoneNumberId, EXTRA =
 # the WABA id, SECRET = appSecret. Record i has the fields F (12 digits: SERIAL, then i), C (2

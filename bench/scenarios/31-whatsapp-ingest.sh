@@ -12,7 +12,7 @@
 # verifyToken) made through the admin API, and one signed payload by hand that must answer 200;
 # a fresh file of pre-signed payloads before every wrk run (no timestamp here, but the message
 # ids must be new in every run: switchboard keeps them 7 days), BENCH_WHATSAPP_MAX_RPS x the run's
-# seconds of them; bench/wrk/whatsapp_ingest.lua, whose non-200 answers fail the row; the queue
+# seconds of them; bench/wrk/presigned.lua, whose non-200 answers fail the row; the queue
 # side (5 conversation messages and 5 agent deliveries per request) running meanwhile, its
 # backlog dropped after each run; interleaved rounds, best run per row.
 #

@@ -1,19 +1,20 @@
--- bench/wrk/slack_ingest.lua — replay pre-signed Slack Events API requests
--- (POST /api/webhooks/slack) from a file made by bench/scenarios/30-slack-ingest.sh, each with
--- its own event id, and count the answers that are not 200.
+-- bench/wrk/presigned.lua — replay pre-signed webhook requests from a file made by
+-- bench/scenarios/30-slack-ingest.sh (slack_ingest: Slack Events API requests) or
+-- 31-whatsapp-ingest.sh (whatsapp_ingest: WhatsApp Cloud API payloads of 5 messages), each
+-- request with its own event / message ids, and count the answers that are not 200.
 --
---   BENCH_REQUESTS=FILE BENCH_REQUEST_SLICES=T wrk -tT ... -s bench/wrk/slack_ingest.lua http://127.0.0.1:PORT/
+--   BENCH_REQUESTS=FILE BENCH_REQUEST_SLICES=T wrk -tT ... -s bench/wrk/presigned.lua http://127.0.0.1:PORT/
 --
--- wrk's LuaJIT has no HMAC, so the scenario signs the requests beforehand (python3's hmac):
--- every request carries X-Slack-Request-Timestamp (the time the file was made; switchboard
+-- wrk's LuaJIT has no HMAC, so the scenarios sign the requests beforehand (python3's hmac):
+-- Slack requests carry X-Slack-Request-Timestamp (the time the file was made; switchboard
 -- accepts 300 s of skew) and X-Slack-Signature v0=<hex HMAC-SHA256(signingSecret,
--- "v0:" + timestamp + ":" + body)>. The file is made right before each wrk run (warm-up
--- included) and holds more requests than the run can send, so no event id is sent twice and
--- the dedup claim never short-circuits the work.
+-- "v0:" + timestamp + ":" + body)>; WhatsApp payloads X-Hub-Signature-256: sha256=<hex
+-- HMAC-SHA256(appSecret, body)>. The file is made right before each wrk run (warm-up included)
+-- and holds more requests than the run can send, so no id is sent twice and the dedup claim
+-- never short-circuits the work.
 --
--- File format (written by in_gen in bench/scenarios/30-slack-ingest.sh; the same for
--- bench/wrk/whatsapp_ingest.lua). Only what differs between requests is stored per request; the
--- rest is one template:
+-- File format (written by in_gen in bench/scenarios/30-slack-ingest.sh). Only what differs
+-- between requests is stored per request; the rest is one template:
 --   line 1:  "SBREQ1 <records> <record length> <fields> <width 1> ... <width n> <template length>\n"
 --   then:    the template (the raw request: request line, headers, blank line, body), where the
 --            byte \k (k = 1..n) stands for field k, then "\n"
@@ -54,7 +55,7 @@ repeated = 0     -- requests sent after the slice was used up
 records = 0      -- records in this thread's slice
 
 local function fail(msg)
-  io.stderr:write("slack_ingest.lua: " .. msg .. "\n")
+  io.stderr:write("presigned.lua: " .. msg .. "\n")
   os.exit(2)
 end
 
