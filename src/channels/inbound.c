@@ -90,6 +90,13 @@ static const char *dup_str(sb_req_t *req, const char *s)
     return s ? sb_req_strndup(req, s, strlen(s)) : NULL;
 }
 
+/* A query parameter (sb_req_query) of at most max bytes, else NULL. */
+static const char *query_param(sb_req_t *req, const char *name, size_t max)
+{
+    const char *v = sb_req_query(req, name);
+    return v && strlen(v) <= max ? v : NULL;
+}
+
 static void unauthorized(sb_req_t *req)
 {
     sb_resp_problem(req, 401, "the request is not signed by a known channel binding", NULL);
@@ -412,15 +419,9 @@ void sb_webhook_slack(sb_req_t *req)
     cJSON_Delete(o);
     if (rc < 0)
         return;
-    if (!c->team) {
-        sb_str_t q;
-        char team[65];
-        int n;
-        if (sb_query_get(req->query, "teamId", &q) &&
-            (n = sb_percent_decode(q.p, q.len, team, sizeof(team), false)) > 0)
-            c->team = sb_req_strndup(req, team, (size_t)n);
-    }
-    if (!c->team || strpbrk(c->team, "{} \r\n")) {
+    if (!c->team)
+        c->team = query_param(req, "teamId", 64);
+    if (!c->team || !c->team[0] || strpbrk(c->team, "{} \r\n")) {
         unauthorized(req);
         return;
     }
@@ -527,18 +528,6 @@ void sb_webhook_telegram(sb_req_t *req)
 typedef struct wa_verify_ctx {
     const char *token, *challenge;
 } wa_verify_ctx_t;
-
-static const char *query_param(sb_req_t *req, const char *name, size_t max)
-{
-    sb_str_t q;
-    if (!sb_query_get(req->query, name, &q) || q.len > 3 * max)
-        return NULL;
-    char *out = sb_req_alloc(req, q.len + 1);
-    int n = sb_percent_decode(q.p, q.len, out, q.len + 1, true);
-    if (n < 0 || (size_t)n > max)
-        return NULL;
-    return out;
-}
 
 static void on_wa_verify_binding(sb_req_t *req, const sb_binding_t *b)
 {
