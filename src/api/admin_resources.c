@@ -227,6 +227,17 @@ static const channel_type_t *channel_type(const char *t)
     return NULL;
 }
 
+static int index_ident_check(const cJSON *cfg, const char *field, sb_verr_t *e)
+{
+    const char *v = str_of(cfg, field);
+    if (v && (strpbrk(v, "{} \r\n") || strlen(v) > 128)) {
+        char name[96];
+        snprintf(name, sizeof(name), "config.%s", field);
+        return sb_verr_set(e, name, "'%s' must be at most 128 characters without spaces or braces", name);
+    }
+    return 0;
+}
+
 static int merge_channel_config(cJSON *cfg, const cJSON *in, const channel_type_t *ct, sb_verr_t *e)
 {
     if (!cJSON_IsObject(in))
@@ -271,11 +282,13 @@ static int merge_channel_config(cJSON *cfg, const cJSON *in, const channel_type_
         snprintf(name, sizeof(name), "config.%s", ct->ident);
         return sb_verr_set(e, name, "'%s' is required for a %s channel", name, ct->type);
     }
-    if (strpbrk(id, "{} \r\n") || strlen(id) > 128) {
-        char name[96];
-        snprintf(name, sizeof(name), "config.%s", ct->ident);
-        return sb_verr_set(e, name, "'%s' must be at most 128 characters without spaces or braces", name);
-    }
+    /* Identifiers that go into the channel index as they are: the platform identity and the
+     * plain secondary fields (wabaId). A newline would split the index field list. */
+    if (index_ident_check(cfg, ct->ident, e) < 0)
+        return -EINVAL;
+    for (const secondary_t *x = secondary; x->type; x++)
+        if (!x->hashed && strcmp(x->type, ct->type) == 0 && index_ident_check(cfg, x->field, e) < 0)
+            return -EINVAL;
     return 0;
 }
 

@@ -298,7 +298,7 @@ static bool is_form(sb_req_t *req)
 static void on_slack_binding(sb_req_t *req, const sb_binding_t *b)
 {
     slack_ctx_t *c = req->ctx;
-    if (!b) {
+    if (!b || strcmp(b->type, "slack") != 0) {
         unauthorized(req);
         return;
     }

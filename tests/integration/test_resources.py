@@ -305,6 +305,10 @@ def test_channel_types(app, type_, config, secrets):
     ({"type": "whatsapp", "config": {"wabaId": "x"}}, "config.phoneNumberId"),
     ({"type": "whatsapp", "config": {"phoneNumberId": "1", "appSecrets": "x"}},
      "config.appSecrets"),
+    # index fields: no newline may smuggle a second field (another platform's binding) in
+    ({"type": "whatsapp", "config": {"phoneNumberId": "1", "wabaId": "77\nslack:T1"}},
+     "config.wabaId"),
+    ({"type": "telegram", "config": {"botId": "42\nslack:T1"}}, "config.botId"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_channel_validation(app, body, field):
     t = app.create_tenant("chan-val")
