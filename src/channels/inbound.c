@@ -567,8 +567,8 @@ typedef struct wa_ctx {
     size_t nfields, next;
     sb_binding_t got[WA_MAX_BINDINGS]; /* copies (without the record) of the verified bindings */
     bool verified[WA_MAX_BINDINGS];
-    in_msg_t msgs[WA_MAX_MESSAGES];
-    size_t nmsgs;
+    in_msg_t *msgs; /* in the request arena, grown by doubling (most payloads carry one) */
+    size_t nmsgs, cap;
 } wa_ctx_t;
 
 static int wa_binding_index(sb_req_t *req, wa_ctx_t *c, const char *field)
@@ -640,7 +640,15 @@ static int wa_parse(sb_req_t *req, const cJSON *o, wa_ctx_t *c)
                     sb_resp_problem(req, 400, "too many messages in one payload", "entry");
                     return -1;
                 }
+                if (c->nmsgs == c->cap) {
+                    c->cap = c->cap ? 2 * c->cap : 4;
+                    in_msg_t *grown = sb_req_alloc(req, c->cap * sizeof(*grown));
+                    if (c->nmsgs)
+                        memcpy(grown, c->msgs, c->nmsgs * sizeof(*grown));
+                    c->msgs = grown;
+                }
                 in_msg_t *x = &c->msgs[c->nmsgs];
+                memset(x, 0, sizeof(*x));
                 const char *type;
                 if (!cJSON_IsObject(m) || str_member(req, m, "id", "messages.id", EVENT_ID_MAX, &x->event_id) < 0 ||
                     str_member(req, m, "from", "messages.from", 64, &x->from) < 0 ||
