@@ -128,9 +128,11 @@ int sb_resp_stream_begin(sb_req_t *req, int status, const char *content_type, vo
     req->streaming = true;
     req->on_abort = on_abort;
     sb__conn_write_head(req, status, content_type, SIZE_MAX);
-    /* A client already gone shows up as on_abort: at once when its connection is closing, or
-     * at the owner's first write when it is closed already (the owner is not set up yet). */
-    sb__conn_stream(req, NULL, 0);
+    /* A client already gone shows up as on_abort: when its connection is closing, once it is
+     * closed; when it is closed already, at the owner's first write (not here: the owner is
+     * not set up yet). */
+    if (req->conn)
+        sb__conn_stream(req, NULL, 0);
     return 0;
 }
 

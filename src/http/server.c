@@ -270,7 +270,7 @@ int sb__conn_stream(sb_req_t *req, const void *p, size_t n)
     if (!c) {
         /* The client left before the stream began (its connection is closed and forgotten):
          * the owner learns it here, as on_abort, like a client leaving mid-stream. */
-        if (n && req->streaming && req->on_abort) {
+        if (req->streaming && req->on_abort) {
             void (*fn)(sb_req_t *) = req->on_abort;
             req->on_abort = NULL;
             fn(req);

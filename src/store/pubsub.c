@@ -50,8 +50,8 @@ struct sb_pubsub {
     ps_state_t state;
     uv_timer_t tick;
     uint64_t deadline; /* connect deadline, or heartbeat staleness */
-    uint64_t next_attempt, last_hb_sent;
-    unsigned backoff_ms;
+    uint64_t last_hb_sent;
+    sb_redis_retry_t retry;
     char hb_channel[64];
     chan_t *buckets[PS_BUCKETS];
     bool closing;
@@ -155,7 +155,7 @@ static void schedule_reconnect(sb_pubsub_t *ps)
     if (ps->closing)
         return;
     sb_metrics_add(&ps->metrics->redis_errors, 1);
-    ps->next_attempt = uv_now(ps->loop) + sb_redis_backoff_next(&ps->backoff_ms);
+    sb_redis_retry_wait(&ps->retry, uv_now(ps->loop));
 }
 
 static void drop(sb_pubsub_t *ps, const char *why)
@@ -196,7 +196,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     const char *argv[2] = {"SUBSCRIBE", ps->hb_channel};
     redisAsyncCommandArgv(ac, on_channel_reply, ps, 2, argv, NULL);
     ps->state = PS_READY;
-    ps->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
+    sb_redis_retry_reached(&ps->retry);
     ps->deadline = uv_now(ps->loop) + PS_STALE_MS;
     ps->last_hb_sent = 0;
     if (ps->failures_logged) {
@@ -237,7 +237,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_now(ps->loop);
     switch (ps->state) {
     case PS_DOWN:
-        if (now >= ps->next_attempt)
+        if (sb_redis_retry_due(&ps->retry, now))
             try_connect(ps);
         break;
     case PS_CONNECTING:
@@ -266,7 +266,7 @@ sb_pubsub_t *sb_pubsub_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t
     ps->metrics = metrics;
     ps->store = store;
     ps->state = PS_DOWN;
-    ps->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
+    sb_redis_retry_init(&ps->retry);
     sb_store_addr(store, &ps->addr);
     unsigned char raw[12];
     char hex[25];

@@ -44,8 +44,7 @@ struct sb_store {
     st_state_t state;
     uv_timer_t tick;
     uint64_t connect_deadline;
-    uint64_t next_attempt;
-    unsigned backoff_ms;
+    sb_redis_retry_t retry;
     uint64_t last_reply;
     bool heartbeat_pending;
     pending_t *head, *tail; /* in send order */
@@ -196,7 +195,7 @@ static void schedule_reconnect(sb_store_t *st)
         __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
     if (st->closing)
         return;
-    st->next_attempt = uv_now(st->loop) + sb_redis_backoff_next(&st->backoff_ms);
+    sb_redis_retry_wait(&st->retry, uv_now(st->loop));
 }
 
 /* Drops the connection: every pending callback runs with reply == NULL (hiredis does that in
@@ -277,7 +276,7 @@ static void on_handshake_done(sb_store_t *st, redisReply *reply, void *data)
         return;
     }
     st->state = ST_READY;
-    st->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
+    sb_redis_retry_reached(&st->retry);
     if (st->reports_up)
         __atomic_store_n(&st->metrics->redis_up, 1, __ATOMIC_RELAXED);
     if (st->failures_logged) {
@@ -372,13 +371,33 @@ redisAsyncContext *sb_redis_connect(uv_loop_t *loop, const sb_redis_addr_t *a, v
     return ac;
 }
 
-uint64_t sb_redis_backoff_next(unsigned *backoff_ms)
+static unsigned reconnects; /* atomic: connections of this process that reached Redis again */
+
+void sb_redis_retry_init(sb_redis_retry_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
+}
+
+void sb_redis_retry_wait(sb_redis_retry_t *r, uint64_t now)
 {
     unsigned jitter = 0;
     sb_random_bytes(&jitter, sizeof(jitter));
-    uint64_t delay = *backoff_ms + jitter % (*backoff_ms / 2 + 1);
-    *backoff_ms = SB_MIN(*backoff_ms * 2, SB_REDIS_BACKOFF_MAX_MS);
-    return delay;
+    r->next_attempt = now + r->backoff_ms + jitter % (r->backoff_ms / 2 + 1);
+    r->backoff_ms = SB_MIN(r->backoff_ms * 2, SB_REDIS_BACKOFF_MAX_MS);
+    r->seen = __atomic_load_n(&reconnects, __ATOMIC_RELAXED);
+}
+
+bool sb_redis_retry_due(const sb_redis_retry_t *r, uint64_t now)
+{
+    return now >= r->next_attempt || __atomic_load_n(&reconnects, __ATOMIC_RELAXED) != r->seen;
+}
+
+void sb_redis_retry_reached(sb_redis_retry_t *r)
+{
+    if (r->backoff_ms != SB_REDIS_BACKOFF_MIN_MS) /* it had lost its connection */
+        __atomic_fetch_add(&reconnects, 1, __ATOMIC_RELAXED);
+    r->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
 }
 
 static void try_connect(sb_store_t *st)
@@ -409,7 +428,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_now(st->loop);
     switch (st->state) {
     case ST_DOWN:
-        if (now >= st->next_attempt)
+        if (sb_redis_retry_due(&st->retry, now))
             try_connect(st);
         break;
     case ST_CONNECTING:
@@ -438,7 +457,7 @@ sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *
     st->loop = loop;
     st->cfg = cfg;
     st->metrics = metrics;
-    st->backoff_ms = SB_REDIS_BACKOFF_MIN_MS;
+    sb_redis_retry_init(&st->retry);
     st->state = ST_DOWN;
     st->reports_up = true;
     if (cfg->redis_url)

@@ -40,7 +40,10 @@ static void set_events(redis_uv_t *p, int events)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     redis_uv_t *p = h->data;
-    /* A poll error is handed to a read, which sees it and disconnects. */
+    /* A poll error (libuv has stopped the handle: forget what it watched) is handed to a read,
+     * which sees it: a refused connect or a dead socket disconnects at once. */
+    if (status < 0)
+        p->events = 0;
     if (p->ac && (status < 0 || (events & UV_READABLE)))
         redisAsyncHandleRead(p->ac);
     if (p->ac && status == 0 && (events & UV_WRITABLE))
