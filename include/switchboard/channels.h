@@ -7,8 +7,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "switchboard/client.h"
 #include "switchboard/config.h"
 #include "switchboard/http.h"
+#include "switchboard/jwt.h"
 #include "switchboard/store.h"
 
 #define SB_BINDING_FIELD_MAX 192
@@ -43,6 +45,18 @@ void sb_webhook_slack(sb_req_t *req);
 void sb_webhook_telegram(sb_req_t *req);
 void sb_webhook_whatsapp_verify(sb_req_t *req);
 void sb_webhook_whatsapp(sb_req_t *req);
+void sb_webhook_teams(sb_req_t *req);
+
+/* The Bot Framework signing keys of one loop (src/channels/teams_keys.c). */
+typedef struct sb_teams_keys sb_teams_keys_t;
+sb_teams_keys_t *sb_teams_keys_new(uv_loop_t *loop, sb_client_t *client);
+void sb_teams_keys_free(sb_teams_keys_t *k);
+/* cb gets the key set of a channel's inline JWKS text (inline_jwks) or of a JWKS URL (NULL when
+ * none can be had), valid during cb: at once when known, else after a fetch. refresh: a token
+ * named a key id the set lacks; the URL is fetched again unless it was within the last second. */
+typedef void (*sb_teams_keys_cb)(void *data, const sb_jwks_t *ks);
+void sb_teams_keys_get(sb_teams_keys_t *k, const char *url, const char *inline_jwks, bool refresh, sb_teams_keys_cb cb,
+                       void *data);
 
 /* The delivery engine hands each entry of the inbound queue here (lane sb:q:in). done(data)
  * runs when the entry is settled (acknowledged, or left pending after a store failure). */
@@ -55,5 +69,47 @@ int sb_slack_signature_ok(const char *secret, const char *sig, size_t siglen, co
                           const char *body, size_t n, int64_t now_s);
 /* "sha256=" + hex HMAC-SHA256(secret, body) (WhatsApp, Meta): 0 or -EPERM. */
 int sb_hub_signature_ok(const char *secret, const char *sig, size_t siglen, const char *body, size_t n);
+
+/* ---------- replies out (src/channels/outbound.c) ---------- */
+
+/* One platform send, as its queue entry describes it. */
+typedef struct sb_send {
+    const char *platform, *chat, *service_url, *text;
+} sb_send_t;
+
+typedef struct sb_send_req {
+    char *url;       /* what is requested; may carry a credential (Telegram) */
+    char *shown_url; /* the same with any credential shown as <token>: attempt logs, dead letters */
+    char *headers;   /* header lines */
+    char *body;
+} sb_send_req_t;
+
+/* The request of a send from the channel's config (credentials) and, for Teams, the bearer
+ * token. 0, or -EINVAL with err: no credential, a serviceUrl off the allow-list. */
+int sb_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg, const char *bearer,
+                  sb_send_req_t *out, char *err, size_t errlen);
+void sb_send_req_free(sb_send_req_t *r);
+
+/* The platform's verdict in a 2xx answer: accepted (pmid = its message id, may be empty), or a
+ * refusal in a 2xx (Slack's "ok":false): final, or worth a retry (ratelimited). */
+enum { SB_SEND_ACCEPTED = 0, SB_SEND_REFUSED = 1, SB_SEND_RETRY = 2 };
+int sb_send_result(const char *platform, const char *body, size_t len, char *pmid, size_t pmidlen, char *err,
+                   size_t errlen);
+
+/* Teams replies go only to allow-listed hosts (the bot's token travels with them): the origin of
+ * one of the channel's allowedServiceUrls, or, when it lists none, https://smba.trafficmanager.net
+ * and https hosts under botframework.com. */
+bool sb_teams_service_url_allowed(const cJSON *chcfg, const char *service_url);
+
+/* Bot Framework OAuth tokens of one loop, by app id, kept until shortly before they expire. */
+typedef struct sb_send_tokens sb_send_tokens_t;
+sb_send_tokens_t *sb_send_tokens_new(void);
+void sb_send_tokens_free(sb_send_tokens_t *t);
+const char *sb_send_token_get(sb_send_tokens_t *t, const char *app, uint64_t now_ms);
+/* Caches the token of a token endpoint's answer ({access_token, expires_in}); -EINVAL if none. */
+int sb_send_token_put(sb_send_tokens_t *t, const char *app, const char *body, size_t len, uint64_t now_ms);
+void sb_send_token_forget(sb_send_tokens_t *t, const char *app);
+/* The client-credentials form body (to free). */
+char *sb_send_token_request(const char *app, const char *password);
 
 #endif

@@ -24,6 +24,7 @@ typedef struct sb_client_req {
     const char *body;
     size_t body_len;
     unsigned timeout_ms;
+    size_t keep_body; /* response bytes kept; 0: SB_CLIENT_KEEP_BODY */
 } sb_client_req_t;
 
 enum {

@@ -50,6 +50,13 @@ typedef struct sb_config {
     unsigned otp_code_ttl_s;
     unsigned sse_heartbeat_ms;
     unsigned binding_cache_ms; /* how long a loop keeps a channel binding it looked up */
+    /* platform send APIs (docs/channels.md), configurable so tests point them at local fakes */
+    char *slack_api_base;          /* chat.postMessage is <base>/chat.postMessage */
+    char *telegram_api_base;       /* <base>/bot<token>/sendMessage */
+    char *graph_api_base;          /* WhatsApp Cloud API: <base>/<phoneNumberId>/messages */
+    char *botframework_token_url;  /* OAuth client-credentials token endpoint */
+    char *botframework_jwks_url;   /* Bot Framework signing keys, for channels without their own */
+    uint64_t conversation_idle_ms; /* open conversations idle this long are closed; 0: never */
 } sb_config_t;
 
 enum { SB_CONFIG_OK = 0, SB_CONFIG_EXIT = 1 /* --help / --version printed */, SB_CONFIG_ERROR = -1 };

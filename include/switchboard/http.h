@@ -100,7 +100,8 @@ struct sb_loop {
     struct sb_store *store;
     struct sb_pubsub *pubsub; /* event streams' subscriber connection */
     struct sb_delivery *delivery;
-    struct sb_bindings *bindings; /* channel bindings the inbound webhooks looked up */
+    struct sb_bindings *bindings;     /* channel bindings the inbound webhooks looked up */
+    struct sb_teams_keys *teams_keys; /* Bot Framework signing keys (Teams webhook) */
     sb_metrics_t metrics;
     sb_conn_t *conns; /* intrusive list of open connections */
     unsigned nconns;

@@ -1,5 +1,6 @@
 /* The native conversation API (SPEC 6; tenant X-API-Key): list and read conversations and
- * their messages, reply as an agent or operator, close. */
+ * their messages, reply as an agent or operator, close, run a command whose answer becomes an
+ * internal note. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +11,10 @@
 typedef struct conv_ctx {
     unsigned page, size;
     char cid[37];
+    /* POST .../commands */
+    const char *command, *args, *data;
+    const char *result, *url;
+    bool is_error;
 } conv_ctx_t;
 
 static conv_ctx_t *conv_begin(sb_req_t *req, bool with_id)
@@ -234,5 +239,120 @@ void sb_conv_close(sb_req_t *req)
     int rc = sb_store_eval(sb_api_store(req), &sb_script_conv_close, 0, 3, argv, NULL, on_closed, req);
     sb_event_cx_free(&cx);
     if (rc < 0)
+        sb_api_unavailable(req);
+}
+
+/* ---------- POST /api/conversations/{id}/commands ---------- */
+
+static void on_noted(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    conv_ctx_t *c = req->ctx;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : NULL;
+    cJSON *note = s && strcmp(s, "OK") == 0 && reply->elements == 2 && reply->element[1]->str
+                      ? cJSON_ParseWithLength(reply->element[1]->str, reply->element[1]->len)
+                      : NULL;
+    if (!note) {
+        if (s && strcmp(s, "NOCONV") == 0)
+            sb_resp_problem(req, 404, "no such conversation", NULL); /* deleted meanwhile */
+        else
+            sb_api_unavailable(req);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "command", c->command);
+    cJSON_AddStringToObject(o, "result", c->result);
+    cJSON_AddBoolToObject(o, "isError", c->is_error);
+    cJSON_AddStringToObject(o, "url", c->url);
+    cJSON_AddItemToObject(o, "note", note);
+    sb_resp_json(req, 200, o);
+    cJSON_Delete(o);
+}
+
+static void on_conv_command(void *data, int status, const char *result, bool is_error, const char *url)
+{
+    sb_req_t *req = data;
+    conv_ctx_t *c = req->ctx;
+    if (status != 200) {
+        sb_resp_problem(req, status, result, NULL);
+        return;
+    }
+    c->result = sb_req_strndup(req, result, strlen(result));
+    c->url = sb_req_strndup(req, url ? url : "", url ? strlen(url) : 0);
+    c->is_error = is_error;
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, req->loop->srv->cfg);
+    sb_msg_t m;
+    sb_msg_init(&m, &cx, "internal", result[0] ? result : "(empty answer)", NULL, NULL);
+    cJSON *sj = cJSON_CreateObject();
+    cJSON_AddStringToObject(sj, "type", "command");
+    cJSON_AddStringToObject(sj, "id", c->command);
+    char *sender = cJSON_PrintUnformatted(sj);
+    cJSON_Delete(sj);
+    const char *argv[] = {cx.json, req->tenant_id, c->cid, m.id, sender, m.mtail};
+    int rc = sb_store_eval(sb_api_store(req), &sb_script_conv_note, 0, 6, argv, NULL, on_noted, req);
+    cJSON_free(sender);
+    sb_msg_free(&m);
+    sb_event_cx_free(&cx);
+    if (rc < 0)
+        sb_api_unavailable(req);
+}
+
+static void on_command_conv(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    conv_ctx_t *c = req->ctx;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || !reply->element[0]->str) {
+        sb_resp_problem(req, 404, "no such conversation", NULL);
+        return;
+    }
+    /* the subscriber learns which conversation asks: data.conversation_id, channel, chat_id */
+    cJSON *d = c->data ? cJSON_Parse(c->data) : cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "conversation_id");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "channel");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "chat_id");
+    cJSON_AddStringToObject(d, "conversation_id", c->cid);
+    cJSON_AddStringToObject(d, "channel", reply->element[0]->str);
+    cJSON_AddStringToObject(d, "chat_id", reply->element[2]->str ? reply->element[2]->str : "");
+    int rc = sb_command_run(sb_api_store(req), sb_delivery_client(req->loop->delivery), req->loop->srv->cfg,
+                            req->tenant_id, c->command, c->args, d, on_conv_command, req);
+    cJSON_Delete(d);
+    if (rc < 0)
+        sb_api_unavailable(req);
+}
+
+void sb_conv_command(sb_req_t *req)
+{
+    conv_ctx_t *c = conv_begin(req, true);
+    if (!c)
+        return;
+    cJSON *body = sb_json_body(req, false);
+    if (!body)
+        return;
+    sb_verr_t e;
+    const cJSON *cmd, *args, *data;
+    if (sb_command_body(body, &cmd, &args, &data, &e) < 0) {
+        cJSON_Delete(body);
+        sb_resp_verr(req, &e);
+        return;
+    }
+    c->command = sb_req_strndup(req, cmd->valuestring, strlen(cmd->valuestring));
+    c->args = args ? sb_req_strndup(req, args->valuestring, strlen(args->valuestring)) : "";
+    if (data) {
+        char *j = cJSON_PrintUnformatted(data);
+        c->data = sb_req_strndup(req, j, strlen(j));
+        cJSON_free(j);
+    }
+    cJSON_Delete(body);
+    char k_conv[SB_KEY_MAX];
+    sb_key_tenant_item(k_conv, req->tenant_id, "conv", c->cid);
+    const char *argv[] = {"HMGET", k_conv, "channel", "channelId", "chatId"};
+    if (sb_store_cmd(sb_api_store(req), on_command_conv, req, 5, argv, NULL) < 0)
         sb_api_unavailable(req);
 }

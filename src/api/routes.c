@@ -67,6 +67,7 @@ static const struct {
     {SB_M_GET, "/api/conversations/{conversationId}/messages", sb_conv_messages, SB_AUTH_TENANT},
     {SB_M_POST, "/api/conversations/{conversationId}/messages", sb_conv_message_post, SB_AUTH_TENANT},
     {SB_M_POST, "/api/conversations/{conversationId}/close", sb_conv_close, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/conversations/{conversationId}/commands", sb_conv_command, SB_AUTH_TENANT},
 
     /* event subscriptions and the delivery engine (SPEC 7, 8; docs/deliveries.md) */
     {SB_M_POST, "/api/webhooks/slack", sb_webhook_slack, SB_AUTH_NONE},
@@ -74,6 +75,7 @@ static const struct {
     {SB_M_POST, "/api/webhooks/telegram/{botId}", sb_webhook_telegram, SB_AUTH_NONE},
     {SB_M_GET, "/api/webhooks/whatsapp", sb_webhook_whatsapp_verify, SB_AUTH_NONE},
     {SB_M_POST, "/api/webhooks/whatsapp", sb_webhook_whatsapp, SB_AUTH_NONE},
+    {SB_M_POST, "/api/webhooks/teams", sb_webhook_teams, SB_AUTH_NONE},
     {SB_M_GET, "/api/webhooks/subscriptions", sb_webhooks_subs_get, SB_AUTH_TENANT},
     {SB_M_PUT, "/api/webhooks/subscriptions", sb_webhooks_subs_put, SB_AUTH_TENANT},
     {SB_M_GET, "/api/webhooks/secret", sb_webhooks_secret_get, SB_AUTH_TENANT},

@@ -334,19 +334,26 @@ static void on_command(void *data, int status, const char *result, bool is_error
     cJSON_Delete(o);
 }
 
+int sb_command_body(const cJSON *body, const cJSON **cmd, const cJSON **args, const cJSON **data, sb_verr_t *e)
+{
+    *data = cJSON_GetObjectItemCaseSensitive(body, "data");
+    if (sb_v_string(body, "command", NULL, true, 2, 33, cmd, e) < 0 ||
+        (!sb_command_name_valid((*cmd)->valuestring) &&
+         sb_verr_set(e, "command", "'command' must be / followed by lower-case letters, digits or _")) ||
+        sb_v_string(body, "args", NULL, false, 0, 4096, args, e) < 0 ||
+        (*data && !cJSON_IsObject(*data) && sb_verr_set(e, "data", "'data' must be an object")))
+        return -EINVAL;
+    return 0;
+}
+
 void sb_webhooks_command(sb_req_t *req)
 {
     cJSON *body = sb_json_body(req, false);
     if (!body)
         return;
     sb_verr_t e;
-    const cJSON *cmd, *args;
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data");
-    if (sb_v_string(body, "command", NULL, true, 2, 33, &cmd, &e) < 0 ||
-        (!sb_command_name_valid(cmd->valuestring) &&
-         sb_verr_set(&e, "command", "'command' must be / followed by lower-case letters, digits or _")) ||
-        sb_v_string(body, "args", NULL, false, 0, 4096, &args, &e) < 0 ||
-        (data && !cJSON_IsObject(data) && sb_verr_set(&e, "data", "'data' must be an object"))) {
+    const cJSON *cmd, *args, *data;
+    if (sb_command_body(body, &cmd, &args, &data, &e) < 0) {
         cJSON_Delete(body);
         sb_resp_verr(req, &e);
         return;

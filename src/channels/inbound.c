@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "switchboard/alloc.h"
@@ -29,7 +30,8 @@
 typedef struct in_msg {
     const char *event_id; /* the platform's id of the event, for the dedup claim */
     const char *chat, *from, *name, *text, *pmid;
-    int binding; /* WhatsApp: which of the payload's bindings */
+    const char *svc; /* Teams: the serviceUrl replies go to */
+    int binding;     /* WhatsApp: which of the payload's bindings */
 } in_msg_t;
 
 /* ---------- proofs ---------- */
@@ -206,6 +208,8 @@ static void item_json(sb_buf_t *o, const sb_binding_t *b, const in_msg_t *m)
     if (m->name)
         put_member(o, ",\"name\":", m->name);
     put_member(o, "},\"text\":", m->text);
+    if (m->svc)
+        put_member(o, ",\"svc\":", m->svc);
     sb_buf_putc(o, '}');
 }
 
@@ -523,6 +527,156 @@ void sb_webhook_telegram(sb_req_t *req)
     sb_binding_find(req, field, on_tg_binding);
 }
 
+/* ---------- Teams (Bot Framework) ---------- */
+
+#define BF_ISSUER "https://api.botframework.com"
+#define BF_SKEW_S 300
+
+typedef struct teams_ctx {
+    const char *token, *channel_id, *service_url;
+    const char *app, *jwks_url, *jwks_inline; /* of the binding, copied: it may leave the cache meanwhile */
+    sb_binding_t b;                           /* ids only (rec, cfg NULL) */
+    bool ignored, refreshed;
+    in_msg_t msg;
+} teams_ctx_t;
+
+static void on_teams_keys(void *data, const sb_jwks_t *ks)
+{
+    sb_req_t *req = data;
+    teams_ctx_t *c = req->ctx;
+    if (!ks) {
+        sb_resp_header(req, "Retry-After", "5");
+        sb_resp_problem(req, 503, "the Bot Framework signing keys are unavailable", NULL);
+        return;
+    }
+    sb_jwt_expect_t x = {BF_ISSUER, c->app, c->channel_id, c->service_url, true, (int64_t)time(NULL), BF_SKEW_S};
+    int rc = sb_jwt_verify(ks, c->token, strlen(c->token), &x);
+    if (rc == SB_JWT_UNKNOWN_KID && c->jwks_url && !c->refreshed) {
+        c->refreshed = true; /* the keys may have rolled over: fetch them again, once */
+        sb_teams_keys_get(req->loop->teams_keys, c->jwks_url, NULL, true, on_teams_keys, req);
+        return;
+    }
+    if (rc == SB_JWT_NOT_ENDORSED || rc == SB_JWT_BAD_SERVICE_URL) {
+        sb_resp_problem(req, 403,
+                        rc == SB_JWT_NOT_ENDORSED ? "the signing key is not endorsed for this channelId"
+                                                  : "the token's serviceurl claim does not match the activity",
+                        NULL);
+        return;
+    }
+    if (rc != SB_JWT_OK) {
+        unauthorized(req);
+        return;
+    }
+    const sb_binding_t *bs[] = {&c->b};
+    accept_msgs(req, bs, &c->msg, c->ignored ? 0 : 1, CLAIM_TTL_S);
+}
+
+static void on_teams_binding(sb_req_t *req, const sb_binding_t *b)
+{
+    teams_ctx_t *c = req->ctx;
+    if (!b || strcmp(b->type, "teams") != 0) {
+        unauthorized(req);
+        return;
+    }
+    if (!sb_teams_service_url_allowed(b->cfg, c->service_url)) {
+        sb_resp_problem(req, 403, "the activity's serviceUrl is not on the channel's allow-list", "serviceUrl");
+        return;
+    }
+    c->b = *b;
+    c->b.rec = NULL;
+    c->b.cfg = NULL;
+    c->app = dup_str(req, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->cfg, "appId")));
+    const cJSON *jwks = cJSON_GetObjectItemCaseSensitive(b->cfg, "jwks");
+    if (cJSON_IsObject(jwks)) {
+        char *j = cJSON_PrintUnformatted(jwks);
+        c->jwks_inline = dup_str(req, j);
+        cJSON_free(j);
+    } else {
+        const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->cfg, "jwksUrl"));
+        c->jwks_url = dup_str(req, u ? u : req->loop->srv->cfg->botframework_jwks_url);
+    }
+    sb_teams_keys_get(req->loop->teams_keys, c->jwks_url, c->jwks_inline, false, on_teams_keys, req);
+}
+
+/* An object member's string member (Activity.from.id ...): NULL when absent; -1 (400 answered)
+ * when the object or the string has the wrong type. */
+static int nested_str(sb_req_t *req, const cJSON *o, const char *obj, const char *name, const char *field, size_t max,
+                      const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, obj);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsObject(v)) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "'%s' must be an object", obj);
+        sb_resp_problem(req, 400, detail, obj);
+        return -1;
+    }
+    return str_member(req, v, name, field, max, out);
+}
+
+void sb_webhook_teams(sb_req_t *req)
+{
+    teams_ctx_t *c = sb_req_alloc(req, sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    cJSON *o = json_object_body(req);
+    if (!o)
+        return;
+    const char *type, *recipient;
+    in_msg_t *m = &c->msg;
+    int rc = -1;
+    if (str_member(req, o, "type", "type", 64, &type) < 0 ||
+        str_member(req, o, "id", "id", EVENT_ID_MAX, &m->pmid) < 0 ||
+        str_member(req, o, "channelId", "channelId", 64, &c->channel_id) < 0 ||
+        str_member(req, o, "serviceUrl", "serviceUrl", 2048, &c->service_url) < 0 ||
+        nested_str(req, o, "recipient", "id", "recipient.id", 256, &recipient) < 0 ||
+        nested_str(req, o, "conversation", "id", "conversation.id", 512, &m->chat) < 0 ||
+        nested_str(req, o, "from", "id", "from.id", 256, &m->from) < 0 ||
+        nested_str(req, o, "from", "name", "from.name", 256, &m->name) < 0) {
+    } else if (!type || !c->channel_id || !c->service_url || !recipient) {
+        const char *f = !type ? "type" : !c->channel_id ? "channelId" : !c->service_url ? "serviceUrl" : "recipient.id";
+        char detail[64];
+        snprintf(detail, sizeof(detail), "'%s' is required", f);
+        sb_resp_problem(req, 400, detail, f);
+    } else if (strcmp(type, "message") != 0) {
+        c->ignored = true; /* conversationUpdate, typing, invoke...: acknowledged, nothing to store */
+        rc = 0;
+    } else if (text_member(req, o, "text", "text", &m->text) == 0) {
+        const char *missing = !m->pmid ? "id" : !m->chat ? "conversation.id" : !m->from ? "from.id" : NULL;
+        if (missing) {
+            char detail[64];
+            snprintf(detail, sizeof(detail), "'%s' is required", missing);
+            sb_resp_problem(req, 400, detail, missing);
+        } else {
+            c->ignored = !m->text; /* attachments only: acknowledged, not stored */
+            m->event_id = m->pmid;
+            m->svc = c->service_url;
+            rc = 0;
+        }
+    }
+    cJSON_Delete(o);
+    if (rc < 0)
+        return;
+    size_t alen;
+    const char *auth = hdr(req, "authorization", &alen);
+    if (!auth || alen < 8 || alen > SB_JWT_MAX_TOKEN + 7 || strncasecmp(auth, "Bearer ", 7) != 0) {
+        unauthorized(req);
+        return;
+    }
+    c->token = auth + 7;
+    /* the bot's id on Teams is "28:<app id>" */
+    const char *app = strncmp(recipient, "28:", 3) == 0 ? recipient + 3 : recipient;
+    if (!app[0] || strlen(app) > 128 || strpbrk(app, "{} \r\n")) {
+        unauthorized(req);
+        return;
+    }
+    req->ctx = c;
+    char field[SB_BINDING_FIELD_MAX];
+    snprintf(field, sizeof(field), "teams:%s", app);
+    sb_binding_find(req, field, on_teams_binding);
+}
+
 /* ---------- WhatsApp ---------- */
 
 typedef struct wa_verify_ctx {
@@ -811,7 +965,9 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *entr
         cJSON_Delete(sender);
         char conv_id[37];
         sb_uuid4(conv_id);
-        const char *argv[] = {SB_Q_IN, cx.json, entry, tid, ch, cid, chat, conv_id, ag, sj, m.mtail, m.etail, m.id};
+        const char *svc = jstr(o, "svc");
+        const char *argv[] = {SB_Q_IN, cx.json, entry, tid,     ch,      cid,  chat,
+                              conv_id, ag,      sj,    m.mtail, m.etail, m.id, svc ? svc : ""};
         rc = sb_store_eval(st, &sb_script_channel_inbound, 1, SB_ARRAY_SIZE(argv), argv, NULL, on_processed, p);
         cJSON_free(sj);
         sb_msg_free(&m);

@@ -6,6 +6,7 @@
 
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
+#include "switchboard/buf.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/text.h"
@@ -151,8 +152,21 @@ int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id,
     sb_event_cx_init(&cx, cfg);
     sb_msg_t m;
     sb_msg_init(&m, &cx, "out", text, attachments, NULL);
-    const char *argv[] = {cx.json, tenant_id, conv_id, m.id, sender_json, m.mtail, m.etail, once_key ? once_key : ""};
+    /* what a platform chat shows: the text, then each attachment's link on a line of its own */
+    sb_buf_t tx;
+    sb_buf_init(&tx, 64 * 1024); /* 4096 characters and 10 URLs */
+    sb_buf_puts(&tx, text ? text : "");
+    const cJSON *at;
+    cJSON_ArrayForEach(at, attachments)
+    {
+        sb_buf_puts(&tx, tx.len ? "\n" : "");
+        sb_buf_puts(&tx, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at, "url")));
+    }
+    sb_buf_putc(&tx, '\0');
+    const char *argv[] = {cx.json, tenant_id, conv_id, m.id, sender_json, m.mtail, m.etail, once_key ? once_key : "",
+                          tx.data};
     int rc = sb_store_eval(st, &sb_script_conv_reply, 0, SB_ARRAY_SIZE(argv), argv, NULL, cb, data);
+    sb_buf_free(&tx);
     sb_msg_free(&m);
     sb_event_cx_free(&cx);
     return rc;

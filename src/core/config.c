@@ -64,6 +64,18 @@ static const opt_t opts[] = {
      "comment line sent on idle event streams (default 15000)"},
     {"binding-cache-ms", OPT_UINT, OFF(binding_cache_ms), 0, 60000, "MS",
      "how long a loop keeps a channel binding it looked up; 0: no cache (default 1000)"},
+    {"slack-api-base", OPT_STR, OFF(slack_api_base), 0, 0, "URL", "Slack Web API base (default https://slack.com/api)"},
+    {"telegram-api-base", OPT_STR, OFF(telegram_api_base), 0, 0, "URL",
+     "Telegram Bot API base (default https://api.telegram.org)"},
+    {"graph-api-base", OPT_STR, OFF(graph_api_base), 0, 0, "URL",
+     "WhatsApp Cloud API base (default https://graph.facebook.com/v21.0)"},
+    {"botframework-token-url", OPT_STR, OFF(botframework_token_url), 0, 0, "URL",
+     "Bot Framework OAuth token endpoint (default "
+     "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token)"},
+    {"botframework-jwks-url", OPT_STR, OFF(botframework_jwks_url), 0, 0, "URL",
+     "Bot Framework signing keys (default https://login.botframework.com/v1/.well-known/keys)"},
+    {"conversation-idle-ms", OPT_U64, OFF(conversation_idle_ms), 0, 365ull * 86400000, "MS",
+     "close open conversations without activity for this long; 0: never (default 86400000)"},
 };
 
 void sb_config_defaults(sb_config_t *cfg)
@@ -91,6 +103,12 @@ void sb_config_defaults(sb_config_t *cfg)
     cfg->otp_code_ttl_s = 300;
     cfg->sse_heartbeat_ms = 15000;
     cfg->binding_cache_ms = 1000;
+    cfg->slack_api_base = sb_strdup("https://slack.com/api");
+    cfg->telegram_api_base = sb_strdup("https://api.telegram.org");
+    cfg->graph_api_base = sb_strdup("https://graph.facebook.com/v21.0");
+    cfg->botframework_token_url = sb_strdup("https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token");
+    cfg->botframework_jwks_url = sb_strdup("https://login.botframework.com/v1/.well-known/keys");
+    cfg->conversation_idle_ms = 86400000;
     char host[256] = "switchboard";
     gethostname(host, sizeof(host) - 1);
     cfg->instance_id = sb_strdup(host);
@@ -105,6 +123,11 @@ void sb_config_free(sb_config_t *cfg)
     sb_free(cfg->config_file);
     sb_free(cfg->ca_file);
     sb_free(cfg->instance_id);
+    sb_free(cfg->slack_api_base);
+    sb_free(cfg->telegram_api_base);
+    sb_free(cfg->graph_api_base);
+    sb_free(cfg->botframework_token_url);
+    sb_free(cfg->botframework_jwks_url);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -242,8 +265,15 @@ static int set_opt(sb_config_t *cfg, const opt_t *o, const char *val, const char
             snprintf(err, errlen, "%s--%s: empty value", origin, o->name);
             return -EINVAL;
         }
+        bool url = strcmp(o->arg, "URL") == 0 && o->offset != OFF(redis_url);
+        if (url && strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+            snprintf(err, errlen, "%s--%s: not an http:// or https:// URL: %s", origin, o->name, val);
+            return -EINVAL;
+        }
         sb_free(*slot);
         *slot = *val ? sb_strdup(val) : NULL;
+        for (size_t n = url ? strlen(*slot) : 0; n > 8 && (*slot)[n - 1] == '/'; n--)
+            (*slot)[n - 1] = '\0'; /* a base is joined with "/path" */
         return 0;
     }
     case OPT_UINT:

@@ -24,6 +24,7 @@
 #define VISIBILITY_MS          60000 /* > the longest attempt (30 s) plus recording it */
 #define POISON_LIMIT           5
 #define DEPTH_MS               1000
+#define IDLE_SWEEP_MS          1000 /* the idle-timeout close runs this often, on each instance's first loop */
 #define READ_BATCH             64
 #define RESPONSE_EXCERPT_CHARS 4096
 #define PREP_SLOTS             1024
@@ -61,10 +62,12 @@ struct sb_delivery {
     unsigned pending_closes;
     uv_timer_t tick;
     uint64_t last_hb, last_reclaim, last_depth, last_promote;
-    bool promote_busy, pace_busy, reclaim_busy[NLANES], depth_busy;
+    bool promote_busy, pace_busy, reclaim_busy[NLANES], depth_busy, idle_busy;
+    uint64_t last_idle;
     void (*done)(void *);
     void *done_data;
-    prep_entry_t *prep; /* direct-mapped cache of `prepare` answers */
+    prep_entry_t *prep;       /* direct-mapped cache of `prepare` answers */
+    sb_send_tokens_t *tokens; /* Bot Framework OAuth tokens (platform sends to Teams) */
     /* Commands on the loop's store whose callbacks still hold this engine or one of its
      * attempts. The store is closed after the engine, so the engine is freed only once the
      * last of them has called back. */
@@ -79,6 +82,14 @@ typedef struct attempt {
     cJSON *dj;
     const char *id, *tenant, *event, *url, *ep, *body;
     const char *agent, *conv; /* an agent delivery: its answer may carry the agent's reply */
+    /* a platform send (k "send", docs/channels.md): conv is its conversation */
+    bool send;
+    const char *ch, *pk, *ed, *app;
+    char seq[24];
+    sb_send_t snd;
+    cJSON *chrec;    /* the channel binding, while a Teams token is fetched */
+    char *shown_url; /* the URL as records show it; a->url points here once built */
+    char err[240];   /* a send's final error */
     unsigned timeout_ms;
     int n;
     sb_webhook_secret_t secret;
@@ -124,6 +135,8 @@ static void attempt_free(attempt_t *a)
     sb_delivery_t *d = a->d;
     d->inflight[a->lane]--;
     cJSON_Delete(a->dj);
+    cJSON_Delete(a->chrec);
+    sb_free(a->shown_url);
     sb_free(a->resp_body);
     sb_free(a);
     read_next(d);
@@ -199,6 +212,16 @@ static unsigned retry_delay_ms(const sb_config_t *cfg, int next)
     return (unsigned)(base * f);
 }
 
+/* A pacing gap: uniform in [0.85, 1.25] x pace, so sends of one account are at least 0.8 x pace
+ * apart even with a few ms of send-time variance. */
+static unsigned pace_gap(const sb_config_t *cfg)
+{
+    unsigned r;
+    sb_random_bytes(&r, sizeof(r));
+    double f = 0.85 + 0.40 * ((double)r / 4294967295.0);
+    return (unsigned)(cfg->pace_ms * f);
+}
+
 static void record_outcome(attempt_t *a, const char *outcome, const char *error, bool logged)
 {
     sb_delivery_t *d = a->d;
@@ -268,6 +291,8 @@ static void record_outcome(attempt_t *a, const char *outcome, const char *error,
     sb_key_tenant(k_dead, a->tenant, "dead");
     sb_key_tenant(k_idx, a->tenant, "dead:idx");
     snprintf(disable_s, sizeof(disable_s), "%llu", (unsigned long long)d->cfg->disable_after_ms);
+    char gap_s[16];
+    snprintf(gap_s, sizeof(gap_s), "%u", pace_gap(d->cfg));
     const char *argv[] = {lane_keys[a->lane],
                           k_ep,
                           k_log,
@@ -286,7 +311,9 @@ static void record_outcome(attempt_t *a, const char *outcome, const char *error,
                           dead_json ? dead_json : "",
                           a->id,
                           status_s,
-                          a->url};
+                          a->url,
+                          a->send ? a->pk : "",
+                          gap_s};
     int rc = d_eval(d, &sb_script_finish, 7, SB_ARRAY_SIZE(argv), argv, on_finished, a);
     cJSON_free(log_json);
     cJSON_free(retry_json);
@@ -454,6 +481,222 @@ static const char *jstr(const cJSON *o, const char *k)
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
+/* ---------- a platform send (docs/channels.md) ---------- */
+
+static void on_send_recorded(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    attempt_t *a = data;
+    sb_delivery_t *d = a->d;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        attempt_free(a); /* not recorded: taken over later, the verdict written then */
+    else if (a->err[0])
+        record_outcome(a, "dead", a->err, true);
+    else
+        record_outcome(a, "success", NULL, true);
+    d_called_back(d);
+}
+
+/* The verdict of a send. A final one is written into the message first (and message_sent
+ * emitted for an accepted one), then the delivery is recorded; a retry goes back to the head of
+ * the account's line (finish). */
+static void send_outcome(attempt_t *a, const char *outcome, const char *pmid, const char *error)
+{
+    sb_delivery_t *d = a->d;
+    bool sent = strcmp(outcome, "success") == 0;
+    if (!sent && strcmp(outcome, "retry") == 0 && (unsigned)a->n + 1 < d->cfg->retry_steps) {
+        record_outcome(a, "retry", error, true);
+        return;
+    }
+    if (!sent)
+        snprintf(a->err, sizeof(a->err), "%s", strcmp(outcome, "retry") == 0 ? "retries exhausted" : error);
+    if (!sent && a->outcome != SB_OUTCOME_FAILED)
+        a->outcome = SB_OUTCOME_DEAD;
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, d->cfg);
+    char once[80];
+    snprintf(once, sizeof(once), "sent:%.60s", a->id);
+    const char *argv[] = {
+        cx.json, a->tenant, a->conv, a->seq, pmid ? pmid : "", a->ed, sent ? once : "", sent ? "sent" : "failed",
+        a->err};
+    int rc = d_eval(d, &sb_script_conv_sent, 0, SB_ARRAY_SIZE(argv), argv, on_send_recorded, a);
+    sb_event_cx_free(&cx);
+    if (rc < 0)
+        attempt_free(a);
+}
+
+static void send_failed(attempt_t *a, const char *error)
+{
+    a->outcome = SB_OUTCOME_FAILED;
+    send_outcome(a, "dead", NULL, error);
+}
+
+static void on_send_response(void *data, const sb_client_resp_t *resp)
+{
+    attempt_t *a = data;
+    if (resp->error == SB_CLIENT_ERR_SHUTDOWN) {
+        attempt_free(a);
+        return;
+    }
+    a->resp = *resp;
+    a->resp.body = NULL;
+    a->resp_body = excerpt(resp->body, resp->body_len, RESPONSE_EXCERPT_CHARS);
+    sb_metrics_observe_attempt(a->d->metrics, resp->latency_us);
+    char err[200], pmid[128];
+    if (resp->error != SB_CLIENT_OK) {
+        snprintf(err, sizeof(err), "%s", resp->error_text);
+        send_outcome(a, "retry", NULL, err);
+    } else if (resp->status >= 200 && resp->status < 300) {
+        int v = sb_send_result(a->snd.platform, resp->body, resp->body_len, pmid, sizeof(pmid), err, sizeof(err));
+        if (v == SB_SEND_ACCEPTED)
+            send_outcome(a, "success", pmid, NULL);
+        else if (v == SB_SEND_RETRY)
+            send_outcome(a, "retry", NULL, err);
+        else
+            send_failed(a, err);
+    } else if (resp->status >= 500 || resp->status == 429 || resp->status < 200 ||
+               (resp->status >= 300 && resp->status < 400) || (resp->status == 401 && a->app)) {
+        if (resp->status == 401) /* a revoked or expired Bot Framework token: fetch a new one */
+            sb_send_token_forget(a->d->tokens, a->app);
+        snprintf(err, sizeof(err), "HTTP %d", resp->status);
+        send_outcome(a, "retry", NULL, err);
+    } else {
+        snprintf(err, sizeof(err), "HTTP %d (final)", resp->status);
+        send_failed(a, err);
+    }
+}
+
+static void send_request(attempt_t *a, const cJSON *chcfg, const char *bearer)
+{
+    sb_delivery_t *d = a->d;
+    sb_send_req_t r;
+    char err[300];
+    if (sb_send_build(d->cfg, &a->snd, chcfg, bearer, &r, err, sizeof(err)) < 0) {
+        send_failed(a, err);
+        return;
+    }
+    sb_free(a->shown_url);
+    a->shown_url = r.shown_url;
+    r.shown_url = NULL;
+    a->url = a->shown_url;
+    sb_client_req_t cr = {r.url, "POST", r.headers, r.body, strlen(r.body), a->timeout_ms};
+    int rc = sb_client_send(d->client, &cr, on_send_response, a);
+    sb_send_req_free(&r);
+    if (rc < 0)
+        send_failed(a, "invalid URL");
+}
+
+static void on_token(void *data, const sb_client_resp_t *resp)
+{
+    attempt_t *a = data;
+    if (resp->error == SB_CLIENT_ERR_SHUTDOWN) {
+        attempt_free(a);
+        return;
+    }
+    sb_delivery_t *d = a->d;
+    const cJSON *chcfg = cJSON_GetObjectItemCaseSensitive(a->chrec, "config");
+    char err[240];
+    a->resp = *resp;
+    a->resp.body = NULL;
+    if (resp->error == SB_CLIENT_OK && resp->status >= 200 && resp->status < 300 &&
+        sb_send_token_put(d->tokens, a->app, resp->body, resp->body_len, uv_now(d->loop)) == 0) {
+        send_request(a, chcfg, sb_send_token_get(d->tokens, a->app, uv_now(d->loop)));
+        return;
+    }
+    a->url = d->cfg->botframework_token_url;
+    if (resp->error != SB_CLIENT_OK) {
+        snprintf(err, sizeof(err), "token endpoint: %s", resp->error_text);
+        send_outcome(a, "retry", NULL, err);
+    } else if (resp->status >= 400 && resp->status < 500 && resp->status != 429) {
+        snprintf(err, sizeof(err), "token endpoint: HTTP %d (check appId and appPassword)", resp->status);
+        send_failed(a, err);
+    } else {
+        snprintf(err, sizeof(err), "token endpoint: HTTP %d%s", resp->status,
+                 resp->status >= 200 && resp->status < 300 ? " without an access_token" : "");
+        send_outcome(a, "retry", NULL, err);
+    }
+}
+
+static void on_send_prepared_body(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    attempt_t *a = data;
+    sb_delivery_t *d = a->d;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || d->closing) {
+        attempt_free(a);
+        return;
+    }
+    const redisReply *ch = reply->element[0], *en = reply->element[1];
+    a->chrec = ch->str && ch->len ? cJSON_ParseWithLength(ch->str, ch->len) : NULL;
+    const cJSON *chcfg = cJSON_GetObjectItemCaseSensitive(a->chrec, "config");
+    if (!cJSON_IsObject(chcfg)) {
+        send_failed(a, "the channel was deleted");
+        return;
+    }
+    if (en->str && strcmp(en->str, "0") == 0) {
+        send_failed(a, "endpoint disabled");
+        return;
+    }
+    if (strcmp(a->snd.platform, "teams") != 0) {
+        send_request(a, chcfg, NULL);
+        return;
+    }
+    a->app = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chcfg, "appId"));
+    const char *pw = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chcfg, "appPassword"));
+    const char *token = a->app ? sb_send_token_get(d->tokens, a->app, uv_now(d->loop)) : NULL;
+    if (token || !a->app || !pw || !sb_teams_service_url_allowed(chcfg, a->snd.service_url)) {
+        send_request(a, chcfg, token); /* or its error: no password, serviceUrl not allowed */
+        return;
+    }
+    char *form = sb_send_token_request(a->app, pw);
+    sb_client_req_t cr = {d->cfg->botframework_token_url,
+                          "POST",
+                          "Content-Type: application/x-www-form-urlencoded\r\nConnection: keep-alive\r\n",
+                          form,
+                          strlen(form),
+                          a->timeout_ms};
+    int rc = sb_client_send(d->client, &cr, on_token, a);
+    sb_free(form);
+    if (rc < 0)
+        send_failed(a, "invalid --botframework-token-url");
+}
+
+static void on_send_prepared(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = ((attempt_t *)data)->d;
+    on_send_prepared_body(st, reply, data);
+    d_called_back(d);
+}
+
+/* A send entry's own members (conv_reply wrote them): false when one is missing. */
+static bool send_parse(attempt_t *a)
+{
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(a->dj, "seq");
+    a->send = true;
+    a->conv = jstr(a->dj, "cid");
+    a->ch = jstr(a->dj, "ch");
+    a->pk = jstr(a->dj, "pk");
+    a->ed = jstr(a->dj, "ed");
+    a->snd.platform = jstr(a->dj, "pf");
+    a->snd.chat = jstr(a->dj, "chat");
+    a->snd.service_url = jstr(a->dj, "svc");
+    a->snd.text = jstr(a->dj, "tx");
+    if (!cJSON_IsNumber(seq) || seq->valuedouble < 1 || seq->valuedouble > 9007199254740992.0)
+        return false;
+    snprintf(a->seq, sizeof(a->seq), "%.0f", seq->valuedouble);
+    return a->conv && sb_uuid_valid(a->conv, strlen(a->conv)) && a->ch && a->pk && a->ed && a->snd.platform &&
+           a->snd.chat && a->snd.text;
+}
+
+static void start_send(attempt_t *a, const char *k_ep)
+{
+    char k_ch[SB_KEY_MAX];
+    sb_key_tenant(k_ch, a->tenant, "channels");
+    const char *argv[] = {k_ch, k_ep, a->ch};
+    if (d_eval(a->d, &sb_script_send_prepare, 2, 3, argv, on_send_prepared, a) < 0)
+        attempt_free(a);
+}
+
 static void on_inbound_done(void *data)
 {
     sb_delivery_t *d = data;
@@ -485,6 +728,9 @@ static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const c
     a->ep = jstr(a->dj, "ep");
     a->body = jstr(a->dj, "body");
     const char *kind = jstr(a->dj, "k");
+    bool send = kind && strcmp(kind, "send") == 0;
+    if (send && !send_parse(a))
+        a->id = NULL; /* malformed: dropped below */
     if (kind && strcmp(kind, "agent") == 0) {
         a->agent = jstr(a->dj, "ag");
         a->conv = jstr(a->dj, "cid");
@@ -506,6 +752,10 @@ static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const c
         const char *argv[] = {"XACK", lane_keys[lane], SB_Q_GROUP, entry};
         sb_store_cmd(d->store, NULL, NULL, 4, argv, NULL);
         attempt_free(a);
+        return;
+    }
+    if (send) {
+        start_send(a, k_ep);
         return;
     }
     char key[96];
@@ -698,6 +948,16 @@ static void on_depth(sb_store_t *st, redisReply *reply, void *data)
     d_called_back(d);
 }
 
+static void on_idle_swept(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_delivery_t *d = data;
+    d->idle_busy = false;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+        sb_log(SB_LOG_INFO, "closed idle conversations", "\"count\":%lld", (long long)reply->integer);
+    d_called_back(d);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     sb_delivery_t *d = t->data;
@@ -720,20 +980,26 @@ static void on_tick(uv_timer_t *t)
             d->promote_busy = true;
     }
     if (!d->pace_busy) {
-        /* gaps drawn here: uniform in [0.85, 1.25] x pace, so at least 0.8 x pace apart even
-         * with a few ms of send-time variance */
         enum { NGAPS = 16 };
         char gaps[NGAPS][16];
         const char *argv[5 + NGAPS] = {SB_PACE_DUE, SB_Q_FRESH, wall_s, "sb:pace:", "16"};
         for (int i = 0; i < NGAPS; i++) {
-            unsigned r;
-            sb_random_bytes(&r, sizeof(r));
-            double f = 0.85 + 0.40 * ((double)r / 4294967295.0);
-            snprintf(gaps[i], sizeof(gaps[i]), "%u", (unsigned)(d->cfg->pace_ms * f));
+            snprintf(gaps[i], sizeof(gaps[i]), "%u", pace_gap(d->cfg));
             argv[5 + i] = gaps[i];
         }
         if (d_eval(d, &sb_script_pace_tick, 2, 3 + NGAPS, argv, on_paced, d) == 0)
             d->pace_busy = true;
+    }
+    if (d->index == 0 && d->cfg->conversation_idle_ms && !d->idle_busy && now - d->last_idle >= IDLE_SWEEP_MS) {
+        d->last_idle = now;
+        sb_event_cx_t cx;
+        sb_event_cx_init(&cx, d->cfg);
+        char cutoff[24];
+        snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(wall - (int64_t)d->cfg->conversation_idle_ms));
+        const char *argv[] = {cx.json, cutoff, "100"};
+        if (d_eval(d, &sb_script_conv_idle, 0, 3, argv, on_idle_swept, d) == 0)
+            d->idle_busy = true;
+        sb_event_cx_free(&cx);
     }
     if (now - d->last_hb >= HEARTBEAT_MS) {
         d->last_hb = now;
@@ -782,6 +1048,7 @@ sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metri
     sb_store_on_ready(d->qstore, on_qstore_ready, d);
     d->client = sb_client_new(loop, cfg);
     d->prep = sb_calloc(PREP_SLOTS, sizeof(prep_entry_t));
+    d->tokens = sb_send_tokens_new();
     unsigned char r[4];
     sb_random_bytes(r, sizeof(r));
     snprintf(d->consumer, sizeof(d->consumer), "%s:%d:%u:%02x%02x%02x%02x", cfg->instance_id ? cfg->instance_id : "sb",
@@ -806,6 +1073,7 @@ sb_client_t *sb_delivery_client(sb_delivery_t *d)
 static void engine_free(sb_delivery_t *d)
 {
     sb_free(d->prep);
+    sb_send_tokens_free(d->tokens);
     sb_free(d);
 }
 

@@ -961,7 +961,7 @@ int sb_client_send(sb_client_t *cl, const sb_client_req_t *req, sb_client_cb cb,
     call->retry_after = -1;
     call->refs = 1;
     call->start_ns = uv_hrtime();
-    sb_buf_init(&call->body, SB_CLIENT_KEEP_BODY);
+    sb_buf_init(&call->body, req->keep_body ? req->keep_body : SB_CLIENT_KEEP_BODY);
     /* The request is formatted once; a retry on a fresh connection resends the same bytes. */
     sb_buf_t b;
     sb_buf_init(&b, (size_t)-1 / 2);

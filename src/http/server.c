@@ -670,6 +670,8 @@ static void on_delivery_closed(void *data)
     loop->delivery = NULL;
     sb_bindings_free(loop->bindings); /* no request is left to use them */
     loop->bindings = NULL;
+    sb_teams_keys_free(loop->teams_keys); /* its fetches ended with the engine's client */
+    loop->teams_keys = NULL;
     if (loop->pubsub) { /* every event stream is gone with its connection */
         sb_pubsub_close(loop->pubsub);
         loop->pubsub = NULL;
@@ -839,6 +841,7 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_r
         loop->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, loop->store, i);
         loop->pubsub = sb_pubsub_new(&loop->uv, cfg, &loop->metrics, loop->store);
         loop->bindings = sb_bindings_new();
+        loop->teams_keys = sb_teams_keys_new(&loop->uv, sb_delivery_client(loop->delivery));
     }
     return 0;
 }

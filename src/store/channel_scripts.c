@@ -31,7 +31,8 @@ sb_script_t sb_script_inbound_accept = {"inbound_accept",
  * append, emit, queue the agent's delivery, and acknowledge the queue entry, all at once (an
  * entry taken over after its script ran is only acknowledged: the once key).
  * KEYS: inbound stream. ARGV: cx JSON, entry id, tenant id, channel type, channel id, chat id,
- *       new conversation id, agent id, sender JSON, mtail, etail, message id
+ *       new conversation id, agent id, sender JSON, mtail, etail, message id, reply address ('' = none:
+ *       Teams' serviceUrl, kept on the conversation for its replies)
  * -> {'GONE'} (tenant deleted) | {'DUP'} | {'OK', conversation id, seq} */
 sb_script_t sb_script_channel_inbound = {
     "channel_inbound",
@@ -42,9 +43,17 @@ sb_script_t sb_script_channel_inbound = {
     "if not redis.call('SET', tp .. 'once:in:' .. ARGV[2], '1', 'NX', 'EX', 604800) then done() return {'DUP'} end\n"
     "local cx = cjson.decode(ARGV[1])\n"
     "local cid, c = conv_open(cx, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])\n"
+    "if ARGV[13] ~= '' then redis.call('HSET', tp .. 'conv:' .. cid, 'serviceUrl', ARGV[13]) end\n"
     "local seq, mj, data = conv_append(cx, ARGV[3], cid, c, 'message_received', ARGV[9], ARGV[10], ARGV[11], "
     "ARGV[12], 'm')\n"
     "conv_agent(cx, ARGV[3], cid, ARGV[8], ARGV[12], data)\n"
     "done()\n"
     "return {'OK', cid, seq}\n",
     ""};
+
+/* Before a platform send. KEYS: the tenant's channels, the send's endpoint.
+ * ARGV: channel id -> {channel JSON or '', enabled '0'/'1'} */
+sb_script_t sb_script_send_prepare = {"send_prepare",
+                                      "return {redis.call('HGET', KEYS[1], ARGV[1]) or '',\n"
+                                      "  redis.call('HGET', KEYS[2], 'enabled') or '1'}\n",
+                                      ""};

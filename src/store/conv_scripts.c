@@ -17,16 +17,23 @@
         "  return {tid = g.tid, agent = g.agent, sid = s.id, conv = s.conv}\n"                                         \
         "end\n"
 
-/* Reads messages of a conversation with seq > from: {current seq, more (0/1), message, ...}. */
+/* Reads messages of a conversation with seq > from, internal notes left out (the customer's
+ * side reads this): {current seq, more (0/1), message, ...}. */
 #define LUA_CONV_READ                                                                                                  \
     "local function conv_read(ck, from, lim)\n"                                                                        \
-    "  local cur = tonumber(redis.call('HGET', ck, 'seq') or '0')\n"                                                   \
-    "  local items = redis.call('ZRANGEBYSCORE', ck .. ':msgs', '(' .. from, '+inf', 'LIMIT', 0, lim + 1)\n"           \
-    "  local more = 0\n"                                                                                               \
-    "  if #items > lim then more = 1; items[#items] = nil end\n"                                                       \
-    "  local out = {cur, more}\n"                                                                                      \
-    "  for _, m in ipairs(items) do out[#out + 1] = m end\n"                                                           \
-    "  return out\n"                                                                                                   \
+    "  local out = {tonumber(redis.call('HGET', ck, 'seq') or '0'), 0}\n"                                              \
+    "  while true do\n"                                                                                                \
+    "    local items = redis.call('ZRANGEBYSCORE', ck .. ':msgs', '(' .. from, '+inf', 'WITHSCORES', 'LIMIT', 0, lim " \
+    "+ 1)\n"                                                                                                           \
+    "    if #items == 0 then return out end\n"                                                                         \
+    "    for i = 1, #items, 2 do\n"                                                                                    \
+    "      from = items[i + 1]\n"                                                                                      \
+    "      if not string.find(items[i], '\"direction\":\"internal\"', 1, true) then\n"                                 \
+    "        if #out - 2 == lim then out[2] = 1; return out end\n"                                                     \
+    "        out[#out + 1] = items[i]\n"                                                                               \
+    "      end\n"                                                                                                      \
+    "    end\n"                                                                                                        \
+    "  end\n"                                                                                                          \
     "end\n"
 
 /* A customer message from the widget, limited per session. KEYS: widget index.
@@ -85,40 +92,117 @@ sb_script_t sb_script_conv_since = {"conv_since",
                                                   "tonumber(ARGV[3]))\n",
                                     ""};
 
-/* An outbound message (operator through the API, or the agent's answer).
+/* An outbound message (operator through the API, or the agent's answer). In a widget
+ * conversation it is stored and emitted (message_sent) at once. In a platform conversation it is
+ * stored with "status":"queued" and its send through the platform's API joins the sending
+ * account's pacing line (FIFO, one send in flight per account, docs/channels.md); message_sent
+ * follows once the platform accepted it (conv_sent).
  * ARGV: cx JSON, tenant id, conversation id, message id, sender JSON, mtail, etail, once key
- * ('' = none: otherwise a second call with the same key changes nothing)
+ * ('' = none: otherwise a second call with the same key changes nothing), text for the platform
  * -> {'NOCONV'} | {'DUP'} | {'OK', message JSON} */
 sb_script_t sb_script_conv_reply = {
     "conv_reply",
     SB_LUA_EMIT SB_LUA_CONV
     "local cx = cjson.decode(ARGV[1])\n"
     "local tp = 'sb:{t:' .. ARGV[2] .. '}:'\n"
-    "local h = redis.call('HMGET', tp .. 'conv:' .. ARGV[3], 'channel', 'channelId', 'chatId', 'status', 'agentId')\n"
+    "local h = redis.call('HMGET', tp .. 'conv:' .. ARGV[3], 'channel', 'channelId', 'chatId', 'status', 'agentId',\n"
+    "  'serviceUrl')\n"
     "if not h[1] then return {'NOCONV'} end\n"
     "if ARGV[8] ~= '' and not redis.call('SET', tp .. 'once:' .. ARGV[8], '1', 'NX', 'EX', 604800) then\n"
     "  return {'DUP'}\n"
     "end\n"
     "local c = {channel = h[1], channelId = h[2], chatId = h[3], status = h[4], agentId = h[5]}\n"
-    "local seq, mj = conv_append(cx, ARGV[2], ARGV[3], c, 'message_sent', ARGV[5], ARGV[6], ARGV[7], ARGV[4], 'r')\n"
+    "if c.channel == 'widget' then\n"
+    "  local seq, mj = conv_append(cx, ARGV[2], ARGV[3], c, 'message_sent', ARGV[5], ARGV[6], ARGV[7], ARGV[4], 'r')\n"
+    "  return {'OK', mj}\n"
+    "end\n"
+    "local seq, mj, data = conv_append(cx, ARGV[2], ARGV[3], c, nil, ARGV[5], ARGV[6] .. ',\"status\":\"queued\"',\n"
+    "  ARGV[7], ARGV[4], 'r')\n"
+    "local pk = 'send:' .. ARGV[2] .. ':' .. c.channelId\n"
+    "local d = {id = 'snd_' .. ARGV[4], t = ARGV[2], k = 'send', ev = 'message_sent', pf = c.channel,\n"
+    "  ch = c.channelId, chat = c.chatId, svc = h[6] or '', cid = ARGV[3], mid = ARGV[4], seq = seq, tx = ARGV[9],\n"
+    "  ed = data, url = 'send:' .. c.channel, ep = string.sub(redis.sha1hex(pk), 1, 16), body = '',\n"
+    "  to = 10000, n = 0, ca = cx.now, pk = pk}\n"
+    "redis.call('RPUSH', 'sb:pace:' .. pk .. ':q', cjson.encode(d))\n"
+    "local nxt = tonumber(redis.call('GET', 'sb:pace:' .. pk .. ':next') or '0')\n"
+    "redis.call('ZADD', 'sb:pace:due', 'NX', math.max(cx.now, nxt), pk)\n"
     "return {'OK', mj}\n",
     ""};
 
+/* The platform's verdict on a send: the message's status becomes 'sent' (with the platform's
+ * message id) or 'failed' (with the error), and message_sent is emitted for a sent one, once.
+ * The status members are the message's last (conv_reply put them there); they are rewritten.
+ * ARGV: cx JSON, tenant id, conversation id, seq, platform message id, event data JSON, once key ('' none),
+ *       'sent' | 'failed', error -> {'OK'} | {'DUP'} */
+sb_script_t sb_script_conv_sent = {
+    "conv_sent",
+    SB_LUA_EMIT
+    "local cx = cjson.decode(ARGV[1])\n"
+    "local tp = 'sb:{t:' .. ARGV[2] .. '}:'\n"
+    "if ARGV[7] ~= '' and not redis.call('SET', tp .. 'once:' .. ARGV[7], '1', 'NX', 'EX', 604800) then\n"
+    "  return {'DUP'}\n"
+    "end\n"
+    "local mk = tp .. 'conv:' .. ARGV[3] .. ':msgs'\n"
+    "local m = redis.call('ZRANGEBYSCORE', mk, ARGV[4], ARGV[4])[1]\n"
+    "local at, from = nil, 1\n"
+    "while m do\n"
+    "  local j = string.find(m, ',\"status\":\"', from, true)\n"
+    "  if not j then break end\n"
+    "  at, from = j, j + 1\n"
+    "end\n"
+    "if at then\n"
+    "  local add = ',\"status\":' .. cjson.encode(ARGV[8])\n"
+    "  if ARGV[5] ~= '' then add = add .. ',\"platformMessageId\":' .. cjson.encode(ARGV[5]) end\n"
+    "  if ARGV[9] ~= '' then add = add .. ',\"error\":' .. cjson.encode(ARGV[9]) end\n"
+    "  redis.call('ZREMRANGEBYSCORE', mk, ARGV[4], ARGV[4])\n"
+    "  redis.call('ZADD', mk, ARGV[4], string.sub(m, 1, at - 1) .. add .. '}')\n"
+    "end\n"
+    "if ARGV[8] == 'sent' then\n"
+    "  local data = string.sub(ARGV[6], 1, -2) .. ',\"platform_message_id\":' .. cjson.encode(ARGV[5]) .. '}'\n"
+    "  sb_emit(cx, ARGV[2], 'message_sent', data, cx.eid .. 's')\n"
+    "end\n"
+    "return {'OK'}\n",
+    ""};
+
 /* ARGV: cx JSON, tenant id, conversation id -> {'NOCONV'} | {'OK', HGETALL of the conversation} */
-sb_script_t sb_script_conv_close = {
-    "conv_close",
-    SB_LUA_EMIT SB_LUA_CONV "local cx = cjson.decode(ARGV[1])\n"
-                            "local tp = 'sb:{t:' .. ARGV[2] .. '}:'\n"
-                            "local ck = tp .. 'conv:' .. ARGV[3]\n"
-                            "local h = redis.call('HMGET', ck, 'channel', 'channelId', 'chatId', 'status')\n"
-                            "if not h[1] then return {'NOCONV'} end\n"
-                            "if h[4] ~= 'closed' then\n"
-                            "  local c = {channel = h[1], channelId = h[2], chatId = h[3], status = 'closed'}\n"
-                            "  redis.call('HSET', ck, 'status', 'closed', 'updatedAt', cx.rfc, 'closedAt', cx.rfc)\n"
-                            "  conv_index(tp, ARGV[3], 'closed', cx.now)\n"
-                            "  conv_event(cx, ARGV[2], ARGV[3], c, 'dialog_closed', 'x')\n"
-                            "end\n"
-                            "return {'OK', redis.call('HGETALL', ck)}\n",
+sb_script_t sb_script_conv_close = {"conv_close",
+                                    SB_LUA_EMIT SB_LUA_CONV
+                                    "local ck = conv_shut(cjson.decode(ARGV[1]), ARGV[2], ARGV[3], nil, 'x')\n"
+                                    "if not ck then return {'NOCONV'} end\n"
+                                    "return {'OK', redis.call('HGETALL', ck)}\n",
+                                    ""};
+
+/* The idle-timeout close: open conversations without activity since the cutoff are closed
+ * (dialog_closed with reason "idle"). ARGV: cx JSON, cutoff ms, max -> how many were closed */
+sb_script_t sb_script_conv_idle = {"conv_idle",
+                                   SB_LUA_EMIT SB_LUA_CONV
+                                   "local cx = cjson.decode(ARGV[1])\n"
+                                   "local n = 0\n"
+                                   "for i, m in ipairs(redis.call('ZRANGEBYSCORE', 'sb:convs:idle', '-inf', ARGV[2], "
+                                   "'LIMIT', 0, tonumber(ARGV[3]))) do\n"
+                                   "  redis.call('ZREM', 'sb:convs:idle', m)\n"
+                                   "  local tid, cid = string.match(m, '^([^:]+):(.+)$')\n"
+                                   "  if tid and conv_shut(cx, tid, cid, 'idle', 'x' .. i) then n = n + 1 end\n"
+                                   "end\n"
+                                   "return n\n",
+                                   ""};
+
+/* An internal note (a command's answer): stored with the conversation's messages, seen through
+ * the native API only (no event, no live publish; the widget's reads skip it).
+ * ARGV: cx JSON, tenant id, conversation id, message id, sender JSON, mtail
+ * -> {'NOCONV'} | {'OK', message JSON} */
+sb_script_t sb_script_conv_note = {
+    "conv_note",
+    "local cx = cjson.decode(ARGV[1])\n"
+    "local ck = 'sb:{t:' .. ARGV[2] .. '}:conv:' .. ARGV[3]\n"
+    "if redis.call('EXISTS', ck) == 0 then return {'NOCONV'} end\n"
+    "local seq = redis.call('HINCRBY', ck, 'seq', 1)\n"
+    "local mj = '{\"seq\":' .. seq .. ',\"conversationId\":\"' .. ARGV[3] .. '\",\"sender\":' .. ARGV[5] .. ',' ..\n"
+    "  ARGV[6] .. '}'\n"
+    "redis.call('ZADD', ck .. ':msgs', seq, mj)\n"
+    "redis.call('HSET', ck .. ':mids', ARGV[4], seq)\n"
+    "redis.call('HSET', ck, 'updatedAt', cx.rfc)\n"
+    "return {'OK', mj}\n",
     ""};
 
 /* ARGV: tenant prefix, status ('' all, open, closed), offset, count

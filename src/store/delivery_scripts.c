@@ -70,7 +70,11 @@ sb_script_t sb_script_prepare = {"prepare",
 /* The outcome of an attempt, recorded and acknowledged together.
  * KEYS: lane stream, endpoint, attempt log, delay set, dead letters, dead index, receive counts.
  * ARGV: entry id, group, outcome (success|retry|dead|gone|skip|drop), attempt JSON ('' = none), now ms,
- *       disable-after ms, retry JSON, retry due ms, dead JSON, delivery id, status, url
+ *       disable-after ms, retry JSON, retry due ms, dead JSON, delivery id, status, url, pacing key of
+ *       a platform send ('' = none), gap ms
+ * A platform send holds its account's pacing line while it is out (pace_tick): its outcome
+ * releases the line a gap later, and its retry goes back to the head of the line, due at the
+ * retry time, so the account's messages leave in order.
  * -> {final outcome, 1 if the endpoint was disabled now} */
 sb_script_t sb_script_finish = {
     "finish",
@@ -101,6 +105,18 @@ sb_script_t sb_script_finish = {
     "    end\n"
     "    outcome = 'dead'\n"
     "  end\n"
+    "end\n"
+    "local pq = ARGV[13] ~= '' and ('sb:pace:' .. ARGV[13]) or nil\n"
+    "if outcome == 'retry' and pq then\n"
+    "  redis.call('LPUSH', pq .. ':q', ARGV[7])\n"
+    "  redis.call('SET', pq .. ':next', ARGV[8], 'PX', tonumber(ARGV[8]) - tonumber(ARGV[5]) + 60000)\n"
+    "  redis.call('ZADD', 'sb:pace:due', ARGV[8], ARGV[13])\n"
+    "  return {outcome, disabled}\n"
+    "elseif pq then\n"
+    "  local nxt = tonumber(ARGV[5]) + tonumber(ARGV[14])\n"
+    "  redis.call('SET', pq .. ':next', nxt, 'PX', tonumber(ARGV[14]) + 60000)\n"
+    "  if redis.call('LLEN', pq .. ':q') > 0 then redis.call('ZADD', 'sb:pace:due', nxt, ARGV[13])\n"
+    "  else redis.call('ZREM', 'sb:pace:due', ARGV[13]) end\n"
     "end\n"
     "if outcome == 'retry' then\n"
     "  redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])\n"
@@ -144,7 +160,8 @@ sb_script_t sb_script_promote = {
     ""};
 
 /* Pacing: for every key whose turn has come, the oldest waiting delivery goes to the queue and
- * the key's next turn is set a jittered gap later.
+ * the key's next turn is set a jittered gap later. A platform send holds its line instead (90 s,
+ * longer than any attempt and its takeover) until its outcome releases it (finish).
  * KEYS: pace due set, fresh stream. ARGV: now ms, pace prefix, max, gap ms, gap ms, ... */
 sb_script_t sb_script_pace_tick = {
     "pace_tick",
@@ -158,6 +175,7 @@ sb_script_t sb_script_pace_tick = {
     "    redis.call('XADD', KEYS[2], '*', 'd', item)\n"
     "    n = n + 1\n"
     "    local gap = tonumber(ARGV[3 + i] or ARGV[4])\n"
+    "    if string.find(item, '\"k\":\"send\"', 1, true) then gap = 90000 end\n"
     "    redis.call('SET', ARGV[2] .. k .. ':next', now + gap, 'PX', gap + 60000)\n"
     "    if redis.call('LLEN', q) > 0 then redis.call('ZADD', KEYS[1], now + gap, k)\n"
     "    else redis.call('ZREM', KEYS[1], k) end\n"

@@ -55,12 +55,16 @@
     "end\n"
 
 /* Conversations (docs/conversations.md). A conversation is the hash tp..'conv:'..cid; its
+ * open ones are also in the global 'sb:convs:idle' by last activity ('<tid>:<cid>'), for the
+ * idle-timeout close; its
  * messages a sorted set by seq (tp..'conv:'..cid..':msgs'); seq counts every event of the
  * conversation. Messages are JSON put together from pieces the C side validated and encoded:
  * sender JSON, mtail (the message's other members) and etail (the event data's other members).
  *   conv_open(cx, tid, channel, channelId, chatId, new cid, agentId) -> cid, c
- *   conv_event(cx, tid, cid, c, event, suffix)                         -> seq
+ *   conv_event(cx, tid, cid, c, event, suffix)                         -> seq (c.reason: data.reason)
  *   conv_append(cx, tid, cid, c, event, sender, mtail, etail, mid, suffix) -> seq, message, data
+ *     (event nil: the message is stored and nothing is emitted yet)
+ *   conv_shut(cx, tid, cid, reason, suffix) -> conversation key (nil: none): closes, dialog_closed once
  *   conv_agent(cx, tid, cid, agentId, mid, data): the message_received delivery to the agent */
 #define SB_LUA_CONV                                                                                                    \
     "local function conv_data(cid, c, seq)\n"                                                                          \
@@ -72,11 +76,16 @@
     "  redis.call('ZADD', tp .. 'convs', now, cid)\n"                                                                  \
     "  redis.call('ZREM', tp .. 'convs:' .. (status == 'open' and 'closed' or 'open'), cid)\n"                         \
     "  redis.call('ZADD', tp .. 'convs:' .. status, now, cid)\n"                                                       \
+    "  local idle = string.sub(tp, 7, -3) .. ':' .. cid\n"                                                             \
+    "  if status == 'open' then redis.call('ZADD', 'sb:convs:idle', now, idle)\n"                                      \
+    "  else redis.call('ZREM', 'sb:convs:idle', idle) end\n"                                                           \
     "end\n"                                                                                                            \
     "local function conv_event(cx, tid, cid, c, event, suffix)\n"                                                      \
     "  local tp = 'sb:{t:' .. tid .. '}:'\n"                                                                           \
     "  local seq = redis.call('HINCRBY', tp .. 'conv:' .. cid, 'seq', 1)\n"                                            \
-    "  local data = conv_data(cid, c, seq) .. ',\"status\":' .. cjson.encode(c.status) .. '}'\n"                       \
+    "  local data = conv_data(cid, c, seq) .. ',\"status\":' .. cjson.encode(c.status)\n"                              \
+    "  if c.reason then data = data .. ',\"reason\":' .. cjson.encode(c.reason) end\n"                                 \
+    "  data = data .. '}'\n"                                                                                           \
     "  sb_emit(cx, tid, event, data, cx.eid .. suffix)\n"                                                              \
     "  return seq\n"                                                                                                   \
     "end\n"                                                                                                            \
@@ -116,9 +125,22 @@
     "  redis.call('HSET', ck, 'updatedAt', cx.rfc, 'lastMessageAt', cx.rfc)\n"                                         \
     "  conv_index(tp, cid, c.status, cx.now)\n"                                                                        \
     "  local data = conv_data(cid, c, seq) .. ',\"sender\":' .. sender .. ',' .. etail .. '}'\n"                       \
-    "  sb_emit(cx, tid, event, data, cx.eid .. suffix)\n"                                                              \
+    "  if event then sb_emit(cx, tid, event, data, cx.eid .. suffix) end\n"                                            \
     "  redis.call('PUBLISH', tp .. 'live:' .. cid, mj)\n"                                                              \
     "  return seq, mj, data\n"                                                                                         \
+    "end\n"                                                                                                            \
+    "local function conv_shut(cx, tid, cid, reason, suffix)\n"                                                         \
+    "  local tp = 'sb:{t:' .. tid .. '}:'\n"                                                                           \
+    "  local ck = tp .. 'conv:' .. cid\n"                                                                              \
+    "  local h = redis.call('HMGET', ck, 'channel', 'channelId', 'chatId', 'status')\n"                                \
+    "  if not h[1] then return nil end\n"                                                                              \
+    "  if h[4] ~= 'closed' then\n"                                                                                     \
+    "    local c = {channel = h[1], channelId = h[2], chatId = h[3], status = 'closed', reason = reason}\n"            \
+    "    redis.call('HSET', ck, 'status', 'closed', 'updatedAt', cx.rfc, 'closedAt', cx.rfc)\n"                        \
+    "    conv_index(tp, cid, 'closed', cx.now)\n"                                                                      \
+    "    conv_event(cx, tid, cid, c, 'dialog_closed', suffix)\n"                                                       \
+    "  end\n"                                                                                                          \
+    "  return ck\n"                                                                                                    \
     "end\n"                                                                                                            \
     "local function conv_agent(cx, tid, cid, agent, mid, data)\n"                                                      \
     "  if type(agent) ~= 'string' or agent == '' then return end\n"                                                    \

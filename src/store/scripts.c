@@ -225,13 +225,17 @@ sb_script_t *const sb_scripts[] = {
     &sb_script_widget_read,
     &sb_script_conv_since,
     &sb_script_conv_reply,
+    &sb_script_conv_sent,
     &sb_script_conv_close,
+    &sb_script_conv_idle,
+    &sb_script_conv_note,
     &sb_script_conv_list,
     &sb_script_conv_messages,
     /* channels' inbound webhooks (channel_scripts.c) */
     &sb_script_binding_get,
     &sb_script_inbound_accept,
     &sb_script_channel_inbound,
+    &sb_script_send_prepare,
 };
 const size_t sb_scripts_count = SB_ARRAY_SIZE(sb_scripts);
 
