@@ -149,6 +149,8 @@ void sb_conv_close(sb_req_t *req);
 void sb_conv_command(sb_req_t *req);
 /* {command, args?, data?} of a command call; 0 or -EINVAL with the field in e. */
 int sb_command_body(const cJSON *body, const cJSON **cmd, const cJSON **args, const cJSON **data, sb_verr_t *e);
+/* {command, result, isError, url}: the answer of a command call. */
+cJSON *sb_command_answer(const char *command, const char *result, bool is_error, const char *url);
 /* assets.c: the embeddable widget and its demo page */
 void sb_asset_widget_js(sb_req_t *req);
 void sb_asset_demo(sb_req_t *req);

@@ -262,11 +262,7 @@ static void on_noted(sb_store_t *st, redisReply *reply, void *data)
             sb_api_unavailable(req);
         return;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "command", c->command);
-    cJSON_AddStringToObject(o, "result", c->result);
-    cJSON_AddBoolToObject(o, "isError", c->is_error);
-    cJSON_AddStringToObject(o, "url", c->url);
+    cJSON *o = sb_command_answer(c->command, c->result, c->is_error, c->url);
     cJSON_AddItemToObject(o, "note", note);
     sb_resp_json(req, 200, o);
     cJSON_Delete(o);

@@ -318,6 +318,16 @@ void sb_webhooks_test(sb_req_t *req)
 
 /* ---------- commands ---------- */
 
+cJSON *sb_command_answer(const char *command, const char *result, bool is_error, const char *url)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "command", command);
+    cJSON_AddStringToObject(o, "result", result);
+    cJSON_AddBoolToObject(o, "isError", is_error);
+    cJSON_AddStringToObject(o, "url", url ? url : "");
+    return o;
+}
+
 static void on_command(void *data, int status, const char *result, bool is_error, const char *url)
 {
     sb_req_t *req = data;
@@ -325,11 +335,7 @@ static void on_command(void *data, int status, const char *result, bool is_error
         sb_resp_problem(req, status, result, NULL);
         return;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "command", (const char *)req->ctx);
-    cJSON_AddStringToObject(o, "result", result);
-    cJSON_AddBoolToObject(o, "isError", is_error);
-    cJSON_AddStringToObject(o, "url", url ? url : "");
+    cJSON *o = sb_command_answer((const char *)req->ctx, result, is_error, url);
     sb_resp_json(req, 200, o);
     cJSON_Delete(o);
 }
