@@ -101,14 +101,13 @@ int sb_send_result(const char *platform, const char *body, size_t len, char *pmi
  * and https hosts under botframework.com. */
 bool sb_teams_service_url_allowed(const cJSON *chcfg, const char *service_url);
 
-/* Bot Framework OAuth tokens of one loop, by app id, kept until shortly before they expire. */
-typedef struct sb_send_tokens sb_send_tokens_t;
-sb_send_tokens_t *sb_send_tokens_new(void);
-void sb_send_tokens_free(sb_send_tokens_t *t);
-const char *sb_send_token_get(sb_send_tokens_t *t, const char *app, uint64_t now_ms);
-/* Caches the token of a token endpoint's answer ({access_token, expires_in}); -EINVAL if none. */
-int sb_send_token_put(sb_send_tokens_t *t, const char *app, const char *body, size_t len, uint64_t now_ms);
-void sb_send_token_forget(sb_send_tokens_t *t, const char *app);
+/* Bot Framework OAuth tokens by app id, shared by the process's loops, kept until a minute
+ * before they expire. get copies the token into out (false: none valid); put caches the
+ * token of a token endpoint's answer ({access_token, expires_in}), -EINVAL if it holds none. */
+#define SB_BF_TOKEN_MAX 8192
+bool sb_send_token_get(const char *app, char *out, size_t cap);
+int sb_send_token_put(const char *app, const char *body, size_t len);
+void sb_send_token_forget(const char *app);
 /* The client-credentials form body (to free). */
 char *sb_send_token_request(const char *app, const char *password);
 

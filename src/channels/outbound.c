@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <uv.h>
+
 #include "switchboard/alloc.h"
 #include "switchboard/channels.h"
 #include "switchboard/text.h"
@@ -107,12 +109,16 @@ int sb_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg
         cJSON_AddStringToObject(body, "channel", s->chat);
         cJSON_AddStringToObject(body, "text", s->text);
     } else if (strcmp(s->platform, "telegram") == 0) {
-        /* The token is part of the URL: only the request carries it; every record shows <token>. */
+        /* The token is part of the URL: only the request carries it; every record shows <token>.
+         * Telegram's tokens are "<bot id>:<letters, digits, - and _>", nothing to escape. */
         const char *token = cfg_str(chcfg, "botToken");
         missing = token ? NULL : "botToken";
-        sb_buf_printf(&url, "%s/bot", cfg->telegram_api_base);
-        put_escaped(&url, token ? token : "");
-        sb_buf_puts(&url, "/sendMessage");
+        if (token &&
+            strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_-") != strlen(token)) {
+            snprintf(err, errlen, "the channel's botToken is not a Telegram bot token");
+            goto fail;
+        }
+        sb_buf_printf(&url, "%s/bot%s/sendMessage", cfg->telegram_api_base, token ? token : "");
         sb_buf_printf(&shown, "%s/bot<token>/sendMessage", cfg->telegram_api_base);
         cJSON_AddStringToObject(body, "chat_id", s->chat);
         cJSON_AddStringToObject(body, "text", s->text);
@@ -225,66 +231,72 @@ int sb_send_result(const char *platform, const char *body, size_t len, char *pmi
 
 /* ---------- Bot Framework tokens ---------- */
 
+/* One cache for the process: every loop's sends of an app use the token one of them fetched. */
 typedef struct token_slot {
     char app[128];
-    char *token;
-    uint64_t expires; /* uv_now() ms */
+    char token[SB_BF_TOKEN_MAX];
+    uint64_t expires; /* uv_hrtime() ms */
 } token_slot_t;
 
-struct sb_send_tokens {
-    token_slot_t slots[TOKEN_SLOTS];
-};
+static token_slot_t token_slots[TOKEN_SLOTS];
+static uv_mutex_t token_lock;
+static uv_once_t token_once = UV_ONCE_INIT;
 
-sb_send_tokens_t *sb_send_tokens_new(void)
+static void token_init(void)
 {
-    return sb_calloc(1, sizeof(sb_send_tokens_t));
+    uv_mutex_init(&token_lock);
 }
 
-void sb_send_tokens_free(sb_send_tokens_t *t)
-{
-    if (!t)
-        return;
-    for (size_t i = 0; i < TOKEN_SLOTS; i++)
-        sb_free(t->slots[i].token);
-    sb_free(t);
-}
-
-static token_slot_t *token_slot(sb_send_tokens_t *t, const char *app)
+static token_slot_t *token_slot(const char *app)
 {
     uint32_t h = 2166136261u;
     for (const char *p = app; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
-    return &t->slots[h % TOKEN_SLOTS];
+    uv_once(&token_once, token_init);
+    return &token_slots[h % TOKEN_SLOTS];
 }
 
-const char *sb_send_token_get(sb_send_tokens_t *t, const char *app, uint64_t now)
+static uint64_t mono_ms(void)
 {
-    token_slot_t *s = token_slot(t, app);
-    return s->token && s->expires > now && strcmp(s->app, app) == 0 ? s->token : NULL;
+    return uv_hrtime() / 1000000;
 }
 
-void sb_send_token_forget(sb_send_tokens_t *t, const char *app)
+bool sb_send_token_get(const char *app, char *out, size_t cap)
 {
-    token_slot_t *s = token_slot(t, app);
+    token_slot_t *s = token_slot(app);
+    uv_mutex_lock(&token_lock);
+    bool ok = s->expires > mono_ms() && strcmp(s->app, app) == 0 && strlen(s->token) < cap;
+    if (ok)
+        snprintf(out, cap, "%s", s->token);
+    uv_mutex_unlock(&token_lock);
+    return ok;
+}
+
+void sb_send_token_forget(const char *app)
+{
+    token_slot_t *s = token_slot(app);
+    uv_mutex_lock(&token_lock);
     if (strcmp(s->app, app) == 0)
         s->expires = 0;
+    uv_mutex_unlock(&token_lock);
 }
 
-int sb_send_token_put(sb_send_tokens_t *t, const char *app, const char *body, size_t len, uint64_t now)
+int sb_send_token_put(const char *app, const char *body, size_t len)
 {
     cJSON *o = len ? cJSON_ParseWithLength(body, len) : NULL;
     const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "access_token"));
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
     int rc = -EINVAL;
-    if (tok && tok[0] && strlen(tok) < 8192 && !strpbrk(tok, "\r\n") && strlen(app) < sizeof(t->slots[0].app)) {
-        /* cached until a minute before it expires (at least 10 s, at most a day) */
+    token_slot_t *s = token_slot(app);
+    if (tok && tok[0] && strlen(tok) < sizeof(s->token) && !strpbrk(tok, "\r\n") && strlen(app) < sizeof(s->app)) {
+        /* kept until a minute before it expires (at least 10 s, at most a day) */
         double secs = cJSON_IsNumber(ex) && ex->valuedouble > 0 && ex->valuedouble < 86400 ? ex->valuedouble : 3600;
         secs = secs > 70 ? secs - 60 : 10;
-        token_slot_t *s = token_slot(t, app);
-        sb_free(s->token);
-        s->token = sb_strdup(tok);
+        uv_mutex_lock(&token_lock);
+        snprintf(s->token, sizeof(s->token), "%s", tok);
         snprintf(s->app, sizeof(s->app), "%s", app);
-        s->expires = now + (uint64_t)(secs * 1000);
+        s->expires = mono_ms() + (uint64_t)(secs * 1000);
+        uv_mutex_unlock(&token_lock);
         rc = 0;
     }
     cJSON_Delete(o);

@@ -66,8 +66,7 @@ struct sb_delivery {
     uint64_t last_idle;
     void (*done)(void *);
     void *done_data;
-    prep_entry_t *prep;       /* direct-mapped cache of `prepare` answers */
-    sb_send_tokens_t *tokens; /* Bot Framework OAuth tokens (platform sends to Teams) */
+    prep_entry_t *prep; /* direct-mapped cache of `prepare` answers */
     /* Commands on the loop's store whose callbacks still hold this engine or one of its
      * attempts. The store is closed after the engine, so the engine is freed only once the
      * last of them has called back. */
@@ -557,7 +556,7 @@ static void on_send_response(void *data, const sb_client_resp_t *resp)
     } else if (resp->status >= 500 || resp->status == 429 || resp->status < 200 ||
                (resp->status >= 300 && resp->status < 400) || (resp->status == 401 && a->app)) {
         if (resp->status == 401) /* a revoked or expired Bot Framework token: fetch a new one */
-            sb_send_token_forget(a->d->tokens, a->app);
+            sb_send_token_forget(a->app);
         snprintf(err, sizeof(err), "HTTP %d", resp->status);
         send_outcome(a, "retry", NULL, err);
     } else {
@@ -598,9 +597,10 @@ static void on_token(void *data, const sb_client_resp_t *resp)
     char err[240];
     a->resp = *resp;
     a->resp.body = NULL;
+    char token[SB_BF_TOKEN_MAX];
     if (resp->error == SB_CLIENT_OK && resp->status >= 200 && resp->status < 300 &&
-        sb_send_token_put(d->tokens, a->app, resp->body, resp->body_len, uv_now(d->loop)) == 0) {
-        send_request(a, chcfg, sb_send_token_get(d->tokens, a->app, uv_now(d->loop)));
+        sb_send_token_put(a->app, resp->body, resp->body_len) == 0 && sb_send_token_get(a->app, token, sizeof(token))) {
+        send_request(a, chcfg, token);
         return;
     }
     a->url = d->cfg->botframework_token_url;
@@ -643,7 +643,8 @@ static void on_send_prepared_body(sb_store_t *st, redisReply *reply, void *data)
     }
     a->app = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chcfg, "appId"));
     const char *pw = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chcfg, "appPassword"));
-    const char *token = a->app ? sb_send_token_get(d->tokens, a->app, uv_now(d->loop)) : NULL;
+    char buf[SB_BF_TOKEN_MAX];
+    const char *token = a->app && sb_send_token_get(a->app, buf, sizeof(buf)) ? buf : NULL;
     if (token || !a->app || !pw || !sb_teams_service_url_allowed(chcfg, a->snd.service_url)) {
         send_request(a, chcfg, token); /* or its error: no password, serviceUrl not allowed */
         return;
@@ -1048,7 +1049,6 @@ sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metri
     sb_store_on_ready(d->qstore, on_qstore_ready, d);
     d->client = sb_client_new(loop, cfg);
     d->prep = sb_calloc(PREP_SLOTS, sizeof(prep_entry_t));
-    d->tokens = sb_send_tokens_new();
     unsigned char r[4];
     sb_random_bytes(r, sizeof(r));
     snprintf(d->consumer, sizeof(d->consumer), "%s:%d:%u:%02x%02x%02x%02x", cfg->instance_id ? cfg->instance_id : "sb",
@@ -1073,7 +1073,6 @@ sb_client_t *sb_delivery_client(sb_delivery_t *d)
 static void engine_free(sb_delivery_t *d)
 {
     sb_free(d->prep);
-    sb_send_tokens_free(d->tokens);
     sb_free(d);
 }
 

@@ -242,21 +242,27 @@ sb_script_t sb_script_reclaim = {
     "return out\n",
     ""};
 
-/* KEYS: subs. ARGV: endpoint key prefix ->
+/* The subscribers' endpoints, then those of the tenant's platform sends that were tried
+ * (docs/channels.md). KEYS: subs. ARGV: endpoint key prefix ->
  * {{url, ep, enabled, failingSince, lastStatus, lastAttemptAt, successes, failures}, ...} */
 sb_script_t sb_script_endpoints = {
     "endpoints",
-    "local raw = redis.call('GET', KEYS[1])\n"
-    "if not raw then return {} end\n"
     "local out = {}\n"
-    "for url, s in pairs(cjson.decode(raw)) do\n"
-    "  local k = ARGV[1] .. s.ep\n"
-    "  local v = redis.call('HMGET', k, 'enabled', 'failingSince', 'lastStatus', 'lastAttemptAt')\n"
+    "local function one(url, ep)\n"
+    "  local k = ARGV[1] .. ep\n"
+    "  local v = redis.call('HMGET', k, 'enabled', 'failingSince', 'lastStatus', 'lastAttemptAt', 'url')\n"
     "  local okn, bad = 0, 0\n"
     "  for _, a in ipairs(redis.call('LRANGE', k .. ':attempts', 0, 99)) do\n"
     "    if string.find(a, '\"ok\":true', 1, true) then okn = okn + 1 else bad = bad + 1 end\n"
     "  end\n"
-    "  out[#out + 1] = {url, s.ep, v[1] or '1', v[2] or '', v[3] or '', v[4] or '', okn, bad}\n"
+    "  out[#out + 1] = {url or v[5], ep, v[1] or '1', v[2] or '', v[3] or '', v[4] or '', okn, bad}\n"
+    "end\n"
+    "local raw = redis.call('GET', KEYS[1])\n"
+    "if raw then for url, s in pairs(cjson.decode(raw)) do one(url, s.ep) end end\n"
+    "local tid = string.match(ARGV[1], '^sb:{t:(.-)}:')\n"
+    "for _, ch in ipairs(redis.call('HKEYS', 'sb:{t:' .. tid .. '}:channels')) do\n"
+    "  local ep = string.sub(redis.sha1hex('send:' .. tid .. ':' .. ch), 1, 16)\n"
+    "  if redis.call('HEXISTS', ARGV[1] .. ep, 'url') == 1 then one(nil, ep) end\n"
     "end\n"
     "return out\n",
     ""};
@@ -287,31 +293,41 @@ sb_script_t sb_script_dead_list = {
     "return out\n",
     ""};
 
+/* A dead letter queued again as a fresh delivery: a platform send rejoins its account's pacing
+ * line (order, one send out at a time); anything else goes straight to the stream. */
+#define LUA_REQUEUE                                                                                                    \
+    "local function requeue(stream, d)\n"                                                                              \
+    "  d.n = 0\n"                                                                                                      \
+    "  if d.k == 'send' and type(d.pk) == 'string' then\n"                                                             \
+    "    redis.call('RPUSH', 'sb:pace:' .. d.pk .. ':q', cjson.encode(d))\n"                                           \
+    "    redis.call('ZADD', 'sb:pace:due', 'NX', tonumber(redis.call('GET', 'sb:pace:' .. d.pk .. ':next') or '0'),\n" \
+    "      d.pk)\n"                                                                                                    \
+    "  else\n"                                                                                                         \
+    "    d.pk = nil\n"                                                                                                 \
+    "    redis.call('XADD', stream, '*', 'd', cjson.encode(d))\n"                                                      \
+    "  end\n"                                                                                                          \
+    "end\n"
+
 /* KEYS: dead letters, dead index, fresh stream. ARGV: id -> 'OK' | 'NOTFOUND' */
 sb_script_t sb_script_dead_replay = {"dead_replay",
-                                     "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
-                                     "if not v then return 'NOTFOUND' end\n"
-                                     "local d = cjson.decode(v).delivery\n"
-                                     "d.n = 0\n"
-                                     "d.pk = nil\n"
-                                     "redis.call('XADD', KEYS[3], '*', 'd', cjson.encode(d))\n"
-                                     "redis.call('HDEL', KEYS[1], ARGV[1])\n"
-                                     "redis.call('DECR', 'sb:q:dead')\n"
-                                     "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-                                     "return 'OK'\n",
+                                     LUA_REQUEUE "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+                                                 "if not v then return 'NOTFOUND' end\n"
+                                                 "requeue(KEYS[3], cjson.decode(v).delivery)\n"
+                                                 "redis.call('HDEL', KEYS[1], ARGV[1])\n"
+                                                 "redis.call('DECR', 'sb:q:dead')\n"
+                                                 "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+                                                 "return 'OK'\n",
                                      ""};
 
 /* KEYS: dead letters, dead index, fresh stream. ARGV: endpoint id, since ms, until ms -> count */
 sb_script_t sb_script_dead_recover = {"dead_recover",
+                                      LUA_REQUEUE
                                       "local n = 0\n"
                                       "for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], ARGV[3])) do\n"
                                       "  local v = redis.call('HGET', KEYS[1], id)\n"
                                       "  local ok, o = pcall(cjson.decode, v or '')\n"
                                       "  if ok and type(o) == 'table' and o.endpointId == ARGV[1] and o.delivery then\n"
-                                      "    local d = o.delivery\n"
-                                      "    d.n = 0\n"
-                                      "    d.pk = nil\n"
-                                      "    redis.call('XADD', KEYS[3], '*', 'd', cjson.encode(d))\n"
+                                      "    requeue(KEYS[3], o.delivery)\n"
                                       "    redis.call('HDEL', KEYS[1], id)\n"
                                       "    redis.call('ZREM', KEYS[2], id)\n"
                                       "    redis.call('DECR', 'sb:q:dead')\n"
