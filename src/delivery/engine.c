@@ -508,7 +508,8 @@ static void send_outcome(attempt_t *a, const char *outcome, const char *pmid, co
         return;
     }
     if (!sent)
-        snprintf(a->err, sizeof(a->err), "%s", strcmp(outcome, "retry") == 0 ? "retries exhausted" : error);
+        snprintf(a->err, sizeof(a->err), "%s%s", strcmp(outcome, "retry") == 0 ? "retries exhausted, last: " : "",
+                 error ? error : "");
     if (!sent && a->outcome != SB_OUTCOME_FAILED)
         a->outcome = SB_OUTCOME_DEAD;
     sb_event_cx_t cx;
@@ -622,11 +623,15 @@ static void on_send_prepared_body(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     attempt_t *a = data;
     sb_delivery_t *d = a->d;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || d->closing) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || d->closing) {
         attempt_free(a);
         return;
     }
     const redisReply *ch = reply->element[0], *en = reply->element[1];
+    if (reply->element[2]->integer == 0) {
+        record_outcome(a, "drop", NULL, false); /* the tenant was deleted: nothing left to write to */
+        return;
+    }
     a->chrec = ch->str && ch->len ? cJSON_ParseWithLength(ch->str, ch->len) : NULL;
     const cJSON *chcfg = cJSON_GetObjectItemCaseSensitive(a->chrec, "config");
     if (!cJSON_IsObject(chcfg)) {
@@ -691,10 +696,11 @@ static bool send_parse(attempt_t *a)
 
 static void start_send(attempt_t *a, const char *k_ep)
 {
-    char k_ch[SB_KEY_MAX];
+    char k_ch[SB_KEY_MAX], k_tenant[SB_KEY_MAX];
     sb_key_tenant(k_ch, a->tenant, "channels");
-    const char *argv[] = {k_ch, k_ep, a->ch};
-    if (d_eval(a->d, &sb_script_send_prepare, 2, 3, argv, on_send_prepared, a) < 0)
+    sb_key_tenant(k_tenant, a->tenant, "tenant");
+    const char *argv[] = {k_ch, k_ep, k_tenant, a->ch};
+    if (d_eval(a->d, &sb_script_send_prepare, 3, 4, argv, on_send_prepared, a) < 0)
         attempt_free(a);
 }
 

@@ -51,9 +51,10 @@ sb_script_t sb_script_channel_inbound = {
     "return {'OK', cid, seq}\n",
     ""};
 
-/* Before a platform send. KEYS: the tenant's channels, the send's endpoint.
- * ARGV: channel id -> {channel JSON or '', enabled '0'/'1'} */
-sb_script_t sb_script_send_prepare = {"send_prepare",
-                                      "return {redis.call('HGET', KEYS[1], ARGV[1]) or '',\n"
-                                      "  redis.call('HGET', KEYS[2], 'enabled') or '1'}\n",
-                                      ""};
+/* Before a platform send. KEYS: the tenant's channels, the send's endpoint, the tenant.
+ * ARGV: channel id -> {channel JSON or '', enabled '0'/'1', tenant exists 0/1} */
+sb_script_t sb_script_send_prepare = {
+    "send_prepare",
+    "return {redis.call('HGET', KEYS[1], ARGV[1]) or '',\n"
+    "  redis.call('HGET', KEYS[2], 'enabled') or '1', redis.call('EXISTS', KEYS[3])}\n",
+    ""};

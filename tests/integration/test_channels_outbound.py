@@ -9,6 +9,7 @@ in order, one at a time, paced by --pace-ms; a retry goes back to the head of th
 Black box: the fake platform records what arrives; results are read through the tenant API
 (messages, dead letters, attempt logs), the tenant's event subscription and Redis."""
 
+import hashlib
 import json
 import time
 import urllib.parse
@@ -17,6 +18,7 @@ import pytest
 
 from fakes import (SERVER_FLAGS, ChatWidget, Reply, Tenant, fakes, items_of,  # noqa: F401
                    json_reply, ok, sequence)
+from sbhelpers import wait_until
 from test_channels_inbound import (TG_BOT, WA_PHONE, WA_WABA, Bound, send_slack, send_tg,
                                    send_wa, slack_flat, tg_update, wa_change, wa_payload,
                                    wa_text)
@@ -371,7 +373,7 @@ def test_retries_exhausted_fail_the_message(env):
     env.operator(conv["id"], "doomed")
     # --retry-schedule 0,1,1,1: four attempts about a second apart
     m, = env.wait_out(conv["id"], timeout=10)
-    assert_failed(m)
+    assert_failed(m, "retries exhausted", "503")
     assert env.plat.count() == 4, env.plat.snapshot()
     assert env.sent_events() == []
     assert len(env.tenant.wait_dead_letters(1, 5)) == 1
@@ -558,3 +560,24 @@ def test_send_endpoint_is_listed_and_recover_sends_again(env):
     assert recs[3].t - recs[2].t >= 0.8 * PACE_MS / 1000.0, "recovered sends keep the pace"
     out = env.wait_out(conv["id"], n=2)
     assert all(m["status"] == "sent" for m in out), out
+
+
+def test_sends_of_a_deleted_tenant_are_dropped_without_a_trace(env, redis):
+    """A send still in its account's line when the tenant is deleted is dropped at its next
+    attempt: no request, no attempt log, no dead letter written for the deleted tenant."""
+    ch = env.b.slack()
+    env.plat.behaviour = lambda rec, fake: Reply(503, "down")
+    conv = env.open_slack()
+    env.b.agent.wait_for(1, POLL)
+    env.operator(conv["id"], "first")  # retried on the schedule 0,1,1,1: holds the line
+    env.operator(conv["id"], "second")
+    env.plat.wait_for(1, POLL)
+    ep = hashlib.sha1(("send:%s:%s" % (env.b.id, ch["id"])).encode()).hexdigest()[:16]
+    log = "sb:{t:%s}:ep:%s:attempts" % (env.b.id, ep)
+    assert wait_until(lambda: int(redis.cmd("LLEN", log)) == 1, 5), "the first attempt is logged"
+    r = env.srv.admin("DELETE", "/api/admin/tenants/%s" % env.b.id)
+    assert r.status_code in (200, 204), r.text
+    time.sleep(3.5)  # the first's retries and the second's turn would have come
+    assert env.plat.count() == 1, "nothing is sent for a deleted tenant: %r" % env.plat.snapshot()
+    assert int(redis.cmd("LLEN", log)) == 1
+    assert int(redis.cmd("EXISTS", "sb:{t:%s}:dead" % env.b.id)) == 0
