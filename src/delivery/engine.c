@@ -41,11 +41,12 @@ typedef struct prep_entry {
  * consumer machinery (group, budgets, reclaim of dead consumers) works all three queues.
  * An inbound entry is nothing but a script on the loop's Redis connection, queued in the same
  * pipeline as the webhook handlers' scripts: its small budget keeps the acknowledgements that
- * platforms wait for ahead of the storing, which the queue lets wait (16 scripts in flight per
- * loop still cover the round trip many times over). Deliveries mostly wait on the network. */
+ * platforms wait for ahead of the storing, which the queue lets wait (4 scripts in flight per
+ * loop still cover a round trip; more only queue ahead of the acknowledgements, bench/
+ * slack_ingest). Deliveries mostly wait on the network. */
 enum { LANE_FRESH = 0, LANE_RETRY = 1, LANE_IN = 2, NLANES = 3 };
 static const char *const lane_keys[NLANES] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_IN};
-static const unsigned lane_budget[NLANES] = {512, 128, 16};
+static const unsigned lane_budget[NLANES] = {512, 128, 4};
 
 struct sb_delivery {
     uv_loop_t *loop;
