@@ -1,8 +1,9 @@
 /* The Bot Framework signing keys one loop knows (docs/channels.md, Teams): key sets by source —
  * a channel's inline JWKS (by the SHA-256 of its text) or a JWKS URL (the channel's jwksUrl or
  * --botframework-jwks-url) fetched with the loop's HTTP client, kept an hour and fetched again
- * early when a token names a key id the set does not hold (at most once a second per URL, so
- * forged key ids cannot turn into a flood of fetches). */
+ * early when a token names a key id the set does not hold. One fetch per URL at a time (the
+ * requests that need it wait for it) and at most one a second, so a burst of forged key ids or
+ * an unreachable key server never turns into a flood of fetches. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,10 +18,23 @@
 #define FETCH_TIMEOUT_MS 3000
 #define JWKS_MAX         (256 * 1024)
 
+typedef struct waiter {
+    struct waiter *next;
+    sb_teams_keys_cb cb;
+    void *data;
+} waiter_t;
+
+typedef struct fetch {
+    sb_teams_keys_t *k;
+    char id[65];
+    waiter_t *waiters; /* every request that needs this fetch's answer */
+} fetch_t;
+
 typedef struct key_slot {
-    char id[65]; /* sha256 hex of the source */
+    char id[65]; /* sha256 hex of the source: a JWKS text or a URL (the one starts with '{') */
     sb_jwks_t *ks;
-    uint64_t fetched; /* uv_now() ms */
+    uint64_t fetched, tried; /* uv_now() ms: last good fetch, last fetch started */
+    fetch_t *inflight;       /* one fetch per source at a time, whatever the number of requests */
 } key_slot_t;
 
 struct sb_teams_keys {
@@ -28,13 +42,6 @@ struct sb_teams_keys {
     uv_loop_t *loop;
     sb_client_t *client;
 };
-
-typedef struct fetch {
-    sb_teams_keys_t *k;
-    char id[65];
-    sb_teams_keys_cb cb;
-    void *data;
-} fetch_t;
 
 sb_teams_keys_t *sb_teams_keys_new(uv_loop_t *loop, sb_client_t *client)
 {
@@ -74,17 +81,38 @@ static void on_fetched(void *data, const sb_client_resp_t *resp)
     fetch_t *f = data;
     sb_teams_keys_t *k = f->k;
     key_slot_t *s = slot_of(k, f->id);
+    bool ours = s->inflight == f;
+    if (ours)
+        s->inflight = NULL;
     sb_jwks_t *ks = NULL;
     if (resp->error == SB_CLIENT_OK && resp->status == 200 && resp->body_len == resp->body_total)
         ks = sb_jwks_parse(resp->body, resp->body_len, NULL, 0);
-    if (ks)
-        slot_put(s, f->id, ks, uv_now(k->loop));
-    else if (resp->error != SB_CLIENT_ERR_SHUTDOWN)
+    if (!ks && resp->error != SB_CLIENT_ERR_SHUTDOWN)
         sb_log(SB_LOG_WARN, "Bot Framework signing keys unavailable", "\"status\":%d,\"error\":\"%s\"", resp->status,
                resp->error == SB_CLIENT_OK ? "not a usable JWKS" : resp->error_text);
-    /* a failed fetch keeps the keys known before (if any) */
-    f->cb(f->data, strcmp(s->id, f->id) == 0 ? s->ks : NULL);
+    if (ks && ours) {
+        slot_put(s, f->id, ks, uv_now(k->loop));
+        ks = NULL;
+    }
+    /* a failed fetch keeps the keys known before (if any); a slot taken by another source
+     * meanwhile still lets this fetch's waiters use what it got */
+    const sb_jwks_t *use = ks ? ks : ours ? s->ks : NULL;
+    for (waiter_t *w = f->waiters, *next; w; w = next) {
+        next = w->next;
+        w->cb(w->data, use);
+        sb_free(w);
+    }
+    sb_jwks_free(ks);
     sb_free(f);
+}
+
+static void wait_on(fetch_t *f, sb_teams_keys_cb cb, void *data)
+{
+    waiter_t *w = sb_malloc(sizeof(*w));
+    w->cb = cb;
+    w->data = data;
+    w->next = f->waiters;
+    f->waiters = w;
 }
 
 void sb_teams_keys_get(sb_teams_keys_t *k, const char *url, const char *inline_jwks, bool refresh, sb_teams_keys_cb cb,
@@ -92,33 +120,45 @@ void sb_teams_keys_get(sb_teams_keys_t *k, const char *url, const char *inline_j
 {
     char id[65];
     uint64_t now = uv_now(k->loop);
+    const char *src = inline_jwks ? inline_jwks : url;
+    sb_sha256_hex(src, strlen(src), id);
+    key_slot_t *s = slot_of(k, id);
+    bool mine = strcmp(s->id, id) == 0;
     if (inline_jwks) {
-        sb_sha256_hex(inline_jwks, strlen(inline_jwks), id);
-        key_slot_t *s = slot_of(k, id);
-        if (strcmp(s->id, id) != 0)
+        if (!mine)
             slot_put(s, id, sb_jwks_parse(inline_jwks, strlen(inline_jwks), NULL, 0), now);
         cb(data, s->ks);
         return;
     }
-    sb_buf_t src;
-    sb_buf_init(&src, 4096 + 8);
-    sb_buf_printf(&src, "url:%s", url);
-    sb_sha256_hex(src.data, src.len, id);
-    sb_buf_free(&src);
-    key_slot_t *s = slot_of(k, id);
-    bool known = strcmp(s->id, id) == 0 && s->ks;
-    if (known && now - s->fetched < URL_TTL_MS && (!refresh || now - s->fetched < REFETCH_MIN_MS)) {
-        cb(data, s->ks);
+    const sb_jwks_t *known = mine ? s->ks : NULL;
+    bool fresh = known && now - s->fetched < URL_TTL_MS;
+    if (fresh && (!refresh || now - s->fetched < REFETCH_MIN_MS)) {
+        cb(data, known);
         return;
     }
-    fetch_t *f = sb_malloc(sizeof(*f));
+    if (mine && s->inflight) {
+        wait_on(s->inflight, cb, data);
+        return;
+    }
+    if (mine && now - s->tried < REFETCH_MIN_MS) { /* tried within the second: no fetch storm */
+        cb(data, known);
+        return;
+    }
+    if (!mine) {
+        s->inflight = NULL; /* another source's fetch keeps its own waiters */
+        slot_put(s, id, NULL, 0);
+    }
+    fetch_t *f = sb_calloc(1, sizeof(*f));
     f->k = k;
     snprintf(f->id, sizeof(f->id), "%s", id);
-    f->cb = cb;
-    f->data = data;
+    wait_on(f, cb, data);
+    s->tried = now;
+    s->inflight = f;
     sb_client_req_t r = {url, "GET", "Accept: application/json\r\n", "", 0, FETCH_TIMEOUT_MS, JWKS_MAX};
     if (sb_client_send(k->client, &r, on_fetched, f) < 0) {
+        s->inflight = NULL;
+        sb_free(f->waiters);
         sb_free(f);
-        cb(data, known ? s->ks : NULL);
+        cb(data, known);
     }
 }

@@ -8,6 +8,7 @@ disk. Results are read through the tenant API, the fake agent, fake key and conn
 and Redis (nothing stored)."""
 
 import base64
+import concurrent.futures
 import json
 import time
 import urllib.parse
@@ -330,6 +331,31 @@ def test_key_rollover_refetches_the_jwks_url(server, fakes, redis):  # noqa: F81
     assert_ok(send_teams(srv, activity(aid="roll-3", text="B again"), tok))
     b.wait_messages(3)
     assert keys.count() == 2, keys.snapshot()
+
+
+def test_concurrent_requests_share_one_key_fetch(server, fakes, redis):  # noqa: F811
+    """Requests arriving while the keys are fetched wait for that fetch: a burst (valid tokens
+    on a cold cache, then forged key ids) never turns into one fetch per request."""
+    srv = server(*SERVER_FLAGS, threads=1)  # one loop: one key cache
+    body = json.dumps(jwks(key("kA")))
+    keys = fakes(lambda rec, fake: Reply(200, body, content_type="application/json", delay=0.5),
+                 path="/keys")
+    b = Bound(srv, fakes)
+    bind_teams(b, jwks=None, jwksUrl=keys.url)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: send_teams(srv, activity(aid="burst-%d" % i), good_token()),
+                            range(8)))
+    for r in got:
+        assert_ok(r)
+    b.wait_messages(8)
+    assert keys.count() == 1, "one fetch for the whole burst: %r" % keys.snapshot()
+    time.sleep(1.2)
+    forged = key("kX")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: send_teams(srv, activity(aid="forged-%d" % i),
+                                                 forged.sign(claims())), range(8)))
+    assert [r.status_code for r in got] == [401] * 8
+    assert keys.count() == 2, "unknown key ids: one refetch: %r" % keys.snapshot()
 
 
 def test_default_jwks_url_is_used_without_channel_keys(server, fakes):  # noqa: F811
