@@ -304,7 +304,7 @@ static void on_command_conv(sb_store_t *st, redisReply *reply, void *data)
     conv_ctx_t *c = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || !reply->element[0]->str) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || !reply->element[0]->str) {
         sb_resp_problem(req, 404, "no such conversation", NULL);
         return;
     }
@@ -315,7 +315,7 @@ static void on_command_conv(sb_store_t *st, redisReply *reply, void *data)
     cJSON_DeleteItemFromObjectCaseSensitive(d, "chat_id");
     cJSON_AddStringToObject(d, "conversation_id", c->cid);
     cJSON_AddStringToObject(d, "channel", reply->element[0]->str);
-    cJSON_AddStringToObject(d, "chat_id", reply->element[2]->str ? reply->element[2]->str : "");
+    cJSON_AddStringToObject(d, "chat_id", reply->element[1]->str ? reply->element[1]->str : "");
     int rc = sb_command_run(sb_api_store(req), sb_delivery_client(req->loop->delivery), req->loop->srv->cfg,
                             req->tenant_id, c->command, c->args, d, on_conv_command, req);
     cJSON_Delete(d);
@@ -348,7 +348,7 @@ void sb_conv_command(sb_req_t *req)
     cJSON_Delete(body);
     char k_conv[SB_KEY_MAX];
     sb_key_tenant_item(k_conv, req->tenant_id, "conv", c->cid);
-    const char *argv[] = {"HMGET", k_conv, "channel", "channelId", "chatId"};
-    if (sb_store_cmd(sb_api_store(req), on_command_conv, req, 5, argv, NULL) < 0)
+    const char *argv[] = {"HMGET", k_conv, "channel", "chatId"};
+    if (sb_store_cmd(sb_api_store(req), on_command_conv, req, 4, argv, NULL) < 0)
         sb_api_unavailable(req);
 }
