@@ -558,7 +558,9 @@ def test_send_endpoint_is_listed_and_recover_sends_again(env):
     recs = env.plat.wait_for(4, 5.0)
     assert sorted(texts(recs[2:])) == ["one", "two"], recs
     assert recs[3].t - recs[2].t >= 0.8 * PACE_MS / 1000.0, "recovered sends keep the pace"
-    out = env.wait_out(conv["id"], n=2)
+    # "failed" is final too: wait for the platform's acceptance to be written into both
+    wait_until(lambda: all(m.get("status") == "sent" for m in env.outbound(conv["id"])), POLL)
+    out = env.outbound(conv["id"])
     assert all(m["status"] == "sent" for m in out), out
 
 
