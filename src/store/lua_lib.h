@@ -159,36 +159,51 @@
 
 /* The exact rolling-window limiter (docs/ratelimit.md): a list of admission times per key,
  * newest first, never longer than the limit, on Redis's own clock, so every instance agrees and
- * no window ever holds more than `limit` admissions. A fresh subject costs TIME, LRANGE, LPUSH
- * and PEXPIRE.
+ * no window ever holds more than `limit` admissions. A fresh subject costs LPUSH and PEXPIRE.
  *   rl_now()                               -> ms
  *   rl_check(key, now, window, limit)      -> ok, count in the window, reset ms (nothing written)
  *   rl_add(key, now, window, limit)
- *   rl_admit(key, now, window, limit)      -> ok, count (with this one when admitted), reset ms */
+ *   rl_admit(key, now, window, limit)      -> ok, count (with this one when admitted), reset ms
+ * rl_admit pushes first and looks at the older entries only when there are any; a refusal takes
+ * its entry back (the script is atomic: no other call ever sees it). Times are written with
+ * string.format('%d'): Lua's own number-to-string is a slow printf("%.14g"). */
 #define SB_LUA_RATELIMIT                                                                                               \
     "local function rl_now()\n"                                                                                        \
     "  local t = redis.call('TIME')\n"                                                                                 \
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                                             \
     "end\n"                                                                                                            \
-    "local function rl_check(key, now, window, limit)\n"                                                               \
+    "local function rl_count(key, from, now, window, limit)\n"                                                         \
     "  local n, oldest = 0, nil\n"                                                                                     \
-    "  for _, t in ipairs(redis.call('LRANGE', key, 0, limit - 1)) do\n"                                               \
+    "  for _, t in ipairs(redis.call('LRANGE', key, from, from + limit - 1)) do\n"                                     \
     "    t = tonumber(t)\n"                                                                                            \
     "    if t <= now - window then break end\n"                                                                        \
     "    n = n + 1\n"                                                                                                  \
     "    oldest = t\n"                                                                                                 \
     "  end\n"                                                                                                          \
-    "  return n < limit, n, oldest and (oldest + window - now) or window\n"                                            \
+    "  return n, oldest and (oldest + window - now) or window\n"                                                       \
+    "end\n"                                                                                                            \
+    "local function rl_check(key, now, window, limit)\n"                                                               \
+    "  local n, reset = rl_count(key, 0, now, window, limit)\n"                                                        \
+    "  return n < limit, n, reset\n"                                                                                   \
     "end\n"                                                                                                            \
     "local function rl_add(key, now, window, limit)\n"                                                                 \
-    "  if redis.call('LPUSH', key, now) > limit then redis.call('LTRIM', key, 0, limit - 1) end\n"                     \
-    "  redis.call('PEXPIRE', key, window)\n"                                                                           \
+    "  if redis.call('LPUSH', key, string.format('%d', now)) > limit then redis.call('LTRIM', key, 0, limit - 1) "     \
+    "end\n"                                                                                                            \
+    "  redis.call('PEXPIRE', key, string.format('%d', window))\n"                                                      \
     "end\n"                                                                                                            \
     "local function rl_admit(key, now, window, limit)\n"                                                               \
-    "  local ok, n, reset = rl_check(key, now, window, limit)\n"                                                       \
-    "  if not ok then return false, n, reset end\n"                                                                    \
-    "  rl_add(key, now, window, limit)\n"                                                                              \
-    "  return true, n + 1, n == 0 and window or reset\n"                                                               \
+    "  local len = redis.call('LPUSH', key, string.format('%d', now))\n"                                               \
+    "  local n, reset = 0, window\n"                                                                                   \
+    "  if len > 1 then\n"                                                                                              \
+    "    n, reset = rl_count(key, 1, now, window, limit)\n"                                                            \
+    "    if n >= limit then\n"                                                                                         \
+    "      redis.call('LPOP', key)\n"                                                                                  \
+    "      return false, n, reset\n"                                                                                   \
+    "    end\n"                                                                                                        \
+    "    if len > limit then redis.call('LTRIM', key, 0, limit - 1) end\n"                                             \
+    "  end\n"                                                                                                          \
+    "  redis.call('PEXPIRE', key, string.format('%d', window))\n"                                                      \
+    "  return true, n + 1, reset\n"                                                                                    \
     "end\n"
 
 /* widget_gate(idx, widget id, origin) -> {tid, otp (bool), agent ('' = none)} or nil, 'NOWIDGET' |
@@ -232,10 +247,11 @@
     "  return {id = f[1], wid = f[2], mode = f[3], verified = f[4], conv = f[5], createdAt = f[6],\n"                  \
     "    expiresAt = f[7], phone = f[8], code = f[9], codeExpires = f[10], verifiedAt = f[11]}\n"                      \
     "end\n"                                                                                                            \
+    "local function sess_ms(v) return type(v) == 'number' and string.format('%d', v) or v end\n"                       \
     "local function sess_put(key, ttl, id, wid, mode, verified, conv, created, expires, phone, code, codeexp, vat)\n"  \
-    "  redis.call('SET', key, id .. '|' .. wid .. '|' .. mode .. '|' .. verified .. '|' .. conv .. '|' .. created "    \
-    "..\n"                                                                                                             \
-    "    '|' .. expires .. '|' .. phone .. '|' .. code .. '|' .. codeexp .. '|' .. vat, 'PX', ttl)\n"                  \
+    "  redis.call('SET', key, id .. '|' .. wid .. '|' .. mode .. '|' .. verified .. '|' .. conv .. '|' ..\n"           \
+    "    sess_ms(created) .. '|' .. sess_ms(expires) .. '|' .. phone .. '|' .. code .. '|' .. sess_ms(codeexp) ..\n"   \
+    "    '|' .. sess_ms(vat), 'PX', ttl)\n"                                                                            \
     "end\n"
 
 #endif

@@ -188,6 +188,10 @@ def test_exactly_60_per_minute_per_ip_across_two_instances(server, redis):
     assert int(r.headers["Retry-After"]) >= 1
     assert r.headers["RateLimit-Remaining"] == "0"
     assert r.headers["Access-Control-Allow-Origin"] == SHOP  # the browser can read the 429
+    # the refusals left nothing behind: the list holds the 60 admission times, newest first
+    times = [int(t) for t in redis.cmd("LRANGE", "sb:rate:session-start:203.0.113.7", 0, -1)]
+    assert len(times) == 60 and times == sorted(times, reverse=True), times
+    assert 0 < redis.cmd("PTTL", "sb:rate:session-start:203.0.113.7") <= 60000
     # another client behind the same proxy has its own budget
     assert _start(b, wid, **{"X-Forwarded-For": "203.0.113.8"}).status_code == 201
 
