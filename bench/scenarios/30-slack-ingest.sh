@@ -403,6 +403,23 @@ in_measure() {
   [[ ${rep:-0} == 0 ]] || warn "$label round $r: ${rep} requests repeated an event id (a file slice ran out; raise BENCH_${kind^^}_MAX_RPS)"
 }
 
+# in_ceiling_measure KIND ROUND — the ceiling row's run: the same kind of signed requests (a fresh
+# file, the sb-2t channel's secret) sent by the same wrk script to nginx with 2 workers, which
+# answers 200 from the location alone: no body read beyond discarding it, no HMAC, no JSON, no
+# Redis. What the load generator and the loopback TCP path allow on this machine; a server that
+# verifies, claims and queues each request cannot pass it.
+in_ceiling_measure() {
+  local kind=$1 r=$2 name=ingest-nginx-2w label="$1_ingest nginx-2w" bad
+  IN_SECRET[$kind/$name]=${IN_SECRET[$kind/sb-2t]}
+  IN_IDENT[$kind/$name]=${IN_IDENT[$kind/sb-2t]}
+  IN_EXTRA[$kind/$name]=${IN_EXTRA[$kind/sb-2t]}
+  in_gen "$kind" "$name" "$BENCH_DURATION"
+  wrk_measure "$label" "$name" "${IN_PATH[$kind]}" "$r" "${IN_LUA[$kind]}"
+  in_done
+  bad=$(sed -n 's/^non-200 responses: \([0-9]*\).*/\1/p' "$WRK_LAST_OUT")
+  [[ ${bad:-x} == 0 ]] || warn "$label round $r: ${bad:-?} answers were not 200"
+}
+
 # in_run KIND — start both servers, set up, warm up, measure interleaved; rows and notes. The
 # targets are the caller's.
 in_run() {
@@ -414,11 +431,17 @@ in_run() {
     sb_start "sb-${t}t" "$t" --allow-private-targets 127.0.0.0/8
     in_setup "$kind" "sb-${t}t"
   done
+  local ceiling=0
+  if [[ -n $NGINX_BIN && -x $NGINX_BIN ]]; then
+    BENCH_PIN=0 nginx_start ingest-nginx-2w 2
+    ceiling=1
+  fi
   for name in "${order[@]}"; do in_warmup "$kind" "$name"; done
   for ((r = 1; r <= BENCH_ROUNDS; r++)); do
     for name in "${order[@]}"; do
       in_measure "$kind" "${kind}_ingest $name" "$name" "$r"
     done
+    if ((ceiling)); then in_ceiling_measure "$kind" "$r"; fi
   done
 
   msgs=${IN_MSGS[$kind]}
@@ -441,6 +464,11 @@ in_run() {
     [[ ${IN_BAD[$label]:-0} == 0 ]] || note+="; FAILED: ${IN_BAD[$label]} non-200 answers over all runs"
     row_from_best "$label" "-" "$note"
   done
+  label="${kind}_ingest nginx-2w"
+  if [[ -n ${BEST_RPS[$label]:-} ]]; then
+    row_from_best "$label" "-" "ceiling: the same signed requests and wrk script, nginx 2 workers answering 200 unread (no HMAC, JSON or Redis)"
+    table_note "${kind}_ingest nginx-2w: the ceiling of this machine for these requests — wrk with the request-file script and the loopback TCP path, against a server that does nothing with them. A requests/s target above it cannot be met here by any server."
+  fi
 }
 
 # in_targets KIND [MIN_RPS SHOWN] — the p99 target (and, with MIN_RPS, the requests/s target,
