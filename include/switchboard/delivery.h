@@ -25,6 +25,7 @@ typedef struct sb_delivery sb_delivery_t;
 #define SB_Q_DEAD   "sb:q:dead" /* count of dead letters, every tenant */
 #define SB_Q_GROUP  "sb"
 #define SB_PACE_DUE "sb:pace:due"
+#define SB_PURGE    "sb:purge" /* deleted tenants whose keys are being removed (tenant_purge) */
 
 #define SB_COMMAND_TIMEOUT_MS 3000
 #define SB_COMMAND_MAX_CHARS  4096

@@ -246,7 +246,7 @@ void sb_admin_tenant_delete(sb_req_t *req)
     const char *tid = tenant_param(req);
     if (!tid)
         return;
-    char k[14][SB_KEY_MAX];
+    char k[15][SB_KEY_MAX];
     sb_key_tenant(k[0], tid, "tenant");
     sb_key_global(k[1], "tenants", NULL);
     sb_key_tenant(k[2], tid, "apikeys");
@@ -261,11 +261,12 @@ void sb_admin_tenant_delete(sb_req_t *req)
     sb_key_tenant(k[11], tid, "dead");
     sb_key_tenant(k[12], tid, "dead:idx");
     sb_key_global(k[13], "q", "dead");
+    sb_key_global(k[14], "purge", NULL);
     char ep_prefix[SB_KEY_MAX];
     sb_key_tenant(ep_prefix, tid, "ep:");
-    const char *argv[] = {k[0], k[1], k[2],  k[3],  k[4],  k[5],  k[6], k[7],
-                          k[8], k[9], k[10], k[11], k[12], k[13], tid,  ep_prefix};
-    if (sb_store_eval(sb_api_store(req), &sb_script_tenant_delete, 14, SB_ARRAY_SIZE(argv), argv, NULL, on_deleted,
+    const char *argv[] = {k[0], k[1],  k[2],  k[3],  k[4],  k[5],  k[6], k[7],     k[8],
+                          k[9], k[10], k[11], k[12], k[13], k[14], tid,  ep_prefix};
+    if (sb_store_eval(sb_api_store(req), &sb_script_tenant_delete, 15, SB_ARRAY_SIZE(argv), argv, NULL, on_deleted,
                       req) < 0)
         sb_api_unavailable(req);
 }

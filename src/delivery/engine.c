@@ -24,7 +24,10 @@
 #define VISIBILITY_MS          60000 /* > the longest attempt (30 s) plus recording it */
 #define POISON_LIMIT           5
 #define DEPTH_MS               1000
-#define IDLE_SWEEP_MS          1000 /* the idle-timeout close runs this often, on each instance's first loop */
+#define IDLE_SWEEP_MS          1000    /* the idle-timeout close runs this often, on each instance's first loop */
+#define PURGE_IDLE_MS          1000    /* a look for deleted tenants' keys to remove, each instance's first loop */
+#define PURGE_BUSY_MS          100     /* the next step while a tenant's removal is under way */
+#define PURGE_STEP_KEYS        "20000" /* keys a step looks at (SCAN), ~ a few ms of Redis */
 #define READ_BATCH             64
 #define RESPONSE_EXCERPT_CHARS 4096
 #define PREP_SLOTS             1024
@@ -63,8 +66,8 @@ struct sb_delivery {
     unsigned pending_closes;
     uv_timer_t tick;
     uint64_t last_hb, last_reclaim, last_depth, last_promote;
-    bool promote_busy, pace_busy, reclaim_busy[NLANES], depth_busy, idle_busy;
-    uint64_t last_idle;
+    bool promote_busy, pace_busy, reclaim_busy[NLANES], depth_busy, idle_busy, purge_busy;
+    uint64_t last_idle, next_purge;
     void (*done)(void *);
     void *done_data;
     prep_entry_t *prep; /* direct-mapped cache of `prepare` answers */
@@ -966,6 +969,20 @@ static void on_idle_swept(sb_store_t *st, redisReply *reply, void *data)
     d_called_back(d);
 }
 
+static void on_purged(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_delivery_t *d = data;
+    d->purge_busy = false;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && reply->element[0]->str &&
+        reply->element[0]->len) {
+        d->next_purge = uv_now(d->loop) + PURGE_BUSY_MS; /* more of it, or another tenant, next */
+        if (reply->element[2]->integer == 1)
+            sb_log(SB_LOG_INFO, "deleted tenant's keys removed", "\"tenant_id\":\"%.64s\"", reply->element[0]->str);
+    }
+    d_called_back(d);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     sb_delivery_t *d = t->data;
@@ -1008,6 +1025,12 @@ static void on_tick(uv_timer_t *t)
         if (d_eval(d, &sb_script_conv_idle, 0, 3, argv, on_idle_swept, d) == 0)
             d->idle_busy = true;
         sb_event_cx_free(&cx);
+    }
+    if (d->index == 0 && !d->purge_busy && now >= d->next_purge) {
+        d->next_purge = now + PURGE_IDLE_MS;
+        const char *argv[] = {SB_PURGE, PURGE_STEP_KEYS};
+        if (d_eval(d, &sb_script_tenant_purge, 1, 2, argv, on_purged, d) == 0)
+            d->purge_busy = true;
     }
     if (now - d->last_hb >= HEARTBEAT_MS) {
         d->last_hb = now;

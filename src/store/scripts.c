@@ -69,9 +69,10 @@ sb_script_t sb_script_tenant_list = {
     ""};
 
 /* KEYS: tenant, tenants index, apikeys, byhash, widgets, agents, channels, widget index,
- * channel index, subscriptions, webhook secret, dead letters, dead index, dead-letter count.
- * ARGV: id, endpoint key prefix -> 1 deleted, 0 unknown. Deliveries already queued for the
- * tenant fail at their next attempt (no secret) and are dead-lettered under no tenant. */
+ * channel index, subscriptions, webhook secret, dead letters, dead index, dead-letter count,
+ * purge hash. ARGV: id, endpoint key prefix -> 1 deleted, 0 unknown. Deliveries already queued
+ * for the tenant fail at their next attempt (no secret) and are dead-lettered under no tenant.
+ * The tenant's other keys (conversations, sessions, claims) are left to tenant_purge. */
 sb_script_t sb_script_tenant_delete = {
     "tenant_delete",
     LUA_UNBIND
@@ -93,7 +94,30 @@ sb_script_t sb_script_tenant_delete = {
     "if dead > 0 then redis.call('DECRBY', KEYS[14], dead) end\n"
     "redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11], KEYS[12], KEYS[13])\n"
     "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "redis.call('HSET', KEYS[15], ARGV[1], '0')\n"
     "return 1\n",
+    ""};
+
+/* The background removal of deleted tenants' remaining keys (conversations, messages, sessions,
+ * claims...: docs/keys.md), one bounded step: SCAN the keyspace for the first tenant waiting in
+ * the purge hash, from its saved cursor, UNLINK what matches, keep the cursor for the next step.
+ * KEYS: purge hash (tenant id -> SCAN cursor). ARGV: keys to look at in this step
+ * -> {tenant id ('' = none waiting), keys removed, 1 when that tenant is done} */
+sb_script_t sb_script_tenant_purge = {
+    "tenant_purge",
+    "local tid = redis.call('HKEYS', KEYS[1])[1]\n"
+    "if not tid then return {'', 0, 0} end\n"
+    "local cursor = redis.call('HGET', KEYS[1], tid)\n"
+    "local pattern = 'sb:{t:' .. tid .. '}:*'\n"
+    "local budget, removed = tonumber(ARGV[1]), 0\n"
+    "repeat\n"
+    "  local r = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)\n"
+    "  cursor = r[1]\n"
+    "  if #r[2] > 0 then removed = removed + redis.call('UNLINK', unpack(r[2])) end\n"
+    "  budget = budget - 1000\n"
+    "until cursor == '0' or budget <= 0\n"
+    "if cursor == '0' then redis.call('HDEL', KEYS[1], tid) else redis.call('HSET', KEYS[1], tid, cursor) end\n"
+    "return {tid, removed, cursor == '0' and 1 or 0}\n",
     ""};
 
 /* KEYS: tenant, apikeys, byhash. ARGV: keyId, keyJson, keyHash */
@@ -189,6 +213,7 @@ sb_script_t *const sb_scripts[] = {
     &sb_script_tenant_update,
     &sb_script_tenant_list,
     &sb_script_tenant_delete,
+    &sb_script_tenant_purge,
     &sb_script_key_create,
     &sb_script_key_revoke,
     &sb_script_entity_list,
