@@ -14,6 +14,9 @@ void sb_uuid4(char out[37]);
 /* A random token: `bytes` random bytes as base64url (no padding) into out. */
 void sb_random_token(char *out, size_t bytes);
 
+/* SHA-256 and HMAC-SHA256 run on the CPU's SHA extensions where it has them (x86), else on
+ * mbedTLS; the same bytes either way. */
+bool sb_sha256_accelerated(void);
 void sb_sha256(const void *data, size_t n, unsigned char out[32]);
 void sb_sha256_hex(const void *data, size_t n, char out[65]);
 void sb_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n, unsigned char out[32]);

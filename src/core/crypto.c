@@ -4,11 +4,13 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/md.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256_x86.h"
 #include "switchboard/text.h"
 
 static __thread mbedtls_ctr_drbg_context *tls_drbg;
@@ -90,9 +92,21 @@ void sb_random_token(char *out, size_t bytes)
     sb_base64url_encode(raw, bytes, out);
 }
 
+bool sb_sha256_accelerated(void)
+{
+    return sb_sha256_x86_available();
+}
+
 void sb_sha256(const void *data, size_t n, unsigned char out[32])
 {
-    mbedtls_sha256_ret(data, n, out, 0);
+    if (!sb_sha256_x86_available()) {
+        mbedtls_sha256_ret(data, n, out, 0);
+        return;
+    }
+    sb_sha256_x86_t c;
+    sb_sha256_x86_init(&c);
+    sb_sha256_x86_update(&c, data, n);
+    sb_sha256_x86_final(&c, out);
 }
 
 void sb_sha256_hex(const void *data, size_t n, char out[65])
@@ -104,7 +118,8 @@ void sb_sha256_hex(const void *data, size_t n, char out[65])
 
 void sb_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n, unsigned char out[32])
 {
-    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, keylen, data, n, out);
+    const void *parts[1] = {data};
+    sb_hmac_sha256_parts(key, keylen, parts, &n, 1, out);
 }
 
 bool sb_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
@@ -118,9 +133,42 @@ bool sb_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
     return acc == 0;
 }
 
+/* RFC 2104 over the SHA extensions: no context to allocate, the pads on the stack (wiped). */
+static void hmac_x86(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+                     unsigned char out[32])
+{
+    unsigned char k[64] = {0}, pad[64], inner[32];
+    sb_sha256_x86_t c;
+    if (keylen > sizeof(k))
+        sb_sha256(key, keylen, k);
+    else if (keylen)
+        memcpy(k, key, keylen);
+    for (size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = k[i] ^ 0x36;
+    sb_sha256_x86_init(&c);
+    sb_sha256_x86_update(&c, pad, sizeof(pad));
+    for (size_t i = 0; i < n; i++)
+        sb_sha256_x86_update(&c, parts[i], lens[i]);
+    sb_sha256_x86_final(&c, inner);
+    for (size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = k[i] ^ 0x5c;
+    sb_sha256_x86_init(&c);
+    sb_sha256_x86_update(&c, pad, sizeof(pad));
+    sb_sha256_x86_update(&c, inner, sizeof(inner));
+    sb_sha256_x86_final(&c, out);
+    mbedtls_platform_zeroize(k, sizeof(k));
+    mbedtls_platform_zeroize(pad, sizeof(pad));
+    mbedtls_platform_zeroize(inner, sizeof(inner));
+    mbedtls_platform_zeroize(&c, sizeof(c));
+}
+
 void sb_hmac_sha256_parts(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
                           unsigned char out[32])
 {
+    if (sb_sha256_x86_available()) {
+        hmac_x86(key, keylen, parts, lens, n, out);
+        return;
+    }
     mbedtls_md_context_t ctx;
     mbedtls_md_init(&ctx);
     mbedtls_md_setup(&ctx, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
