@@ -92,6 +92,13 @@ void sb_random_token(char *out, size_t bytes)
     sb_base64url_encode(raw, bytes, out);
 }
 
+#ifndef SB_HAVE_SHA256_X86
+static bool sb_sha256_x86_available(void)
+{
+    return false;
+}
+#endif
+
 bool sb_sha256_accelerated(void)
 {
     return sb_sha256_x86_available();
@@ -99,14 +106,16 @@ bool sb_sha256_accelerated(void)
 
 void sb_sha256(const void *data, size_t n, unsigned char out[32])
 {
-    if (!sb_sha256_x86_available()) {
-        mbedtls_sha256_ret(data, n, out, 0);
+#ifdef SB_HAVE_SHA256_X86
+    if (sb_sha256_x86_available()) {
+        sb_sha256_x86_t c;
+        sb_sha256_x86_init(&c);
+        sb_sha256_x86_update(&c, data, n);
+        sb_sha256_x86_final(&c, out);
         return;
     }
-    sb_sha256_x86_t c;
-    sb_sha256_x86_init(&c);
-    sb_sha256_x86_update(&c, data, n);
-    sb_sha256_x86_final(&c, out);
+#endif
+    mbedtls_sha256_ret(data, n, out, 0);
 }
 
 void sb_sha256_hex(const void *data, size_t n, char out[65])
@@ -133,6 +142,7 @@ bool sb_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
     return acc == 0;
 }
 
+#ifdef SB_HAVE_SHA256_X86
 /* RFC 2104 over the SHA extensions: no context to allocate, the pads on the stack (wiped). */
 static void hmac_x86(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
                      unsigned char out[32])
@@ -161,14 +171,17 @@ static void hmac_x86(const void *key, size_t keylen, const void *const *parts, c
     mbedtls_platform_zeroize(inner, sizeof(inner));
     mbedtls_platform_zeroize(&c, sizeof(c));
 }
+#endif
 
 void sb_hmac_sha256_parts(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
                           unsigned char out[32])
 {
+#ifdef SB_HAVE_SHA256_X86
     if (sb_sha256_x86_available()) {
         hmac_x86(key, keylen, parts, lens, n, out);
         return;
     }
+#endif
     mbedtls_md_context_t ctx;
     mbedtls_md_init(&ctx);
     mbedtls_md_setup(&ctx, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);

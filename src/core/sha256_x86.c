@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+#ifdef SB_HAVE_SHA256_X86
 #include <cpuid.h>
 #include <immintrin.h>
 
@@ -78,19 +78,6 @@ bool sb_sha256_x86_available(void)
     }
     return v == 1;
 }
-#else
-bool sb_sha256_x86_available(void)
-{
-    return false;
-}
-
-static void blocks_ni(uint32_t h[8], const unsigned char *p, size_t nblocks)
-{
-    (void)h;
-    (void)p;
-    (void)nblocks;
-}
-#endif
 
 void sb_sha256_x86_init(sb_sha256_x86_t *c)
 {
@@ -145,3 +132,4 @@ void sb_sha256_x86_final(sb_sha256_x86_t *c, unsigned char out[32])
         out[4 * i + 3] = (unsigned char)c->h[i];
     }
 }
+#endif
