@@ -97,7 +97,7 @@ const fail = (message) => setState('error', message);
 function open() {
   root.classList.add('open');
   launcher.setAttribute('aria-expanded', 'true');
-  if (state === 'error' && wid) boot(); // retry
+  if ((state === 'error' || state === 'idle') && wid) boot(true); // retry, or the first open
   list.scrollTop = list.scrollHeight;
   if (!input.disabled) input.focus();
 }
@@ -170,8 +170,9 @@ function store(v) { // get (), set (obj), drop (null)
   } catch (e) { return null; }
 }
 
-// ---- session
-async function boot() {
+// ---- session. A visitor who never opens the chat costs no session: a stored one is resumed at
+// once, a new one starts at the first open() or send().
+async function boot(start) {
   const g = ++gen;
   if (streamCtl) streamCtl.abort();
   setState('loading');
@@ -188,6 +189,7 @@ async function boot() {
   sess = store();
   if (!sess) {
     if (cfg.otpRequired) return setState('otp-phone');
+    if (!start && !root.classList.contains('open')) return setState('idle');
     const r = await call('POST', '/session/start', {});
     if (g !== gen) return;
     if (r.status !== 201 || !r.data.token) return fail(why(r));
@@ -204,7 +206,7 @@ function lost(status) {
   if (renewed) return fail('Session lost.');
   renewed = true; // once, until a session works again
   clearMessages();
-  return boot();
+  return boot(true);
 }
 
 async function history(g) {
@@ -237,6 +239,7 @@ async function otp(path, body) {
 // send(text): a chat message when ready; the phone number or the code in the OTP steps
 async function send(text) {
   text = text == null ? '' : String(text);
+  if (state === 'idle') await boot(true);
   if (state === 'otp-phone') {
     const r = await otp('/session/start', {mode: 'otp', phone: text.trim()});
     if (r.status !== 201 || !r.data.token) { setState('otp-phone', why(r)); throw new Error(why(r)); }

@@ -235,14 +235,18 @@ def test_chat_with_the_agent_then_reload(server, redis, fakes, browser):  # noqa
             assert r.content == f.read(), "GET %s is not web/%s (rebuild?)" % (path, name)
 
     browser.get("%s/demo?widget=%s" % (srv.url, wid))
+    # loading the page reads the config only: no session until the visitor opens the chat
+    browser.wait_widget("state", lambda s: s == "idle", desc="idle")
+    time.sleep(0.3)
+    assert session_keys(redis) == [] and browser.widget("sessionId") is None
+
+    # as a user would: open the launcher (the session starts), type, click send
+    browser.click(browser.shadow("[data-sb-launcher]"))
     browser.wait_widget("state", lambda s: s == "ready", desc="ready")
     assert browser.widget("messages") == []
     assert len(session_keys(redis)) == 1
     sid = browser.widget("sessionId")
     assert sid
-
-    # as a user would: open the launcher, type, click send
-    browser.click(browser.shadow("[data-sb-launcher]"))
     browser.type(browser.shadow("[data-sb-input]"), HELLO)
     browser.click(browser.shadow("[data-sb-send]"))
 
