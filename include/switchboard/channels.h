@@ -75,6 +75,7 @@ int sb_hub_signature_ok(const char *secret, const char *sig, size_t siglen, cons
 /* One platform send, as its queue entry describes it. */
 typedef struct sb_send {
     const char *platform, *chat, *service_url, *text;
+    const char *thread; /* Slack: the thread to reply in (NULL or "": the channel itself) */
 } sb_send_t;
 
 typedef struct sb_send_req {

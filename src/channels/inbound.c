@@ -30,8 +30,9 @@
 typedef struct in_msg {
     const char *event_id; /* the platform's id of the event, for the dedup claim */
     const char *chat, *from, *name, *text, *pmid;
-    const char *svc; /* Teams: the serviceUrl replies go to */
-    int binding;     /* WhatsApp: which of the payload's bindings */
+    const char *svc;    /* Teams: the serviceUrl replies go to */
+    const char *thread; /* Slack: the thread (thread_ts) the message was written in */
+    int binding;        /* WhatsApp: which of the payload's bindings */
 } in_msg_t;
 
 /* ---------- proofs ---------- */
@@ -210,6 +211,8 @@ static void item_json(sb_buf_t *o, const sb_binding_t *b, const in_msg_t *m)
     put_member(o, "},\"text\":", m->text);
     if (m->svc)
         put_member(o, ",\"svc\":", m->svc);
+    if (m->thread)
+        put_member(o, ",\"th\":", m->thread);
     sb_buf_putc(o, '}');
 }
 
@@ -372,6 +375,7 @@ static int slack_parse(sb_req_t *req, const cJSON *o, slack_ctx_t *c)
         if (str_member(req, ev, "channel", "event.channel", 64, &m->chat) < 0 ||
             str_member(req, ev, "user", "event.user", 64, &m->from) < 0 ||
             str_member(req, ev, "ts", "event.ts", 64, &m->pmid) < 0 ||
+            str_member(req, ev, "thread_ts", "event.thread_ts", 64, &m->thread) < 0 ||
             text_member(req, ev, "text", "event.text", &m->text) < 0)
             return -1;
         if (!m->chat || !m->text) {
@@ -389,7 +393,9 @@ static int slack_parse(sb_req_t *req, const cJSON *o, slack_ctx_t *c)
     const char *ets;
     if (str_member(req, o, "channel_id", "channel_id", 64, &m->chat) < 0 ||
         str_member(req, o, "user_id", "user_id", 64, &m->from) < 0 ||
-        str_member(req, o, "event_ts", "event_ts", 64, &ets) < 0 || text_member(req, o, "text", "text", &m->text) < 0)
+        str_member(req, o, "event_ts", "event_ts", 64, &ets) < 0 ||
+        str_member(req, o, "thread_ts", "thread_ts", 64, &m->thread) < 0 ||
+        text_member(req, o, "text", "text", &m->text) < 0)
         return -1;
     const char *missing = !m->chat ? "channel_id" : !m->text ? "text" : !ets ? "event_ts" : NULL;
     if (missing) {
@@ -965,9 +971,9 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *entr
         cJSON_Delete(sender);
         char conv_id[37];
         sb_uuid4(conv_id);
-        const char *svc = jstr(o, "svc");
-        const char *argv[] = {SB_Q_IN, cx.json, entry, tid,     ch,      cid,  chat,
-                              conv_id, ag,      sj,    m.mtail, m.etail, m.id, svc ? svc : ""};
+        const char *svc = jstr(o, "svc"), *th = jstr(o, "th");
+        const char *argv[] = {SB_Q_IN, cx.json, entry,          tid,         ch, cid, chat, conv_id, ag, sj, m.mtail,
+                              m.etail, m.id,    svc ? svc : "", th ? th : ""};
         rc = sb_store_eval(st, &sb_script_channel_inbound, 1, SB_ARRAY_SIZE(argv), argv, NULL, on_processed, p);
         cJSON_free(sj);
         sb_msg_free(&m);

@@ -108,6 +108,8 @@ int sb_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg
         sb_buf_printf(&h, "Authorization: Bearer %s\r\n", token ? token : "");
         cJSON_AddStringToObject(body, "channel", s->chat);
         cJSON_AddStringToObject(body, "text", s->text);
+        if (s->thread && s->thread[0])
+            cJSON_AddStringToObject(body, "thread_ts", s->thread);
     } else if (strcmp(s->platform, "telegram") == 0) {
         /* The token is part of the URL: only the request carries it; every record shows <token>.
          * Telegram's tokens are "<bot id>:<letters, digits, - and _>", nothing to escape. */

@@ -690,6 +690,7 @@ static bool send_parse(attempt_t *a)
     a->snd.platform = jstr(a->dj, "pf");
     a->snd.chat = jstr(a->dj, "chat");
     a->snd.service_url = jstr(a->dj, "svc");
+    a->snd.thread = jstr(a->dj, "th");
     a->snd.text = jstr(a->dj, "tx");
     if (!cJSON_IsNumber(seq) || seq->valuedouble < 1 || seq->valuedouble > 9007199254740992.0)
         return false;

@@ -32,7 +32,8 @@ sb_script_t sb_script_inbound_accept = {"inbound_accept",
  * entry taken over after its script ran is only acknowledged: the once key).
  * KEYS: inbound stream. ARGV: cx JSON, entry id, tenant id, channel type, channel id, chat id,
  *       new conversation id, agent id, sender JSON, mtail, etail, message id, reply address ('' = none:
- *       Teams' serviceUrl, kept on the conversation for its replies)
+ *       Teams' serviceUrl, kept on the conversation for its replies), Slack thread ('' = none: the
+ *       message's thread_ts; the conversation's replies go to the thread of its latest message)
  * -> {'GONE'} (tenant deleted) | {'DUP'} | {'OK', conversation id, seq} */
 sb_script_t sb_script_channel_inbound = {
     "channel_inbound",
@@ -44,6 +45,10 @@ sb_script_t sb_script_channel_inbound = {
     "local cx = cjson.decode(ARGV[1])\n"
     "local cid, c = conv_open(cx, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])\n"
     "if ARGV[13] ~= '' then redis.call('HSET', tp .. 'conv:' .. cid, 'serviceUrl', ARGV[13]) end\n"
+    "if ARGV[4] == 'slack' then\n"
+    "  if ARGV[14] ~= '' then redis.call('HSET', tp .. 'conv:' .. cid, 'thread', ARGV[14])\n"
+    "  else redis.call('HDEL', tp .. 'conv:' .. cid, 'thread') end\n"
+    "end\n"
     "local seq, mj, data = conv_append(cx, ARGV[3], cid, c, 'message_received', ARGV[9], ARGV[10], ARGV[11], "
     "ARGV[12], 'm')\n"
     "conv_agent(cx, ARGV[3], cid, ARGV[8], ARGV[12], data)\n"

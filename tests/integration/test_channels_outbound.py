@@ -20,8 +20,8 @@ from fakes import (SERVER_FLAGS, ChatWidget, Reply, Tenant, fakes, items_of,  # 
                    json_reply, ok, sequence)
 from sbhelpers import wait_until
 from test_channels_inbound import (TG_BOT, WA_PHONE, WA_WABA, Bound, send_slack, send_tg,
-                                   send_wa, slack_flat, tg_update, wa_change, wa_payload,
-                                   wa_text)
+                                   send_wa, slack_event, slack_flat, tg_update, wa_change,
+                                   wa_payload, wa_text)
 
 pytestmark = pytest.mark.server
 
@@ -189,6 +189,49 @@ def test_slack_agent_reply_goes_out_once_and_message_sent_follows_acceptance(env
     assert env.plat.stays_at(1, 1.0), env.plat.snapshot()
     assert env.events.count() == 1, env.events.snapshot()
     assert len(env.outbound(conv["id"])) == 1
+
+
+def test_slack_replies_go_to_the_thread_of_the_latest_message(env):
+    """A customer who writes in a thread is answered in that thread (chat.postMessage with
+    thread_ts); once the latest message is in the channel itself, so is the reply. Operators'
+    replies follow the same rule."""
+    env.b.slack()
+    env.b.agent.behaviour = json_reply({"reply": "bakiyorum"})
+    thread = "1700000050.000100"
+    r = send_slack(env.srv, slack_event(text="in a thread", channel="C0SB0001", event_id="EvTH00001",
+                                        ts="1700000100.000200", thread_ts=thread))
+    assert r.status_code == 200, r.text
+    rec = env.plat.wait_for(1, POLL)[0]
+    assert rec.json() == {"channel": "C0SB0001", "text": "bakiyorum", "thread_ts": thread}
+    conv = env.wait_conv()
+    env.wait_out(conv["id"], 1)
+    env.operator(conv["id"], "an operator, in the thread too")
+    rec = env.plat.wait_for(2, POLL)[1]
+    assert rec.json() == {"channel": "C0SB0001", "text": "an operator, in the thread too",
+                          "thread_ts": thread}
+    env.wait_out(conv["id"], 2)
+
+    # the seed's flat body names its thread the same way
+    r = send_slack(env.srv, slack_flat(text="flat, threaded", channel="C0SB0001",
+                                       event_ts="1700000150.000100") | {"thread_ts": "1700000140.000900"})
+    assert r.status_code == 200, r.text
+    rec = env.plat.wait_for(3, POLL)[2]
+    assert rec.json() == {"channel": "C0SB0001", "text": "bakiyorum", "thread_ts": "1700000140.000900"}
+    env.wait_out(conv["id"], 3)
+
+    r = send_slack(env.srv, slack_event(text="in the channel", channel="C0SB0001", event_id="EvTH00002",
+                                        ts="1700000200.000300"))
+    assert r.status_code == 200, r.text
+    rec = env.plat.wait_for(4, POLL)[3]
+    assert rec.json() == {"channel": "C0SB0001", "text": "bakiyorum"}, "no thread_ts any more"
+    env.wait_out(conv["id"], 4)
+    env.operator(conv["id"], "and in the channel")
+    rec = env.plat.wait_for(5, POLL)[4]
+    assert rec.json() == {"channel": "C0SB0001", "text": "and in the channel"}
+
+    # a thread_ts that is not a string is refused like any other wrong type
+    r = send_slack(env.srv, slack_event(event_id="EvTH00003", thread_ts=1700000050.0001))
+    assert r.status_code == 400 and r.json().get("field") == "event.thread_ts", r.text
 
 
 def test_telegram_agent_reply_uses_send_message(env):
