@@ -2,8 +2,11 @@
 """Build step: writes a C file holding static files as byte arrays.
 
 usage: embed.py OUT.c NAME=FILE [NAME=FILE ...]
-Each NAME becomes `const unsigned char NAME[]` and `const size_t NAME_len`.
+Each NAME becomes `const unsigned char NAME[]` and `const size_t NAME_len`. A NAME ending in
+`_gz` holds FILE compressed with gzip (level 9, no name or time in the header, so the same input
+gives the same bytes on every build).
 """
+import gzip
 import sys
 
 
@@ -15,6 +18,8 @@ def main(argv):
         name, path = pair.split("=", 1)
         with open(path, "rb") as f:
             data = f.read()
+        if name.endswith("_gz"):
+            data = gzip.compress(data, compresslevel=9, mtime=0)
         lines.append("const unsigned char %s[] = {" % name)
         for i in range(0, len(data), 16):
             lines.append("    " + ", ".join("0x%02x" % b for b in data[i:i + 16]) + ",")

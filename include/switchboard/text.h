@@ -23,6 +23,9 @@ bool sb_utf8_valid(const char *s, size_t n);
 /* Code points of valid UTF-8. */
 size_t sb_utf8_chars(const char *s, size_t n);
 bool sb_ascii_ieq(const char *a, size_t alen, const char *b);
+/* Whether an Accept-Encoding value admits the content coding (RFC 9110 12.5.3): listed with a
+ * q above 0, or not listed and "*" is (a malformed q counts as 0; "identity" is not asked). */
+bool sb_accepts_coding(const char *v, size_t n, const char *coding);
 /* Decodes %XX escapes (and '+' as space when plus_space). Returns the decoded length or -EINVAL. */
 int sb_percent_decode(const char *in, size_t n, char *out, size_t outcap, bool plus_space);
 /* Strict decimal: digits only, no sign, no overflow past max. */

@@ -1,6 +1,7 @@
 /* The embeddable widget (`/widget.js`) and its demo page (`/demo`), compiled into the binary
  * from web/ (scripts/embed.py), so a deployment is still one file. Cached by browsers for five
- * minutes and revalidated by ETag. */
+ * minutes and revalidated by ETag. The script is also compiled in gzip-compressed and sent so to
+ * clients that accept gzip (a third of the bytes, on every page that embeds it). */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,26 +9,38 @@
 #include "switchboard/crypto.h"
 #include "switchboard/text.h"
 
-extern const unsigned char sb_asset_widget_js_data[], sb_asset_demo_data[];
-extern const size_t sb_asset_widget_js_data_len, sb_asset_demo_data_len;
+extern const unsigned char sb_asset_widget_js_data[], sb_asset_widget_js_data_gz[], sb_asset_demo_data[];
+extern const size_t sb_asset_widget_js_data_len, sb_asset_widget_js_data_gz_len, sb_asset_demo_data_len;
 
 typedef struct asset {
-    const unsigned char *data;
-    const size_t *len;
+    const unsigned char *data, *gz; /* gz: the same compressed, or NULL */
+    const size_t *len, *gz_len;
     const char *type;
-    char etag[24]; /* computed once: "<16 hex>" */
+    char etag[24], gz_etag[24]; /* computed once: "<16 hex>" of each representation */
 } asset_t;
 
-static asset_t widget_js = {sb_asset_widget_js_data, &sb_asset_widget_js_data_len,
-                            "application/javascript; charset=utf-8", ""};
-static asset_t demo = {sb_asset_demo_data, &sb_asset_demo_data_len, "text/html; charset=utf-8", ""};
+static asset_t widget_js = {sb_asset_widget_js_data,
+                            sb_asset_widget_js_data_gz,
+                            &sb_asset_widget_js_data_len,
+                            &sb_asset_widget_js_data_gz_len,
+                            "application/javascript; charset=utf-8",
+                            "",
+                            ""};
+static asset_t demo = {sb_asset_demo_data, NULL, &sb_asset_demo_data_len, NULL, "text/html; charset=utf-8", "", ""};
 static uv_once_t etag_once = UV_ONCE_INIT;
+
+static void etag_hex(const unsigned char *data, size_t n, char out[24])
+{
+    char hex[65];
+    sb_sha256_hex(data, n, hex);
+    snprintf(out, 24, "\"%.16s\"", hex);
+}
 
 static void etag_of(asset_t *a)
 {
-    char hex[65];
-    sb_sha256_hex(a->data, *a->len, hex);
-    snprintf(a->etag, sizeof(a->etag), "\"%.16s\"", hex);
+    etag_hex(a->data, *a->len, a->etag);
+    if (a->gz)
+        etag_hex(a->gz, *a->gz_len, a->gz_etag);
 }
 
 /* The demo page's Content-Security-Policy allows its own inline <script> blocks by hash and
@@ -66,15 +79,26 @@ static void make_etags(void)
 static void serve(sb_req_t *req, asset_t *a)
 {
     uv_once(&etag_once, make_etags);
-    sb_resp_header(req, "ETag", a->etag);
+    const sb_header_t *ae = a->gz ? sb_req_header(req, "accept-encoding") : NULL;
+    bool gz = ae && sb_accepts_coding(ae->value.p, ae->value.len, "gzip");
+    const char *etag = gz ? a->gz_etag : a->etag;
+    sb_resp_header(req, "ETag", etag);
     sb_resp_header(req, "Cache-Control", "public, max-age=300");
     sb_resp_header(req, "X-Content-Type-Options", "nosniff");
+    if (a->gz) {
+        sb_resp_header(req, "Vary", "Accept-Encoding");
+        if (gz)
+            sb_resp_header(req, "Content-Encoding", "gzip");
+    }
     const sb_header_t *inm = sb_req_header(req, "if-none-match");
-    if (inm && inm->value.len == strlen(a->etag) && memcmp(inm->value.p, a->etag, inm->value.len) == 0) {
+    if (inm && inm->value.len == strlen(etag) && memcmp(inm->value.p, etag, inm->value.len) == 0) {
         sb_resp_send(req, 304, NULL, NULL, 0);
         return;
     }
-    sb_resp_send(req, 200, a->type, (const char *)a->data, *a->len);
+    if (gz)
+        sb_resp_send(req, 200, a->type, (const char *)a->gz, *a->gz_len);
+    else
+        sb_resp_send(req, 200, a->type, (const char *)a->data, *a->len);
 }
 
 void sb_asset_widget_js(sb_req_t *req)

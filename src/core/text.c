@@ -324,3 +324,63 @@ size_t sb_utf8_chars(const char *s, size_t n)
         c += ((unsigned char)s[i] & 0xC0) != 0x80;
     return c;
 }
+
+/* A qvalue ("0" ["." 0*3DIGIT] / "1" ["." 0*3"0"]) above zero; a malformed one counts as zero. */
+static bool qvalue_positive(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (p == end || (*p != '0' && *p != '1'))
+        return false;
+    bool positive = *p == '1';
+    if (++p == end)
+        return positive;
+    if (*p++ != '.' || end - p > 3)
+        return false;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        if (*p != '0')
+            positive = true;
+    }
+    return positive;
+}
+
+bool sb_accepts_coding(const char *v, size_t n, const char *coding)
+{
+    int named = -1, star = -1; /* -1: not listed; 0: q=0; 1: acceptable */
+    size_t cl = strlen(coding);
+    const char *p = v, *end = v + n;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *ie = comma ? comma : end;
+        while (p < ie && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *t = p;
+        while (p < ie && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        size_t tl = (size_t)(p - t);
+        int ok = 1;
+        while (p < ie) { /* parameters: only q matters */
+            const char *semi = memchr(p, ';', (size_t)(ie - p));
+            if (!semi)
+                break;
+            p = semi + 1;
+            while (p < ie && (*p == ' ' || *p == '\t'))
+                p++;
+            const char *pe = memchr(p, ';', (size_t)(ie - p));
+            pe = pe ? pe : ie;
+            if (pe - p >= 2 && (*p == 'q' || *p == 'Q') && p[1] == '=')
+                ok = qvalue_positive(p + 2, pe);
+            p = pe;
+        }
+        if (tl == cl && sb_ascii_ieq(t, tl, coding))
+            named = ok;
+        else if (tl == 1 && *t == '*')
+            star = ok;
+        p = comma ? comma + 1 : end;
+    }
+    return named >= 0 ? named == 1 : star == 1;
+}

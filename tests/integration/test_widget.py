@@ -1,7 +1,13 @@
 """Widget routes (SPEC 4): config with the CORS origin whitelist and preflight, anonymous
 session start with its exact per-IP limit, and the client IP rules for X-Forwarded-For."""
 
+import gzip
+import os
+
 import pytest
+import requests
+
+from sbhelpers import REPO
 
 pytestmark = pytest.mark.server
 
@@ -213,3 +219,39 @@ def test_rightmost_untrusted_forwarded_entry_is_the_client(server):
         assert r.status_code == 201, (i, r.text)
     r = _start(srv, wid, **{"X-Forwarded-For": "9.9.9.9, 192.0.2.50, 10.1.1.1"})
     assert r.status_code == 429, "the client is 192.0.2.50 whatever it puts in front"
+
+
+def _widget_js(srv, **headers):
+    """GET /widget.js as sent (requests would otherwise undo the gzip)."""
+    r = requests.get(srv.url + "/widget.js", headers=headers, stream=True, timeout=10)
+    body = r.raw.read(decode_content=False)
+    return r, body
+
+
+def test_widget_script_is_sent_gzipped_to_clients_that_accept_it(app):
+    with open(os.path.join(REPO, "web", "widget.js"), "rb") as f:
+        plain = f.read()
+    r, body = _widget_js(app, **{"Accept-Encoding": "gzip, deflate, br"})
+    assert r.status_code == 200 and r.headers.get("Content-Encoding") == "gzip", r.headers
+    assert gzip.decompress(body) == plain
+    assert len(body) < len(plain) / 2, (len(body), len(plain))
+    assert int(r.headers["Content-Length"]) == len(body)
+    assert "Accept-Encoding" in r.headers.get("Vary", ""), r.headers
+    gz_etag = r.headers["ETag"]
+
+    for ae in ("identity", "gzip;q=0", "gzip;q=0, *;q=1", "deflate, br", "*;q=0"):
+        r, body = _widget_js(app, **{"Accept-Encoding": ae})
+        assert "Content-Encoding" not in r.headers and body == plain, ae
+        assert "Accept-Encoding" in r.headers.get("Vary", ""), ae
+        assert r.headers["ETag"] != gz_etag, "each representation has its own ETag"
+    plain_etag = r.headers["ETag"]
+    r, body = _widget_js(app, **{"Accept-Encoding": "br, *;q=0.5"})
+    assert r.headers.get("Content-Encoding") == "gzip" and gzip.decompress(body) == plain
+
+    # revalidation matches the representation asked for
+    r, body = _widget_js(app, **{"Accept-Encoding": "gzip", "If-None-Match": gz_etag})
+    assert r.status_code == 304 and body == b""
+    r, body = _widget_js(app, **{"Accept-Encoding": "identity", "If-None-Match": gz_etag})
+    assert r.status_code == 200 and body == plain
+    r, body = _widget_js(app, **{"Accept-Encoding": "identity", "If-None-Match": plain_etag})
+    assert r.status_code == 304

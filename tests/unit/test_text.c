@@ -322,6 +322,35 @@ static void test_time_rfc3339(void **state)
     assert_string_equal(out, "2023-11-14T22:13:20.010Z");
 }
 
+static bool acc(const char *v)
+{
+    return sb_accepts_coding(v, strlen(v), "gzip");
+}
+
+static void test_accepts_coding(void **state)
+{
+    (void)state;
+    assert_true(acc("gzip"));
+    assert_true(acc("gzip, deflate, br"));
+    assert_true(acc("br;q=1.0, GZIP;Q=0.001"));
+    assert_true(acc(" deflate ,\tgzip ; q=0.5 "));
+    assert_true(acc("*"));
+    assert_true(acc("br, *;q=0.1"));
+    assert_true(acc("gzip;level=9;q=1"));
+    assert_true(acc("x-gzip, gzip"));
+    assert_false(acc(""));
+    assert_false(acc("identity"));
+    assert_false(acc("deflate, br"));
+    assert_false(acc("gzip;q=0"));
+    assert_false(acc("gzip;q=0.000"));
+    assert_false(acc("gzip;q=0, *"));   /* the named coding beats the wildcard */
+    assert_false(acc("*;q=0"));
+    assert_false(acc("gzip;q=2"));      /* a malformed q counts as 0 */
+    assert_false(acc("gzip;q=0.0001")); /* four decimals */
+    assert_false(acc("gzip;q="));
+    assert_false(acc("gzipx, xgzip, gz"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_uuid_valid),
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_time_rfc3339),
+        cmocka_unit_test(test_accepts_coding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
