@@ -325,11 +325,17 @@ size_t sb_utf8_chars(const char *s, size_t n)
     return c;
 }
 
-/* A qvalue ("0" ["." 0*3DIGIT] / "1" ["." 0*3"0"]) above zero; a malformed one counts as zero. */
-static bool qvalue_positive(const char *p, const char *end)
+static const char *skip_ows(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
+    return p;
+}
+
+/* A qvalue ("0" ["." 0*3DIGIT] / "1" ["." 0*3"0"]) above zero; a malformed one counts as zero. */
+static bool qvalue_positive(const char *p, const char *end)
+{
+    p = skip_ows(p, end);
     while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
     if (p == end || (*p != '0' && *p != '1'))
@@ -356,26 +362,18 @@ bool sb_accepts_coding(const char *v, size_t n, const char *coding)
     while (p < end) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *ie = comma ? comma : end;
-        while (p < ie && (*p == ' ' || *p == '\t'))
-            p++;
-        const char *t = p;
-        while (p < ie && *p != ';' && *p != ' ' && *p != '\t')
-            p++;
-        size_t tl = (size_t)(p - t);
-        int ok = 1;
-        while (p < ie) { /* parameters: only q matters */
-            const char *semi = memchr(p, ';', (size_t)(ie - p));
-            if (!semi)
-                break;
-            p = semi + 1;
-            while (p < ie && (*p == ' ' || *p == '\t'))
-                p++;
-            const char *pe = memchr(p, ';', (size_t)(ie - p));
-            pe = pe ? pe : ie;
-            if (pe - p >= 2 && (*p == 'q' || *p == 'Q') && p[1] == '=')
-                ok = qvalue_positive(p + 2, pe);
-            p = pe;
+        const char *t = skip_ows(p, ie), *te = t;
+        while (te < ie && *te != ';' && *te != ' ' && *te != '\t')
+            te++;
+        int ok = 1; /* parameters: only q matters */
+        for (const char *q = te; q < ie && (q = memchr(q, ';', (size_t)(ie - q))) != NULL;) {
+            q = skip_ows(q + 1, ie);
+            if (ie - q >= 2 && (*q == 'q' || *q == 'Q') && q[1] == '=') {
+                const char *qe = memchr(q, ';', (size_t)(ie - q));
+                ok = qvalue_positive(q + 2, qe ? qe : ie);
+            }
         }
+        size_t tl = (size_t)(te - t);
         if (tl == cl && sb_ascii_ieq(t, tl, coding))
             named = ok;
         else if (tl == 1 && *t == '*')
