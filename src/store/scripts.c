@@ -113,7 +113,9 @@ sb_script_t sb_script_tenant_purge = {
     "repeat\n"
     "  local r = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)\n"
     "  cursor = r[1]\n"
-    "  if #r[2] > 0 then removed = removed + redis.call('UNLINK', unpack(r[2])) end\n"
+    "  for i = 1, #r[2], 500 do\n" /* unpack() has a stack limit; SCAN's COUNT is only a hint */
+    "    removed = removed + redis.call('UNLINK', unpack(r[2], i, math.min(i + 499, #r[2])))\n"
+    "  end\n"
     "  budget = budget - 1000\n"
     "until cursor == '0' or budget <= 0\n"
     "if cursor == '0' then redis.call('HDEL', KEYS[1], tid) else redis.call('HSET', KEYS[1], tid, cursor) end\n"
