@@ -12,11 +12,13 @@
 extern const unsigned char sb_asset_widget_js_data[], sb_asset_widget_js_data_gz[], sb_asset_demo_data[];
 extern const size_t sb_asset_widget_js_data_len, sb_asset_widget_js_data_gz_len, sb_asset_demo_data_len;
 
+#define ETAG_LEN 24 /* "<16 hex>" and its NUL */
+
 typedef struct asset {
     const unsigned char *data, *gz; /* gz: the same compressed, or NULL */
     const size_t *len, *gz_len;
     const char *type;
-    char etag[24], gz_etag[24]; /* computed once: "<16 hex>" of each representation */
+    char etag[ETAG_LEN], gz_etag[ETAG_LEN]; /* computed once, of each representation */
 } asset_t;
 
 static asset_t widget_js = {sb_asset_widget_js_data,
@@ -29,11 +31,11 @@ static asset_t widget_js = {sb_asset_widget_js_data,
 static asset_t demo = {sb_asset_demo_data, NULL, &sb_asset_demo_data_len, NULL, "text/html; charset=utf-8", "", ""};
 static uv_once_t etag_once = UV_ONCE_INIT;
 
-static void etag_hex(const unsigned char *data, size_t n, char out[24])
+static void etag_hex(const unsigned char *data, size_t n, char out[ETAG_LEN])
 {
     char hex[65];
     sb_sha256_hex(data, n, hex);
-    snprintf(out, 24, "\"%.16s\"", hex);
+    snprintf(out, ETAG_LEN, "\"%.16s\"", hex);
 }
 
 static void etag_of(asset_t *a)
