@@ -94,8 +94,15 @@ int main(int argc, char **argv, char **envp)
         return 1;
     }
     sb_server_start(&srv);
-    sb_log(SB_LOG_INFO, "listening", "\"address\":\"%s:%u\",\"threads\":%u,\"version\":\"%s\",\"redis\":\"%s\"",
-           cfg.listen_host, cfg.listen_port, cfg.threads, SB_VERSION, embedded.pid ? "embedded" : "external");
+    sb_log(SB_LOG_INFO, "listening",
+           "\"address\":\"%s:%u\",\"threads\":%u,\"version\":\"%s\",\"redis\":\"%s\",\"process_queues\":%s",
+           cfg.listen_host, cfg.listen_port, cfg.threads, SB_VERSION, embedded.pid ? "embedded" : "external",
+           cfg.process_queues ? "true" : "false");
+    if (!cfg.process_queues)
+        sb_log(SB_LOG_WARN,
+               "not working the queues (--process-queues 0): messages, deliveries and sends wait for an "
+               "instance with --process-queues 1",
+               NULL);
 
     int sig = 0;
     sigwait(&set, &sig);

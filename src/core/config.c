@@ -76,6 +76,9 @@ static const opt_t opts[] = {
      "Bot Framework signing keys (default https://login.botframework.com/v1/.well-known/keys)"},
     {"conversation-idle-ms", OPT_U64, OFF(conversation_idle_ms), 0, 365ull * 86400000, "MS",
      "close open conversations without activity for this long; 0: never (default 86400000)"},
+    {"process-queues", OPT_UINT, OFF(process_queues), 0, 1, "0|1",
+     "1: also work the queues (inbound messages, deliveries, sends, retries, idle closes); 0: only answer "
+     "HTTP and queue, leaving the queues to instances with 1 (default 1)"},
 };
 
 void sb_config_defaults(sb_config_t *cfg)
@@ -109,6 +112,7 @@ void sb_config_defaults(sb_config_t *cfg)
     cfg->botframework_token_url = sb_strdup("https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token");
     cfg->botframework_jwks_url = sb_strdup("https://login.botframework.com/v1/.well-known/keys");
     cfg->conversation_idle_ms = 86400000;
+    cfg->process_queues = 1;
     char host[256] = "switchboard";
     gethostname(host, sizeof(host) - 1);
     cfg->instance_id = sb_strdup(host);

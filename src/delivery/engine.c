@@ -1092,6 +1092,8 @@ sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metri
 
 void sb_delivery_start(sb_delivery_t *d)
 {
+    if (!d->cfg->process_queues)
+        return; /* an HTTP-only instance: its client still serves the command flow */
     sb_store_start(d->qstore);
     uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
 }

@@ -377,6 +377,30 @@ def test_slack_events_api_message(sb, fakes):  # noqa: F811
     assert_agent_once(b, conv, "events api hello")
 
 
+def test_http_only_instance_queues_and_a_working_instance_stores(server, fakes, redis):  # noqa: F811
+    """--process-queues 0 (docs/deploy.md "An HTTP tier"): the instance accepts, claims and
+    queues, but stores nothing and calls no agent; an instance with the default 1 on the same
+    Redis then turns the queued message into the conversation message and the agent's call."""
+    front = server(*SERVER_FLAGS, "--process-queues", "0")
+    b = Bound(front, fakes)
+    ch = b.slack()
+    assert_ok(send_slack(front, slack_event(text="queued by the front", channel="C0TIER01",
+                                            user="U0TIER01", event_id="Ev0TIER0001")), "front")
+    assert_ok(send_slack(front, slack_event(text="queued by the front", channel="C0TIER01",
+                                            user="U0TIER01", event_id="Ev0TIER0001"), retry=1),
+              "front, Slack's retry")
+    time.sleep(SETTLE * 2)
+    assert int(redis.cmd("XLEN", "sb:q:in")) == 1, "the message waits in the queue, once"
+    assert b.conversations() == [], "an HTTP-only instance stores no conversation"
+    assert b.agent.count() == 0, "an HTTP-only instance calls no agent"
+
+    server(*SERVER_FLAGS)  # a working instance, same Redis
+    conv, m = only_message(b)
+    assert_conv(conv, "slack", ch["id"], "C0TIER01")
+    assert_customer_msg(m, "queued by the front", "U0TIER01")
+    assert_agent_once(b, conv, "queued by the front")
+
+
 def test_slack_url_verification_answers_the_challenge(sb, fakes, redis):  # noqa: F811
     b = Bound(sb, fakes)
     b.slack()
