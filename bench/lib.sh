@@ -38,6 +38,7 @@
 : "${BENCH_SB_ARGS:=}"            # extra switchboard flags (word-split)
 : "${BENCH_REDIS_URL:=}"          # use this Redis instead of starting one per instance
 : "${BENCH_PIN:=0}"               # 1: 1-thread/1-worker servers on CPU 0, wrk against them on the others
+: "${BENCH_REFERENCE:=1}"         # 1: ref rows (bench/reference: Fastify + ioredis) where node and npm allow
 
 WRK_BIN=${WRK_BIN:-wrk}
 REDIS_BIN=${REDIS_BIN:-redis-server}
@@ -305,17 +306,32 @@ child_pids() {
   REPLY=${REPLY% }
 }
 
-# svc_mem_kb NAME FIELD — REPLY=FIELD of the service; for nginx the sum over master and workers.
+# svc_mem_kb NAME FIELD — REPLY=FIELD of the service; for nginx and node the sum over master and
+# workers.
 svc_mem_kb() {
   local name=$1 field=$2 pid=${SVC_PID[$1]} total c kids
   proc_kb "$pid" "$field"
   total=$REPLY
-  if [[ ${SVC_KIND[$name]} == nginx ]]; then
+  if [[ ${SVC_KIND[$name]} == nginx || ${SVC_KIND[$name]} == node ]]; then
     child_pids "$pid"
     kids=$REPLY
     for c in $kids; do proc_kb "$c" "$field"; total=$((total + REPLY)); done
   fi
   REPLY=$total
+}
+
+# svc_ticks NAME — REPLY = utime + stime (clock ticks) of the service's process and of its child
+# processes (nginx and node workers), 0 when gone. Fields counted after the ")" of the name.
+svc_ticks() {
+  local pid=${SVC_PID[$1]:-} p t=0 v
+  REPLY=0
+  [[ -n $pid ]] || return 0
+  child_pids "$pid"
+  for p in $pid $REPLY; do
+    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true)
+    t=$((t + ${v:-0}))
+  done
+  REPLY=$t
 }
 
 kb_to_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -411,6 +427,55 @@ sb_start() {
     sleep 0.1
   done
   log "$name: switchboard --threads $threads on 127.0.0.1:$port (pid ${SVC_PID[$name]}, redis $url)${pin:+, pinned to CPU 0}"
+  REPLY=$port
+}
+
+# ref_ready — 0 when the reference (bench/reference: Fastify + ioredis under node:cluster) can
+# run: BENCH_REFERENCE=1, node present and its modules installed (npm ci from the lock file on
+# first use, into bench/reference/node_modules). Otherwise 1, with a warning once.
+REF_STATE=""
+ref_ready() {
+  if [[ -z $REF_STATE ]]; then
+    REF_STATE=no
+    local dir=$REPO_ROOT/bench/reference
+    if [[ $BENCH_REFERENCE != 1 ]]; then
+      :
+    elif ! command -v node >/dev/null 2>&1; then
+      warn "no node: the reference rows (Fastify + ioredis) are skipped"
+    elif [[ -d $dir/node_modules/fastify && -d $dir/node_modules/ioredis ]]; then
+      REF_STATE=yes
+    elif ! command -v npm >/dev/null 2>&1; then
+      warn "no npm to install bench/reference's modules: the reference rows are skipped"
+    else
+      log "npm ci in bench/reference (Fastify + ioredis, versions from package-lock.json)"
+      if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$BENCH_TMP/npm-ci.log" 2>&1; then
+        REF_STATE=yes
+      else
+        show_log "$BENCH_TMP/npm-ci.log"
+        warn "npm ci failed: the reference rows are skipped"
+      fi
+    fi
+  fi
+  [[ $REF_STATE == yes ]]
+}
+
+# ref_start NAME WORKERS [VAR=VALUE...] — the reference server with WORKERS cluster workers and
+# its own Redis, the VARs in its environment (bench/reference/server.js lists them). REPLY=port.
+ref_start() {
+  local name=$1 workers=$2 dir port url
+  shift 2
+  dir=$BENCH_TMP/$name
+  mkdir -p "$dir"
+  redis_start "$name-redis"
+  url="redis://127.0.0.1:$REPLY"
+  free_port
+  port=$REPLY
+  SVC_PORT[$name]=$port
+  SVC_DIR[$name]=$dir
+  svc_spawn "$name" node "$dir/node.log" env PORT="$port" REDIS_URL="$url" WORKERS="$workers" \
+    TRUSTED_PROXY=127.0.0.1 "$@" node "$REPO_ROOT/bench/reference/server.js"
+  wait_http "$name" /healthz
+  log "$name: Fastify + ioredis reference, $workers workers on 127.0.0.1:$port (pid ${SVC_PID[$name]}, redis $url)"
   REPLY=$port
 }
 
