@@ -101,13 +101,19 @@ sb_script_t sb_script_tenant_delete = {
 /* The background removal of deleted tenants' remaining keys (conversations, messages, sessions,
  * claims...: docs/keys.md), one bounded step: SCAN the keyspace for the first tenant waiting in
  * the purge hash, from its saved cursor, UNLINK what matches, keep the cursor for the next step.
- * KEYS: purge hash (tenant id -> SCAN cursor). ARGV: keys to look at in this step
+ * A tenant is done only after a whole pass that found none of its keys: SCAN promises only the
+ * keys that exist from the start to the end of one pass, and a pass resumed from a saved cursor
+ * after a Redis restart (or a resharding) may have missed some.
+ * KEYS: purge hash (tenant id -> 'cursor|removed in this pass'; a bare cursor counts as a pass
+ * that removed keys). ARGV: keys to look at in this step
  * -> {tenant id ('' = none waiting), keys removed, 1 when that tenant is done} */
 sb_script_t sb_script_tenant_purge = {
     "tenant_purge",
     "local tid = redis.call('HKEYS', KEYS[1])[1]\n"
     "if not tid then return {'', 0, 0} end\n"
-    "local cursor = redis.call('HGET', KEYS[1], tid)\n"
+    "local v = redis.call('HGET', KEYS[1], tid)\n"
+    "local cursor, pass = string.match(v, '^(%d+)|(%d+)$')\n"
+    "if cursor then pass = tonumber(pass) else cursor, pass = string.match(v, '^%d+$') or '0', 1 end\n"
     "local pattern = 'sb:{t:' .. tid .. '}:*'\n"
     "local budget, removed = tonumber(ARGV[1]), 0\n"
     "repeat\n"
@@ -118,8 +124,14 @@ sb_script_t sb_script_tenant_purge = {
     "  end\n"
     "  budget = budget - 1000\n"
     "until cursor == '0' or budget <= 0\n"
-    "if cursor == '0' then redis.call('HDEL', KEYS[1], tid) else redis.call('HSET', KEYS[1], tid, cursor) end\n"
-    "return {tid, removed, cursor == '0' and 1 or 0}\n",
+    "pass = pass + removed\n"
+    "if cursor == '0' and pass == 0 then\n"
+    "  redis.call('HDEL', KEYS[1], tid)\n"
+    "  return {tid, removed, 1}\n"
+    "end\n"
+    "if cursor == '0' then pass = 0 end\n" /* another whole pass, to find none */
+    "redis.call('HSET', KEYS[1], tid, cursor .. '|' .. string.format('%d', pass))\n"
+    "return {tid, removed, 0}\n",
     ""};
 
 /* KEYS: tenant, apikeys, byhash. ARGV: keyId, keyJson, keyHash */
