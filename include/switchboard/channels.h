@@ -58,10 +58,11 @@ typedef void (*sb_teams_keys_cb)(void *data, const sb_jwks_t *ks);
 void sb_teams_keys_get(sb_teams_keys_t *k, const char *url, const char *inline_jwks, bool refresh, sb_teams_keys_cb cb,
                        void *data);
 
-/* The delivery engine hands each entry of the inbound queue here (lane sb:q:in). done(data)
- * runs when the entry is settled (acknowledged, or left pending after a store failure). */
-void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *entry, const char *json, size_t len,
-                        void (*done)(void *data), void *data);
+/* The delivery engine hands each entry of the inbound queue here (lane sb:q:in), as the
+ * consumer `owner` that holds the inbound lease. done(data) runs when the entry is settled
+ * (acknowledged, or left pending: a store failure, or the lease was no longer owner's). */
+void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
+                        size_t len, void (*done)(void *data), void *data);
 
 /* Slack request proof (pure, for tests): 0 when sig is "v0=" + hex HMAC-SHA256(secret,
  * "v0:" ts ":" body) and ts is within 300 s of now_s; -EPERM otherwise. */

@@ -17,15 +17,16 @@
 typedef struct sb_delivery sb_delivery_t;
 
 /* Redis keys of the queue (global: one queue for every instance). */
-#define SB_Q_FRESH  "sb:q:fresh"
-#define SB_Q_RETRY  "sb:q:retry"
-#define SB_Q_IN     "sb:q:in" /* inbound channel messages (docs/channels.md) */
-#define SB_Q_DELAY  "sb:q:delay"
-#define SB_Q_RECV   "sb:q:recv"
-#define SB_Q_DEAD   "sb:q:dead" /* count of dead letters, every tenant */
-#define SB_Q_GROUP  "sb"
-#define SB_PACE_DUE "sb:pace:due"
-#define SB_PURGE    "sb:purge" /* deleted tenants whose keys are being removed (tenant_purge) */
+#define SB_Q_FRESH    "sb:q:fresh"
+#define SB_Q_RETRY    "sb:q:retry"
+#define SB_Q_IN       "sb:q:in"       /* inbound channel messages (docs/channels.md) */
+#define SB_Q_IN_LEASE "sb:q:in:lease" /* the one consumer storing them (docs/channels.md "Order") */
+#define SB_Q_DELAY    "sb:q:delay"
+#define SB_Q_RECV     "sb:q:recv"
+#define SB_Q_DEAD     "sb:q:dead" /* count of dead letters, every tenant */
+#define SB_Q_GROUP    "sb"
+#define SB_PACE_DUE   "sb:pace:due"
+#define SB_PURGE      "sb:purge" /* deleted tenants whose keys are being removed (tenant_purge) */
 
 #define SB_COMMAND_TIMEOUT_MS 3000
 #define SB_COMMAND_MAX_CHARS  4096

@@ -929,6 +929,10 @@ static void on_processed(sb_store_t *st, redisReply *reply, void *data)
     if (!reply || reply->type == REDIS_REPLY_ERROR)
         sb_log(SB_LOG_WARN, "inbound message not processed; it stays queued", "\"entry\":\"%s\",\"error\":\"%s\"",
                p->entry, reply && reply->str ? reply->str : "no reply");
+    else if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && reply->element[0]->str &&
+             strcmp(reply->element[0]->str, "NOTOWNER") == 0)
+        sb_log(SB_LOG_INFO, "inbound message left to the new holder of the inbound lease", "\"entry\":\"%s\"",
+               p->entry);
     p->done(p->data);
     sb_free(p);
 }
@@ -938,8 +942,8 @@ static const char *jstr(const cJSON *o, const char *k)
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
-void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *entry, const char *json, size_t len,
-                        void (*done)(void *data), void *data)
+void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
+                        size_t len, void (*done)(void *data), void *data)
 {
     process_ctx_t *p = sb_calloc(1, sizeof(*p));
     p->done = done;
@@ -972,9 +976,10 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *entr
         char conv_id[37];
         sb_uuid4(conv_id);
         const char *svc = jstr(o, "svc"), *th = jstr(o, "th");
-        const char *argv[] = {SB_Q_IN, cx.json, entry,          tid,         ch, cid, chat, conv_id, ag, sj, m.mtail,
-                              m.etail, m.id,    svc ? svc : "", th ? th : ""};
-        rc = sb_store_eval(st, &sb_script_channel_inbound, 1, SB_ARRAY_SIZE(argv), argv, NULL, on_processed, p);
+        const char *argv[] = {SB_Q_IN, SB_Q_IN_LEASE, cx.json,        entry,        tid,  ch,
+                              cid,     chat,          conv_id,        ag,           sj,   m.mtail,
+                              m.etail, m.id,          svc ? svc : "", th ? th : "", owner};
+        rc = sb_store_eval(st, &sb_script_channel_inbound, 2, SB_ARRAY_SIZE(argv), argv, NULL, on_processed, p);
         cJSON_free(sj);
         sb_msg_free(&m);
         sb_event_cx_free(&cx);

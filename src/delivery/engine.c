@@ -29,6 +29,9 @@
 #define PURGE_BUSY_MS          100     /* the next step while a tenant's removal is under way */
 #define PURGE_STEP_KEYS        "20000" /* keys a step looks at (SCAN), ~ a few ms of Redis */
 #define READ_BATCH             64
+#define LEASE_MS               "5000" /* the inbound lease lives this long unless renewed */
+#define LEASE_RENEW_MS         1000   /* holders renew it and the others ask for it this often */
+#define TAKEOVER_MAX           "1000" /* entries a new holder takes over at once (the rest: reclaim) */
 #define RESPONSE_EXCERPT_CHARS 4096
 #define PREP_SLOTS             1024
 #define PREP_TTL_MS            1000 /* secrets and enabled state may be this stale: one script less per attempt */
@@ -43,13 +46,14 @@ typedef struct prep_entry {
 /* Fresh deliveries, retries, and inbound channel messages (docs/channels.md): the engine's
  * consumer machinery (group, budgets, reclaim of dead consumers) works all three queues.
  * An inbound entry is nothing but a script on the loop's Redis connection, queued in the same
- * pipeline as the webhook handlers' scripts: its small budget keeps the acknowledgements that
- * platforms wait for ahead of the storing, which the queue lets wait (4 scripts in flight per
- * loop still cover a round trip; more only queue ahead of the acknowledgements, bench/
- * slack_ingest). Deliveries mostly wait on the network. */
+ * pipeline as the webhook handlers' scripts, and only the one loop, cluster-wide, that holds
+ * the inbound lease works that queue (docs/channels.md "Order"): its scripts run in the order
+ * it sends them, so a chat's messages are stored in the order they were queued. The lane's
+ * small budget keeps the acknowledgements that platforms wait for ahead of the storing, which
+ * the queue lets wait. Deliveries mostly wait on the network. */
 enum { LANE_FRESH = 0, LANE_RETRY = 1, LANE_IN = 2, NLANES = 3 };
 static const char *const lane_keys[NLANES] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_IN};
-static const unsigned lane_budget[NLANES] = {512, 128, 4};
+static const unsigned lane_budget[NLANES] = {512, 128, 8};
 
 struct sb_delivery {
     uv_loop_t *loop;
@@ -68,6 +72,10 @@ struct sb_delivery {
     uint64_t last_hb, last_reclaim, last_depth, last_promote;
     bool promote_busy, pace_busy, reclaim_busy[NLANES], depth_busy, idle_busy, purge_busy;
     uint64_t last_idle, next_purge;
+    /* The inbound lease: held (last answer), ready (what former holders left is taken over:
+     * the lane may be read) */
+    bool in_held, in_ready, lease_busy, takeover_busy;
+    uint64_t last_lease;
     void (*done)(void *);
     void *done_data;
     prep_entry_t *prep; /* direct-mapped cache of `prepare` answers */
@@ -723,7 +731,7 @@ static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const c
     if (lane == LANE_IN) {
         d->inflight[LANE_IN]++;
         d->store_pending++;
-        sb_inbound_process(d->store, d->cfg, entry, json, len, on_inbound_done, d);
+        sb_inbound_process(d->store, d->cfg, d->consumer, entry, json, len, on_inbound_done, d);
         return;
     }
     attempt_t *a = sb_calloc(1, sizeof(*a));
@@ -858,9 +866,9 @@ static void read_next(sb_delivery_t *d)
     if (d->reading || d->closing || !d->groups_ready || !sb_store_ready(d->qstore))
         return;
     bool open[NLANES];
-    unsigned room = READ_BATCH, nopen = 0;
+    unsigned room = READ_BATCH, nopen = 0, nworked = d->in_ready ? NLANES : NLANES - 1;
     for (int l = 0; l < NLANES; l++) {
-        open[l] = d->inflight[l] < lane_budget[l];
+        open[l] = (l != LANE_IN || d->in_ready) && d->inflight[l] < lane_budget[l];
         if (open[l]) {
             nopen++;
             room = SB_MIN(room, lane_budget[l] - d->inflight[l]);
@@ -873,7 +881,7 @@ static void read_next(sb_delivery_t *d)
     /* Stay well inside the per-command deadline. With a lane left out (its budget is full) the
      * read blocks only briefly, so slots that free up meanwhile are refilled at once rather than
      * after the long block. */
-    unsigned block = nopen == NLANES ? SB_MIN(1000u, d->cfg->redis_timeout_ms / 2) : 10u;
+    unsigned block = nopen == nworked ? SB_MIN(1000u, d->cfg->redis_timeout_ms / 2) : 10u;
     snprintf(block_s, sizeof(block_s), "%u", block);
     const char *argv[9 + 2 * NLANES] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT",
                                         count_s,      "BLOCK", block_s,    "STREAMS"};
@@ -984,6 +992,63 @@ static void on_purged(sb_store_t *st, redisReply *reply, void *data)
     d_called_back(d);
 }
 
+/* ---------- the inbound lease ---------- */
+
+static void on_taken_over(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_delivery_t *d = data;
+    d->takeover_busy = false;
+    if (d->in_held && !d->closing) {
+        if (reply && reply->type == REDIS_REPLY_ARRAY) {
+            if (reply->elements)
+                sb_log(SB_LOG_INFO, "took over inbound entries", "\"count\":%zu", reply->elements);
+            start_entries(d, LANE_IN, reply); /* sent before any newer entry is read */
+            d->in_ready = true;
+            read_next(d);
+        } else {
+            d->in_held = false; /* ask again at the next renewal; the takeover with it */
+        }
+    }
+    d_called_back(d);
+}
+
+static void on_lease(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_delivery_t *d = data;
+    d->lease_busy = false;
+    long long r = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    if (d->closing) {
+        /* sb_delivery_close gives up what it knew of; a lease taken meanwhile ends by itself */
+    } else if (r == 2 || (r == 1 && !d->in_held)) {
+        /* Taken: first whatever former holders left pending, then new entries. */
+        if (d->in_held)
+            sb_log(SB_LOG_WARN, "inbound lease had run out; taking it over again", NULL);
+        d->in_held = true;
+        d->in_ready = false;
+        const char *argv[] = {SB_Q_IN, SB_Q_GROUP, d->consumer, TAKEOVER_MAX};
+        if (d_eval(d, &sb_script_inbound_takeover, 1, 4, argv, on_taken_over, d) == 0)
+            d->takeover_busy = true;
+        else
+            d->in_held = false;
+    } else if (r == 0 && d->in_held) {
+        sb_log(SB_LOG_WARN, "inbound lease lost to another consumer", NULL);
+        d->in_held = d->in_ready = false;
+    }
+    d_called_back(d);
+}
+
+static void lease_step(sb_delivery_t *d, uint64_t now)
+{
+    if (d->lease_busy || d->takeover_busy || now - d->last_lease < LEASE_RENEW_MS)
+        return;
+    d->last_lease = now;
+    const char *argv[] = {SB_Q_IN_LEASE, d->consumer, LEASE_MS};
+    if (d_eval(d, &sb_script_inbound_lease, 1, 3, argv, on_lease, d) == 0)
+        d->lease_busy = true;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     sb_delivery_t *d = t->data;
@@ -998,6 +1063,8 @@ static void on_tick(uv_timer_t *t)
         ensure_groups(d);
     else if (!d->reading)
         read_next(d);
+    if (d->groups_ready)
+        lease_step(d, now);
 
     if (!d->promote_busy && now - d->last_promote >= 100) {
         d->last_promote = now;
@@ -1043,7 +1110,7 @@ static void on_tick(uv_timer_t *t)
         char vis[16];
         snprintf(vis, sizeof(vis), "%u", VISIBILITY_MS);
         for (int lane = 0; lane < NLANES; lane++) {
-            if (d->reclaim_busy[lane] || d->inflight[lane] >= lane_budget[lane])
+            if (d->reclaim_busy[lane] || d->inflight[lane] >= lane_budget[lane] || (lane == LANE_IN && !d->in_ready))
                 continue;
             reclaim_ctx_t *c = sb_malloc(sizeof(*c));
             c->d = d;
@@ -1143,6 +1210,11 @@ void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data)
     d->done = done;
     d->done_data = data;
     d->pending_closes = 3;
+    if (d->in_held) { /* the next holder need not wait for it to run out */
+        const char *argv[] = {SB_Q_IN_LEASE, d->consumer, "0"};
+        sb_store_eval(d->store, &sb_script_inbound_lease, 1, 3, argv, NULL, NULL, NULL);
+        d->in_held = d->in_ready = false;
+    }
     uv_timer_stop(&d->tick);
     uv_close((uv_handle_t *)&d->tick, on_tick_closed);
     sb_client_close(d->client, on_client_closed, d);

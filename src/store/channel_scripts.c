@@ -27,17 +27,51 @@ sb_script_t sb_script_inbound_accept = {"inbound_accept",
                                         "return n\n",
                                         ""};
 
+/* The inbound lease (docs/channels.md "Order"): one consumer at a time, cluster-wide, stores
+ * inbound messages, so a chat's messages are stored in the order they were queued.
+ * KEYS: lease. ARGV: consumer, ttl ms ('0': give it up) -> 2 taken (it was free: whatever a
+ * former holder left pending is to be taken over), 1 renewed, 0 another consumer holds it */
+sb_script_t sb_script_inbound_lease = {"inbound_lease",
+                                       "local cur = redis.call('GET', KEYS[1])\n"
+                                       "if ARGV[2] == '0' then\n"
+                                       "  if cur == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
+                                       "  return 0\n"
+                                       "end\n"
+                                       "if cur and cur ~= ARGV[1] then return 0 end\n"
+                                       "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+                                       "return cur and 1 or 2\n",
+                                       ""};
+
+/* A new holder's first step: every entry pending under any consumer (former holders, fenced off
+ * by channel_inbound), oldest first, becomes its own. KEYS: inbound stream. ARGV: group,
+ * consumer, most entries -> entries as XREADGROUP gives them */
+sb_script_t sb_script_inbound_takeover = {
+    "inbound_takeover",
+    "local out, cursor = {}, '0-0'\n"
+    "repeat\n"
+    "  local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, cursor, 'COUNT', 100)\n"
+    "  cursor = r[1]\n"
+    "  for _, x in ipairs(r[2]) do\n"
+    "    if type(x) == 'table' and type(x[2]) == 'table' then out[#out + 1] = x end\n"
+    "  end\n"
+    "until cursor == '0-0' or #out >= tonumber(ARGV[3])\n"
+    "return out\n",
+    ""};
+
 /* One queued inbound message becomes a conversation message: open or reopen the conversation,
  * append, emit, queue the agent's delivery, and acknowledge the queue entry, all at once (an
- * entry taken over after its script ran is only acknowledged: the once key).
- * KEYS: inbound stream. ARGV: cx JSON, entry id, tenant id, channel type, channel id, chat id,
+ * entry taken over after its script ran is only acknowledged: the once key). Only the holder of
+ * the inbound lease may: another consumer's entry stays pending for the holder to take over.
+ * KEYS: inbound stream, inbound lease. ARGV: cx JSON, entry id, tenant id, channel type, channel id, chat id,
  *       new conversation id, agent id, sender JSON, mtail, etail, message id, reply address ('' = none:
  *       Teams' serviceUrl, kept on the conversation for its replies), Slack thread ('' = none: the
- *       message's thread_ts; the conversation's replies go to the thread of its latest message)
- * -> {'GONE'} (tenant deleted) | {'DUP'} | {'OK', conversation id, seq} */
+ *       message's thread_ts; the conversation's replies go to the thread of its latest message),
+ *       consumer
+ * -> {'NOTOWNER'} | {'GONE'} (tenant deleted) | {'DUP'} | {'OK', conversation id, seq} */
 sb_script_t sb_script_channel_inbound = {
     "channel_inbound",
     SB_LUA_EMIT SB_LUA_CONV
+    "if redis.call('GET', KEYS[2]) ~= ARGV[15] then return {'NOTOWNER'} end\n"
     "local function done() redis.call('XACK', KEYS[1], 'sb', ARGV[2]); redis.call('XDEL', KEYS[1], ARGV[2]) end\n"
     "local tp = 'sb:{t:' .. ARGV[3] .. '}:'\n"
     "if redis.call('EXISTS', tp .. 'tenant') == 0 then done() return {'GONE'} end\n"

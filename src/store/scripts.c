@@ -274,6 +274,8 @@ sb_script_t *const sb_scripts[] = {
     &sb_script_binding_get,
     &sb_script_inbound_accept,
     &sb_script_channel_inbound,
+    &sb_script_inbound_lease,
+    &sb_script_inbound_takeover,
     &sb_script_send_prepare,
 };
 const size_t sb_scripts_count = SB_ARRAY_SIZE(sb_scripts);

@@ -401,6 +401,54 @@ def test_http_only_instance_queues_and_a_working_instance_stores(server, fakes, 
     assert_agent_once(b, conv, "queued by the front")
 
 
+def chat_texts(bound, n, timeout=30):
+    """The inbound texts of the one conversation, by seq, once there are n."""
+    got = bound.wait_messages(n, timeout=timeout)
+    assert len(got) == 1, "one chat, one conversation: %r" % list(got)
+    (_, msgs), = got.values()
+    return [m["text"] for m in sorted(msgs, key=lambda m: m["seq"])]
+
+
+def test_a_backlog_worked_by_several_instances_is_stored_in_arrival_order(server, fakes, redis):  # noqa: F811
+    """docs/channels.md "Order": one consumer at a time stores inbound messages (a lease), so a
+    chat's messages keep the order in which switchboard accepted them even when a backlog is
+    worked off by several instances of several threads each."""
+    front = server(*SERVER_FLAGS, "--process-queues", "0")
+    b = Bound(front, fakes)
+    b.slack()
+    texts = ["message %03d" % i for i in range(90)]  # one page of messages
+    for i, t in enumerate(texts):
+        assert_ok(send_slack(front, slack_event(text=t, channel="C0ORDER1", user="U0ORDER1",
+                                                event_id="Ev0ORD%04d" % i, ts="1700000100.%06d" % i)),
+                  t)
+    assert int(redis.cmd("XLEN", "sb:q:in")) == 90
+    server(*SERVER_FLAGS, threads=2)
+    server(*SERVER_FLAGS, threads=2)
+    assert chat_texts(b, 90) == texts
+
+
+def test_inbound_entries_of_a_vanished_consumer_are_taken_over_in_order(server, fakes, redis):  # noqa: F811
+    """A holder of the inbound lease that vanished mid-batch: its entries stay pending under its
+    name until the lease runs out; the next holder takes them over first, then the rest, in
+    order, and each message is stored once."""
+    front = server(*SERVER_FLAGS, "--process-queues", "0")
+    b = Bound(front, fakes)
+    b.slack()
+    texts = ["turn %02d" % i for i in range(30)]
+    for i, t in enumerate(texts):
+        assert_ok(send_slack(front, slack_event(text=t, channel="C0TAKE01", user="U0TAKE01",
+                                                event_id="Ev0TAK%04d" % i, ts="1700000200.%06d" % i)),
+                  t)
+    redis.cmd("XGROUP", "CREATE", "sb:q:in", "sb", "0", "MKSTREAM")
+    taken = redis.cmd("XREADGROUP", "GROUP", "sb", "ghost", "COUNT", "10", "STREAMS", "sb:q:in", ">")
+    assert len(taken[0][1]) == 10
+    redis.cmd("SET", "sb:q:in:lease", "ghost", "PX", "2500")
+    server(*SERVER_FLAGS)
+    assert chat_texts(b, 30, timeout=20) == texts
+    assert int(redis.cmd("XLEN", "sb:q:in")) == 0
+    assert b.agent.wait_for(30, 10) and b.agent.stays_at(30, 1.0)
+
+
 def test_slack_url_verification_answers_the_challenge(sb, fakes, redis):  # noqa: F811
     b = Bound(sb, fakes)
     b.slack()
