@@ -1033,7 +1033,13 @@ static void on_lease(sb_store_t *st, redisReply *reply, void *data)
         else
             d->in_held = false;
     } else if (r == 0 && d->in_held) {
-        sb_log(SB_LOG_WARN, "inbound lease lost to another consumer", NULL);
+        /* Another consumer has it, or Redis did not answer: stop taking entries either way (the
+         * storing script refuses them unless the lease is ours); a later answer of 1 or 2 takes
+         * it over again. */
+        sb_log(SB_LOG_WARN,
+               reply && reply->type == REDIS_REPLY_INTEGER ? "inbound lease lost to another consumer"
+                                                           : "inbound lease not renewed (no answer)",
+               NULL);
         d->in_held = d->in_ready = false;
     }
     d_called_back(d);
@@ -1204,15 +1210,25 @@ static void on_tick_closed(uv_handle_t *h)
     part_closed(h->data);
 }
 
+static void on_lease_released(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    SB_UNUSED(reply);
+    part_closed(data);
+}
+
 void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data)
 {
     d->closing = true;
     d->done = done;
     d->done_data = data;
     d->pending_closes = 3;
-    if (d->in_held) { /* the next holder need not wait for it to run out */
+    if (d->in_held) {
+        /* The next holder need not wait for the lease to run out. The loop's store closes once
+         * the engine is closed, so the engine waits for this answer (or the command deadline). */
         const char *argv[] = {SB_Q_IN_LEASE, d->consumer, "0"};
-        sb_store_eval(d->store, &sb_script_inbound_lease, 1, 3, argv, NULL, NULL, NULL);
+        if (sb_store_eval(d->store, &sb_script_inbound_lease, 1, 3, argv, NULL, on_lease_released, d) == 0)
+            d->pending_closes++;
         d->in_held = d->in_ready = false;
     }
     uv_timer_stop(&d->tick);
