@@ -389,24 +389,32 @@ redis_start() {
   REPLY=$port
 }
 
+# svc_place NAME [REDIS_URL] — a temp dir (SVC_DIR) and a free port (SVC_PORT) for service NAME,
+# and its Redis: REDIS_URL, or without one a redis-server of its own (NAME-redis).
+# REPLY="port url".
+svc_place() {
+  local name=$1 url=${2:-}
+  SVC_DIR[$name]=$BENCH_TMP/$name
+  mkdir -p "${SVC_DIR[$name]}"
+  if [[ -z $url ]]; then
+    redis_start "$name-redis"
+    url="redis://127.0.0.1:$REPLY"
+  fi
+  free_port
+  SVC_PORT[$name]=$REPLY
+  REPLY="$REPLY $url"
+}
+
 # sb_start NAME THREADS [EXTRA FLAGS...] — switchboard with its own Redis (or BENCH_REDIS_URL),
 # request logs off (--log-level warn). REPLY=port.
 sb_start() {
   local name=$1 threads=$2 dir url port pin=()
   shift 2
   [[ -x $SB_BIN ]] || die "switchboard binary not found: ${SB_BIN#"$REPO_ROOT"/}"
-  dir=$BENCH_TMP/$name
+  svc_place "$name" "$BENCH_REDIS_URL"
+  read -r port url <<<"$REPLY"
+  dir=${SVC_DIR[$name]}
   mkdir -p "$dir/data"
-  if [[ -n $BENCH_REDIS_URL ]]; then
-    url=$BENCH_REDIS_URL
-  else
-    redis_start "$name-redis"
-    url="redis://127.0.0.1:$REPLY"
-  fi
-  free_port
-  port=$REPLY
-  SVC_PORT[$name]=$port
-  SVC_DIR[$name]=$dir
   if pin_wanted "$threads"; then pin=("${PIN_SERVER[@]}"); SVC_PINNED[$name]=1; fi
   # shellcheck disable=SC2086  # BENCH_SB_ARGS is a list of flags on purpose
   svc_spawn "$name" switchboard "$dir/switchboard.log" \
@@ -464,14 +472,9 @@ ref_ready() {
 ref_start() {
   local name=$1 workers=$2 dir port url
   shift 2
-  dir=$BENCH_TMP/$name
-  mkdir -p "$dir"
-  redis_start "$name-redis"
-  url="redis://127.0.0.1:$REPLY"
-  free_port
-  port=$REPLY
-  SVC_PORT[$name]=$port
-  SVC_DIR[$name]=$dir
+  svc_place "$name" "" # its own Redis always: its keys would mix with switchboard's
+  read -r port url <<<"$REPLY"
+  dir=${SVC_DIR[$name]}
   svc_spawn "$name" node "$dir/node.log" env PORT="$port" REDIS_URL="$url" WORKERS="$workers" \
     TRUSTED_PROXY=127.0.0.1 "$@" node "$REPO_ROOT/bench/reference/server.js"
   wait_http "$name" /healthz
