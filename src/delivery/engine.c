@@ -53,7 +53,7 @@ typedef struct prep_entry {
  * the queue lets wait. Deliveries mostly wait on the network. */
 enum { LANE_FRESH = 0, LANE_RETRY = 1, LANE_IN = 2, NLANES = 3 };
 static const char *const lane_keys[NLANES] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_IN};
-static const unsigned lane_budget[NLANES] = {512, 128, 8};
+static const unsigned lane_budget[NLANES] = {512, 128, 16};
 
 struct sb_delivery {
     uv_loop_t *loop;
@@ -73,8 +73,10 @@ struct sb_delivery {
     bool promote_busy, pace_busy, reclaim_busy[NLANES], depth_busy, idle_busy, purge_busy;
     uint64_t last_idle, next_purge;
     /* The inbound lease: held (last answer), ready (what former holders left is taken over:
-     * the lane may be read) */
-    bool in_held, in_ready, lease_busy, takeover_busy;
+     * the lane may be read). While the lane has a backlog (the last read of it found entries)
+     * the holder refills it with reads of its own on the loop's connection (in_reading), as
+     * slots free up; once one finds nothing the lane is idle and joins the blocking read. */
+    bool in_held, in_ready, in_idle, in_reading, lease_busy, takeover_busy;
     uint64_t last_lease;
     void (*done)(void *);
     void *done_data;
@@ -717,12 +719,18 @@ static void start_send(attempt_t *a, const char *k_ep)
         attempt_free(a);
 }
 
+static void in_refill(sb_delivery_t *d);
+
 static void on_inbound_done(void *data)
 {
     sb_delivery_t *d = data;
     d->inflight[LANE_IN]--;
-    if (!d->closing)
-        read_next(d);
+    if (!d->closing) {
+        if (d->in_idle)
+            read_next(d);
+        else
+            in_refill(d);
+    }
     d_called_back(d);
 }
 
@@ -830,6 +838,40 @@ static void ensure_groups(sb_delivery_t *d)
         d->groups_pending = true;
 }
 
+/* The inbound lane's own reads while it has a backlog: no BLOCK, on the loop's connection, so
+ * the entries' scripts follow on the same connection in order. */
+static void on_in_read(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_delivery_t *d = data;
+    d->in_reading = false;
+    if (!d->closing && d->in_ready && reply) {
+        const redisReply *entries = NULL;
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
+            reply->element[0]->elements == 2)
+            entries = reply->element[0]->element[1];
+        if (entries && entries->type == REDIS_REPLY_ARRAY && entries->elements) {
+            start_entries(d, LANE_IN, entries);
+        } else if (reply->type != REDIS_REPLY_ERROR) {
+            d->in_idle = true; /* caught up: new entries come with the blocking read */
+            read_next(d);
+        }
+    }
+    d_called_back(d);
+}
+
+static void in_refill(sb_delivery_t *d)
+{
+    unsigned budget = lane_budget[LANE_IN], used = d->inflight[LANE_IN];
+    if (!d->in_ready || d->in_idle || d->in_reading || d->closing || used > budget / 2)
+        return;
+    char count_s[16];
+    snprintf(count_s, sizeof(count_s), "%u", budget - used);
+    const char *argv[] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT", count_s, "STREAMS", SB_Q_IN, ">"};
+    if (d_pending(d, sb_store_cmd(d->store, on_in_read, d, SB_ARRAY_SIZE(argv), argv, NULL)) == 0)
+        d->in_reading = true;
+}
+
 static void on_read(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
@@ -856,6 +898,8 @@ static void on_read(sb_store_t *st, redisReply *reply, void *data)
                 if (strcmp(s->element[0]->str, lane_keys[l]) == 0)
                     lane = l;
             start_entries(d, lane, s->element[1]);
+            if (lane == LANE_IN && d->in_ready)
+                d->in_idle = false; /* there may be more: refilled apart until caught up */
         }
     }
     read_next(d);
@@ -868,7 +912,7 @@ static void read_next(sb_delivery_t *d)
     bool open[NLANES];
     unsigned room = READ_BATCH, nopen = 0, nworked = d->in_ready ? NLANES : NLANES - 1;
     for (int l = 0; l < NLANES; l++) {
-        open[l] = (l != LANE_IN || d->in_ready) && d->inflight[l] < lane_budget[l];
+        open[l] = (l != LANE_IN || (d->in_ready && d->in_idle)) && d->inflight[l] < lane_budget[l];
         if (open[l]) {
             nopen++;
             room = SB_MIN(room, lane_budget[l] - d->inflight[l]);
@@ -878,9 +922,9 @@ static void read_next(sb_delivery_t *d)
         return; /* an attempt finishing calls us again */
     char count_s[16], block_s[16];
     snprintf(count_s, sizeof(count_s), "%u", room);
-    /* Stay well inside the per-command deadline. With a lane left out (its budget is full) the
-     * read blocks only briefly, so slots that free up meanwhile are refilled at once rather than
-     * after the long block. */
+    /* Stay well inside the per-command deadline. With a lane left out (its budget is full, or
+     * the inbound lane refilled apart) the read blocks only briefly, so that a lane coming back
+     * is read again soon rather than after the long block. */
     unsigned block = nopen == nworked ? SB_MIN(1000u, d->cfg->redis_timeout_ms / 2) : 10u;
     snprintf(block_s, sizeof(block_s), "%u", block);
     const char *argv[9 + 2 * NLANES] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT",
@@ -1005,6 +1049,8 @@ static void on_taken_over(sb_store_t *st, redisReply *reply, void *data)
                 sb_log(SB_LOG_INFO, "took over inbound entries", "\"count\":%zu", reply->elements);
             start_entries(d, LANE_IN, reply); /* sent before any newer entry is read */
             d->in_ready = true;
+            d->in_idle = false; /* a backlog, perhaps: read apart until caught up */
+            in_refill(d);
             read_next(d);
         } else {
             d->in_held = false; /* ask again at the next renewal; the takeover with it */
