@@ -845,15 +845,17 @@ static void on_in_read(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     sb_delivery_t *d = data;
     d->in_reading = false;
-    if (!d->closing && d->in_ready && reply) {
+    if (!d->closing && d->in_ready) {
         const redisReply *entries = NULL;
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
-            reply->element[0]->elements == 2)
+        if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+            reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
             entries = reply->element[0]->element[1];
         if (entries && entries->type == REDIS_REPLY_ARRAY && entries->elements) {
             start_entries(d, LANE_IN, entries);
-        } else if (reply->type != REDIS_REPLY_ERROR) {
-            d->in_idle = true; /* caught up: new entries come with the blocking read */
+        } else {
+            /* Caught up (or the read failed: the blocking read and its recovery take over): new
+             * entries come with the blocking read. */
+            d->in_idle = true;
             read_next(d);
         }
     }
@@ -870,6 +872,8 @@ static void in_refill(sb_delivery_t *d)
     const char *argv[] = {"XREADGROUP", "GROUP", SB_Q_GROUP, d->consumer, "COUNT", count_s, "STREAMS", SB_Q_IN, ">"};
     if (d_pending(d, sb_store_cmd(d->store, on_in_read, d, SB_ARRAY_SIZE(argv), argv, NULL)) == 0)
         d->in_reading = true;
+    else
+        d->in_idle = true; /* no connection: the blocking read's turn */
 }
 
 static void on_read(sb_store_t *st, redisReply *reply, void *data)
@@ -1117,6 +1121,7 @@ static void on_tick(uv_timer_t *t)
         read_next(d);
     if (d->groups_ready)
         lease_step(d, now);
+    in_refill(d); /* a backlog whose refill found no slot free at the time */
 
     if (!d->promote_busy && now - d->last_promote >= 100) {
         d->last_promote = now;
