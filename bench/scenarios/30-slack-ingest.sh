@@ -25,7 +25,7 @@
 # to 64 Slack channels (64 conversations per server).
 #
 # The queue side. Every accepted message is also worked off the queue by the same switchboard
-# (delivery engine, lane sb:q:in: the loop holding the inbound lease, up to 16 in flight): the
+# (delivery engine, lane sb:q:in: the loop holding the inbound lease, up to 8 in flight): the
 # channel_inbound script (open the conversation, append the message, emit) and then the
 # message_received delivery to the agent. The agent's webhookUrl is a local sink (nginx, 1 worker, `return 200`, never pinned), so
 # a delivery is one keep-alive POST that succeeds at once: no retries pile up and the deliveries

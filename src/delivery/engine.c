@@ -53,7 +53,7 @@ typedef struct prep_entry {
  * the queue lets wait. Deliveries mostly wait on the network. */
 enum { LANE_FRESH = 0, LANE_RETRY = 1, LANE_IN = 2, NLANES = 3 };
 static const char *const lane_keys[NLANES] = {SB_Q_FRESH, SB_Q_RETRY, SB_Q_IN};
-static const unsigned lane_budget[NLANES] = {512, 128, 16};
+static const unsigned lane_budget[NLANES] = {512, 128, 8};
 
 struct sb_delivery {
     uv_loop_t *loop;
