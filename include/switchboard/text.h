@@ -23,6 +23,8 @@ bool sb_utf8_valid(const char *s, size_t n);
 /* Code points of valid UTF-8. */
 size_t sb_utf8_chars(const char *s, size_t n);
 bool sb_ascii_ieq(const char *a, size_t alen, const char *b);
+/* Drops the optional whitespace (spaces and tabs) around an HTTP header field's part. */
+void sb_trim_ows(const char **s, size_t *n);
 /* Whether an Accept-Encoding value admits the content coding (RFC 9110 12.5.3): listed with a
  * q above 0, or not listed and "*" is (a malformed q counts as 0; "identity" is not asked). */
 bool sb_accepts_coding(const char *v, size_t n, const char *coding);

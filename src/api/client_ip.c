@@ -10,12 +10,7 @@
 static bool parse_ip(const char *s, size_t n, struct sockaddr_storage *ss)
 {
     char tmp[INET6_ADDRSTRLEN + 1];
-    while (n && (*s == ' ' || *s == '\t')) {
-        s++;
-        n--;
-    }
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        n--;
+    sb_trim_ows(&s, &n);
     if (n == 0 || n >= sizeof(tmp))
         return false;
     memcpy(tmp, s, n);

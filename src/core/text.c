@@ -332,12 +332,21 @@ static const char *skip_ows(const char *p, const char *end)
     return p;
 }
 
+void sb_trim_ows(const char **s, size_t *n)
+{
+    const char *p = skip_ows(*s, *s + *n), *end = *s + *n;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *s = p;
+    *n = (size_t)(end - p);
+}
+
 /* A qvalue ("0" ["." 0*3DIGIT] / "1" ["." 0*3"0"]) above zero; a malformed one counts as zero. */
 static bool qvalue_positive(const char *p, const char *end)
 {
-    p = skip_ows(p, end);
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
+    size_t n = (size_t)(end - p);
+    sb_trim_ows(&p, &n);
+    end = p + n;
     if (p == end || (*p != '0' && *p != '1'))
         return false;
     bool positive = *p == '1';

@@ -165,12 +165,7 @@ bool sb_addr_allowed(const struct sockaddr *sa, const sb_cidr_list_t *allow)
 
 long sb_retry_after_parse(const char *v, size_t n, int64_t now_s)
 {
-    while (n && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
+    sb_trim_ows(&v, &n);
     uint64_t secs;
     if (sb_parse_u64(v, n, 10u * 365 * 86400, &secs) == 0)
         return (long)secs;

@@ -351,6 +351,26 @@ static void test_accepts_coding(void **state)
     assert_false(acc("gzipx, xgzip, gz"));
 }
 
+static void trims(const char *in, const char *want)
+{
+    const char *s = in;
+    size_t n = strlen(in);
+    sb_trim_ows(&s, &n);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(s, want, n);
+}
+
+static void test_trim_ows(void **state)
+{
+    (void)state;
+    trims("", "");
+    trims(" \t ", "");
+    trims("gzip", "gzip");
+    trims(" \tgzip \t", "gzip");
+    trims("  a b  ", "a b");
+    trims("\r\nx", "\r\nx"); /* only spaces and tabs are optional whitespace */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_time_rfc3339),
         cmocka_unit_test(test_accepts_coding),
+        cmocka_unit_test(test_trim_ows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
