@@ -97,10 +97,7 @@ static void serve(sb_req_t *req, asset_t *a)
         sb_resp_send(req, 304, NULL, NULL, 0);
         return;
     }
-    if (gz)
-        sb_resp_send(req, 200, a->type, (const char *)a->gz, *a->gz_len);
-    else
-        sb_resp_send(req, 200, a->type, (const char *)a->data, *a->len);
+    sb_resp_send(req, 200, a->type, (const char *)(gz ? a->gz : a->data), gz ? *a->gz_len : *a->len);
 }
 
 void sb_asset_widget_js(sb_req_t *req)
