@@ -76,7 +76,7 @@ struct sb_delivery {
      * the lane may be read). While the lane has a backlog (the last read of it found entries)
      * the holder refills it with reads of its own on the loop's connection (in_reading), as
      * slots free up; once one finds nothing the lane is idle and joins the blocking read. */
-    bool in_held, in_ready, in_idle, in_reading, lease_busy, takeover_busy;
+    bool in_held, in_ready, in_idle, in_reading, lease_busy; /* held && !ready: its takeover is under way */
     uint64_t last_lease;
     void (*done)(void *);
     void *done_data;
@@ -840,24 +840,40 @@ static void ensure_groups(sb_delivery_t *d)
 
 /* The inbound lane's own reads while it has a backlog: no BLOCK, on the loop's connection, so
  * the entries' scripts follow on the same connection in order. */
+/* The streams of an XREADGROUP answer: their entries started, each in its lane. Entries of the
+ * inbound lane put it in backlog mode (refilled apart until caught up); returns how many. */
+static size_t start_streams(sb_delivery_t *d, const redisReply *reply)
+{
+    size_t inbound = 0;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *s = reply->element[i];
+        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || !s->element[0]->str)
+            continue;
+        int lane = LANE_FRESH;
+        for (int l = 0; l < NLANES; l++)
+            if (strcmp(s->element[0]->str, lane_keys[l]) == 0)
+                lane = l;
+        start_entries(d, lane, s->element[1]);
+        if (lane == LANE_IN && s->element[1]->type == REDIS_REPLY_ARRAY)
+            inbound += s->element[1]->elements;
+    }
+    if (inbound && d->in_ready)
+        d->in_idle = false;
+    return inbound;
+}
+
 static void on_in_read(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     sb_delivery_t *d = data;
     d->in_reading = false;
-    if (!d->closing && d->in_ready) {
-        const redisReply *entries = NULL;
-        if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-            reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
-            entries = reply->element[0]->element[1];
-        if (entries && entries->type == REDIS_REPLY_ARRAY && entries->elements) {
-            start_entries(d, LANE_IN, entries);
-        } else {
-            /* Caught up (or the read failed: the blocking read and its recovery take over): new
-             * entries come with the blocking read. */
-            d->in_idle = true;
-            read_next(d);
-        }
+    /* Nothing (caught up, or the read failed: the blocking read and its recovery take over):
+     * new entries come with the blocking read. */
+    if (!d->closing && d->in_ready && start_streams(d, reply) == 0) {
+        d->in_idle = true;
+        read_next(d);
     }
     d_called_back(d);
 }
@@ -892,20 +908,7 @@ static void on_read(sb_store_t *st, redisReply *reply, void *data)
         }
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < reply->elements; i++) {
-            const redisReply *s = reply->element[i];
-            if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || !s->element[0]->str)
-                continue;
-            int lane = LANE_FRESH;
-            for (int l = 0; l < NLANES; l++)
-                if (strcmp(s->element[0]->str, lane_keys[l]) == 0)
-                    lane = l;
-            start_entries(d, lane, s->element[1]);
-            if (lane == LANE_IN && d->in_ready)
-                d->in_idle = false; /* there may be more: refilled apart until caught up */
-        }
-    }
+    start_streams(d, reply);
     read_next(d);
 }
 
@@ -1046,7 +1049,6 @@ static void on_taken_over(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     sb_delivery_t *d = data;
-    d->takeover_busy = false;
     if (d->in_held && !d->closing) {
         if (reply && reply->type == REDIS_REPLY_ARRAY) {
             if (reply->elements)
@@ -1078,9 +1080,7 @@ static void on_lease(sb_store_t *st, redisReply *reply, void *data)
         d->in_held = true;
         d->in_ready = false;
         const char *argv[] = {SB_Q_IN, SB_Q_GROUP, d->consumer, TAKEOVER_MAX};
-        if (d_eval(d, &sb_script_inbound_takeover, 1, 4, argv, on_taken_over, d) == 0)
-            d->takeover_busy = true;
-        else
+        if (d_eval(d, &sb_script_inbound_takeover, 1, 4, argv, on_taken_over, d) < 0)
             d->in_held = false;
     } else if (r == 0 && d->in_held) {
         /* Another consumer has it, or Redis did not answer: stop taking entries either way (the
@@ -1097,7 +1097,7 @@ static void on_lease(sb_store_t *st, redisReply *reply, void *data)
 
 static void lease_step(sb_delivery_t *d, uint64_t now)
 {
-    if (d->lease_busy || d->takeover_busy || now - d->last_lease < LEASE_RENEW_MS)
+    if (d->lease_busy || (d->in_held && !d->in_ready) || now - d->last_lease < LEASE_RENEW_MS)
         return;
     d->last_lease = now;
     const char *argv[] = {SB_Q_IN_LEASE, d->consumer, LEASE_MS};
