@@ -91,6 +91,11 @@ def processes_mentioning(text):
     return out
 
 
+def as_text(v):
+    """A Redis reply value as str (redis_cmd gives bytes for bulk strings); None stays None."""
+    return v.decode() if isinstance(v, bytes) else v
+
+
 def wait_until(predicate, timeout, interval=0.1):
     """Poll predicate until it returns a truthy value or timeout passes; returns the last value."""
     deadline = time.monotonic() + timeout

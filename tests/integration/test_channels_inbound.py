@@ -16,7 +16,7 @@ import urllib.parse
 import pytest
 
 from fakes import SERVER_FLAGS, Tenant, fakes, ok  # noqa: F401  (fakes is a fixture)
-from sbhelpers import RawConn, req, wait_until
+from sbhelpers import RawConn, as_text, req, wait_until
 
 pytestmark = pytest.mark.server
 
@@ -449,10 +449,6 @@ def test_inbound_entries_of_a_vanished_consumer_are_taken_over_in_order(server, 
     assert b.agent.wait_for(30, 10) and b.agent.stays_at(30, 1.0)
 
 
-def _str(v):
-    return v.decode() if isinstance(v, bytes) else v
-
-
 def test_a_stopping_holder_gives_the_inbound_lease_up(server, fakes, redis):  # noqa: F811
     """A clean shutdown (a rolling restart) hands the inbound queue on at once: the next
     holder does not wait for the lease to run out (5 s)."""
@@ -460,7 +456,7 @@ def test_a_stopping_holder_gives_the_inbound_lease_up(server, fakes, redis):  # 
     bound = Bound(a, fakes)
     bound.slack()
     assert wait_until(lambda: redis.cmd("GET", "sb:q:in:lease") is not None, 5)
-    holder_pid = int(_str(redis.cmd("GET", "sb:q:in:lease")).split(":")[1])
+    holder_pid = int(as_text(redis.cmd("GET", "sb:q:in:lease")).split(":")[1])
     holder, other = (a, b) if a.pid == holder_pid else (b, a)
     assert holder.pid == holder_pid, "the lease names a running instance's consumer"
     assert holder.stop() == []
@@ -471,7 +467,7 @@ def test_a_stopping_holder_gives_the_inbound_lease_up(server, fakes, redis):  # 
     while time.monotonic() < deadline and bound.count() < 1:
         time.sleep(0.05)
     assert bound.count() == 1, "stored within 3 s of the holder's shutdown"
-    assert int(_str(redis.cmd("GET", "sb:q:in:lease")).split(":")[1]) == other.pid
+    assert int(as_text(redis.cmd("GET", "sb:q:in:lease")).split(":")[1]) == other.pid
 
 
 def test_slack_url_verification_answers_the_challenge(sb, fakes, redis):  # noqa: F811

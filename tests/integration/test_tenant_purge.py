@@ -4,21 +4,17 @@ SCAN step at a time, within seconds (docs/keys.md). Another tenant's keys are ne
 import time
 import uuid
 
-from sbhelpers import wait_until
+from sbhelpers import as_text, wait_until
 
 SHOP = "https://shop.example.com"
-
-
-def _s(v):
-    return v.decode() if isinstance(v, bytes) else v
 
 
 def tenant_keys(redis, tid):
     out, cursor = [], "0"
     while True:
         cursor, batch = redis.cmd("SCAN", cursor, "MATCH", "sb:{t:%s}:*" % tid, "COUNT", 1000)
-        out += [_s(k) for k in batch]
-        if _s(cursor) == "0":
+        out += [as_text(k) for k in batch]
+        if as_text(cursor) == "0":
             return sorted(out)
 
 
@@ -72,7 +68,7 @@ def test_purge_goes_on_in_steps_and_survives_a_restart(server, redis):
     redis.cmd("EVAL", fill, 0, other, 500)
     redis.cmd("HSET", "sb:purge", tid, "0")
     srv = server()
-    assert wait_until(lambda: _s(redis.cmd("HGET", "sb:purge", tid)) not in (None, "0"), 10), \
+    assert wait_until(lambda: as_text(redis.cmd("HGET", "sb:purge", tid)) not in (None, "0"), 10), \
         "a first step ran and saved its cursor"
     srv.stop()
     left = int(redis.cmd("DBSIZE"))
@@ -97,9 +93,9 @@ def test_a_pass_resumed_past_some_keys_is_followed_by_a_whole_pass(server, redis
         redis.cmd("MSET", *args)
     redis.cmd("SET", "sb:other:key", "kept")
     cursor, _ = redis.cmd("SCAN", "0", "COUNT", 3000)
-    assert _s(cursor) != "0"
-    redis.cmd("HSET", "sb:purge", tid, _s(cursor))  # a bare cursor, as older versions saved it
+    assert as_text(cursor) != "0"
+    redis.cmd("HSET", "sb:purge", tid, as_text(cursor))  # a bare cursor, as older versions saved it
     server()
     assert wait_until(lambda: int(redis.cmd("HLEN", "sb:purge")) == 0, 15), redis.cmd("HGETALL", "sb:purge")
     assert tenant_keys(redis, tid) == []
-    assert _s(redis.cmd("GET", "sb:other:key")) == "kept"
+    assert as_text(redis.cmd("GET", "sb:other:key")) == "kept"
