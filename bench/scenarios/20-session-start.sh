@@ -91,12 +91,13 @@ ss_evalsha() {
 }
 
 # ss_measure LABEL NAME ROUND — one measured wrk run (wrk_measure) plus, over that run, the CPU
-# of the server (switchboard "sb", or the reference "ref": all its processes) and of its Redis (% of one core), the part of Redis's CPU spent inside the script
-# (and per call), how busy the whole machine was (wrk included), and the non-201 count the Lua
-# script printed.
+# of the server (switchboard "sb", or the reference "ref": all its processes) and of its Redis
+# (% of one core), the part of Redis's CPU spent inside the script (per session, and how many
+# sessions a script run served: switchboard batches them), how busy the whole machine was (wrk
+# included), and the non-201 count the Lua script printed.
 ss_measure() {
   local label=$1 name=$2 r=$3 hz rpid=${SVC_PID[$2-redis]:-} rport=${SVC_PORT[$2-redis]:-}
-  local sb0 rd0=0 sb1 rd1=0 m0 m1 e0="0 0" e1="0 0" t0 t1 bad detail cpu
+  local sb0 rd0=0 sb1 rd1=0 m0 m1 e0="0 0" e1="0 0" t0 t1 bad detail cpu reqs
   hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
   svc_ticks "$name"; sb0=$REPLY
   if [[ -n $rpid ]]; then ss_ticks "$rpid"; rd0=$REPLY; ss_evalsha "$rport"; e0=$REPLY; fi
@@ -107,15 +108,16 @@ ss_measure() {
   ss_machine; m1=$REPLY
   svc_ticks "$name"; sb1=$REPLY
   if [[ -n $rpid ]]; then ss_ticks "$rpid"; rd1=$REPLY; ss_evalsha "$rport"; e1=$REPLY; fi
+  reqs=$(awk '/requests in/ { print $1; exit }' "$WRK_LAST_OUT")
   cpu=$(awk -v a="$sb0" -v b="$sb1" -v c="$rd0" -v d="$rd1" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v rd="$rpid" \
-    -v m="$m0 $m1" -v e="$e0 $e1" -v who="${name%%-*}" 'BEGIN {
+    -v m="$m0 $m1" -v e="$e0 $e1" -v reqs="${reqs:-0}" -v who="${name%%-*}" 'BEGIN {
     w = t1 - t0; if (w <= 0) w = 1
     split(m, mm, " "); split(e, ee, " ")
     s = sprintf("CPU %s %.0f%%", who, 100 * (b - a) / hz / w)
     if (rd != "") {
       s = s sprintf(", redis %.0f%%", 100 * (d - c) / hz / w)
       n = ee[3] - ee[1]
-      if (n > 0) s = s sprintf(" (in the script %.0f%%, %.1f us/call)", 100 * (ee[4] - ee[2]) / 1e6 / w, (ee[4] - ee[2]) / n)
+      if (n > 0 && reqs > 0) s = s sprintf(" (in the script %.0f%%, %.1f us/session, %.1f sessions/run)", 100 * (ee[4] - ee[2]) / 1e6 / w, (ee[4] - ee[2]) / reqs, reqs / n)
     }
     if (mm[4] > mm[2]) s = s sprintf(", machine %.0f%% busy", 100 * (mm[3] - mm[1]) / (mm[4] - mm[2]))
     print s }')

@@ -386,7 +386,7 @@ in_measure() {
     if (rd != "") {
       s = s sprintf(", redis %.0f%%", 100 * (d - c) / hz / w)
       n = ee[3] - ee[1]
-      if (n > 0) s = s sprintf(" (in scripts %.0f%%, %.1f us/call, %.2f calls/request)", 100 * (ee[4] - ee[2]) / 1e6 / w, (ee[4] - ee[2]) / n, (reqs > 0) ? n / reqs : 0)
+      if (n > 0 && reqs > 0) s = s sprintf(" (in scripts %.0f%%, %.1f us/request, %.2f script runs/request)", 100 * (ee[4] - ee[2]) / 1e6 / w, (ee[4] - ee[2]) / reqs, n / reqs)
     }
     if (sk != "") s = s sprintf(", sink %.0f%%", 100 * (s1 - s0) / hz / w)
     if (mm[4] > mm[2]) s = s sprintf(", machine %.0f%% busy", 100 * (mm[3] - mm[1]) / (mm[4] - mm[2]))

@@ -22,6 +22,8 @@ typedef struct sb_metrics {
     uint64_t conns_refused;
     uint64_t redis_errors;
     uint64_t redis_up;
+    uint64_t redis_batches;       /* batched script runs sent */
+    uint64_t redis_batched_calls; /* the calls they carried */
     /* delivery engine */
     uint64_t deliveries[4];  /* SB_OUTCOME_* */
     uint64_t queue_depth[4]; /* fresh, retry, delayed, dead: written by the loop that samples them */

@@ -23,6 +23,9 @@ typedef struct sb_script {
     const char *name;
     const char *source;
     char sha[41]; /* filled by sb_scripts_init() */
+    /* A batched script (lua_lib.h, SB_LUA_BATCH) serves many calls in one run; every call of it
+     * passes this many keys. 0: one call per run. */
+    int batch_keys;
 } sb_script_t;
 
 sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics);
@@ -37,7 +40,11 @@ bool sb_store_ready(const sb_store_t *st);
 
 /* -EAGAIN when Redis is not connected or too many commands are in flight (answer 503). */
 int sb_store_cmd(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen);
-/* argv holds the nkeys keys followed by the arguments; falls back to EVAL on NOSCRIPT. */
+/* argv holds the nkeys keys followed by the arguments; falls back to EVAL on NOSCRIPT.
+ * A batched script's calls made during one loop iteration leave together, just before the loop
+ * next polls, as one EVALSHA (up to 64 calls or 256 KiB): Redis pays its fixed cost of a script
+ * run once for all of them, and each call's cb gets its own reply (an error in one call is that
+ * call's error reply). docs/architecture.md "Batched script calls". */
 int sb_store_eval(sb_store_t *st, const sb_script_t *script, int nkeys, int argc, const char **argv,
                   const size_t *argvlen, sb_store_cb cb, void *data);
 

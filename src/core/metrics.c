@@ -147,13 +147,15 @@ void sb_metrics_render(sb_buf_t *out)
         sb_buf_printf(out, "switchboard_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
                       pattern, method, (unsigned long long)total);
     }
-    uint64_t open = 0, refused = 0, rerr = 0;
+    uint64_t open = 0, refused = 0, rerr = 0, batches = 0, batched = 0;
     unsigned ready = 0;
     for (unsigned i = 0; i < nblocks; i++) {
         ready += load(&blocks[i]->redis_up) ? 1 : 0;
         open += load(&blocks[i]->conns_open);
         refused += load(&blocks[i]->conns_refused);
         rerr += load(&blocks[i]->redis_errors);
+        batches += load(&blocks[i]->redis_batches);
+        batched += load(&blocks[i]->redis_batched_calls);
     }
     sb_buf_printf(
         out,
@@ -171,9 +173,16 @@ void sb_metrics_render(sb_buf_t *out)
         "switchboard_redis_up %d\n"
         "# HELP switchboard_redis_connections_ready Loop threads whose Redis connection is ready.\n"
         "# TYPE switchboard_redis_connections_ready gauge\n"
-        "switchboard_redis_connections_ready %u\n",
+        "switchboard_redis_connections_ready %u\n"
+        "# HELP switchboard_redis_script_batches_total Runs of batched scripts sent (one per script and loop "
+        "iteration).\n"
+        "# TYPE switchboard_redis_script_batches_total counter\n"
+        "switchboard_redis_script_batches_total %llu\n"
+        "# HELP switchboard_redis_script_batched_calls_total Calls those runs served.\n"
+        "# TYPE switchboard_redis_script_batched_calls_total counter\n"
+        "switchboard_redis_script_batched_calls_total %llu\n",
         (unsigned long long)open, (unsigned long long)refused, (unsigned long long)rerr,
-        nblocks && ready == nblocks ? 1 : 0, ready);
+        nblocks && ready == nblocks ? 1 : 0, ready, (unsigned long long)batches, (unsigned long long)batched);
     static const char *const outcomes[4] = {"success", "retry", "failed", "dead"};
     static const char *const lanes[4] = {"fresh", "retry", "delayed", "dead"};
     sb_buf_puts(out, "# HELP switchboard_deliveries_total Delivery attempts by outcome (retry: another attempt is "

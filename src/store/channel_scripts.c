@@ -14,18 +14,20 @@ sb_script_t sb_script_binding_get = {"binding_get",
                                      ""};
 
 /* Dedup claim and enqueue, one atomic step: an event id is never claimed without its item
- * queued, nor queued twice. KEYS: inbound stream. ARGV: claim ttl s, then (claim key, item JSON)
- * pairs -> how many items were new. */
+ * queued, nor queued twice. Batched: per call KEYS: inbound stream. ARGV: claim ttl s, then
+ * (claim key, item JSON) pairs -> how many items were new. */
 sb_script_t sb_script_inbound_accept = {"inbound_accept",
-                                        "local n = 0\n"
-                                        "for i = 2, #ARGV - 1, 2 do\n"
-                                        "  if redis.call('SET', ARGV[i], '1', 'NX', 'EX', ARGV[1]) then\n"
-                                        "    redis.call('XADD', KEYS[1], '*', 'd', ARGV[i + 1])\n"
-                                        "    n = n + 1\n"
+                                        "local function item(k, a, n)\n"
+                                        "  local c, ttl = 0, ARGV[a + 1]\n"
+                                        "  for i = a + 2, a + n - 1, 2 do\n"
+                                        "    if redis.call('SET', ARGV[i], '1', 'NX', 'EX', ttl) then\n"
+                                        "      redis.call('XADD', KEYS[k + 1], '*', 'd', ARGV[i + 1])\n"
+                                        "      c = c + 1\n"
+                                        "    end\n"
                                         "  end\n"
-                                        "end\n"
-                                        "return n\n",
-                                        ""};
+                                        "  return c\n"
+                                        "end\n" SB_LUA_BATCH(1),
+                                        "", 1};
 
 /* The inbound lease (docs/channels.md "Order"): one consumer at a time, cluster-wide, stores
  * inbound messages, so a chat's messages are stored in the order they were queued.

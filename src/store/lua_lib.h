@@ -254,4 +254,20 @@
     "    '|' .. sess_ms(vat), 'PX', ttl)\n"                                                                            \
     "end\n"
 
+/* The frame of a batched script (store.h, sb_script_t.batch_keys = K): the script first defines
+ * item(k, a, n), which serves one call: its keys are KEYS[k + 1 .. k + K], its arguments
+ * ARGV[a + 1 .. a + n] (ARGV[a] is n), and it returns that call's reply, never nil. The calls
+ * run in the order they were made; an error in one (a failed redis.call or a Lua error) becomes
+ * that call's error reply and the next call runs. */
+#define SB_LUA_BATCH(K)                                                                                                \
+    "local out, a = {}, 1\n"                                                                                           \
+    "for i = 0, #KEYS / " #K " - 1 do\n"                                                                               \
+    "  local n = tonumber(ARGV[a])\n"                                                                                  \
+    "  local ok, r = pcall(item, i * " #K ", a, n)\n"                                                                  \
+    "  if not ok then r = type(r) == 'table' and r.err and r or redis.error_reply(tostring(r)) end\n"                  \
+    "  out[i + 1] = r\n"                                                                                               \
+    "  a = a + n + 1\n"                                                                                                \
+    "end\n"                                                                                                            \
+    "return out\n"
+
 #endif

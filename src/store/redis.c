@@ -20,8 +20,28 @@
 #define HEARTBEAT_MS     1000
 #define MAX_INFLIGHT     20000
 #define PENDING_POOL_MAX 4096
+#define CMD_MAX          ((size_t)1 << 30)
+#define CMD_KEEP         (64 * 1024) /* a pooled command buffer larger than this is freed */
+#define BATCH_MAX_CALLS  64
+#define BATCH_MAX_BYTES  (256 * 1024)
+#define BATCH_POOL_MAX   64
 
 typedef enum { ST_DOWN, ST_CONNECTING, ST_HANDSHAKE, ST_READY } st_state_t;
+
+/* Calls of one batched script made during one loop iteration (see sb_store_eval): their keys and
+ * arguments as RESP bulk strings, ready to follow the EVALSHA header. */
+typedef struct batch {
+    struct batch *next;
+    const sb_script_t *script;
+    bool full; /* no more calls: the next one starts another batch */
+    unsigned n;
+    unsigned nkeys, nargs; /* bulk strings in keys, args */
+    sb_buf_t keys, args;
+    struct {
+        sb_store_cb cb;
+        void *data;
+    } calls[BATCH_MAX_CALLS];
+} batch_t;
 
 typedef struct pending {
     struct pending *prev, *next;
@@ -30,8 +50,8 @@ typedef struct pending {
     void *data;
     uint64_t deadline;
     const sb_script_t *script; /* set for EVALSHA: the NOSCRIPT fallback needs it */
-    char *cmd;                 /* formatted EVALSHA command, kept for that fallback */
-    size_t cmdlen;
+    sb_buf_t cmd;              /* the formatted EVALSHA, kept for that fallback (pooled) */
+    batch_t *batch;            /* a batched call: each call gets its own element of the reply */
     bool retried;
 } pending_t;
 
@@ -51,6 +71,12 @@ struct sb_store {
     unsigned inflight;
     pending_t *free_list;
     unsigned nfree;
+    batch_t *batches, *batches_tail; /* waiting for the flush, oldest first */
+    unsigned batched;                /* calls in them */
+    batch_t *batch_pool;
+    unsigned nbatch_pool;
+    uv_idle_t flush;
+    int open_handles;
     bool closing;
     sb_store_close_cb close_cb;
     void *close_data;
@@ -149,8 +175,12 @@ static pending_t *pending_new(sb_store_t *st)
         st->nfree--;
     } else {
         p = sb_malloc(sizeof(*p));
+        sb_buf_init(&p->cmd, CMD_MAX);
     }
+    sb_buf_t cmd = p->cmd;
     memset(p, 0, sizeof(*p));
+    p->cmd = cmd;
+    sb_buf_reset(&p->cmd);
     p->st = st;
     p->deadline = uv_now(st->loop) + st->cfg->redis_timeout_ms;
     /* append */
@@ -175,15 +205,59 @@ static void pending_free(sb_store_t *st, pending_t *p)
     else
         st->tail = p->prev;
     st->inflight--;
-    if (p->cmd)
-        redisFreeCommand(p->cmd);
+    if (p->cmd.cap > CMD_KEEP)
+        sb_buf_free(&p->cmd);
     if (st->nfree < PENDING_POOL_MAX) {
         p->next = st->free_list;
         st->free_list = p;
         st->nfree++;
     } else {
+        sb_buf_free(&p->cmd);
         sb_free(p);
     }
+}
+
+/* ---------- RESP, written straight into room reserved beforehand ---------- */
+
+#define RESP_ROOM(n) ((n) + 32) /* a bulk string of n bytes with its header */
+
+static char *put_u64(char *o, unsigned long long v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(o, tmp + i, sizeof(tmp) - i);
+    return o + sizeof(tmp) - i;
+}
+
+static char *put_bulk(char *o, const char *s, size_t n)
+{
+    *o++ = '$';
+    o = put_u64(o, n);
+    *o++ = '\r';
+    *o++ = '\n';
+    memcpy(o, s, n);
+    o += n;
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
+}
+
+/* "*<n>\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n$..\r\n<nkeys>\r\n": the start of an EVALSHA of
+ * argc arguments after the key count. */
+static char *put_evalsha(char *o, const sb_script_t *script, unsigned long long argc, unsigned long long nkeys)
+{
+    char nk[24];
+    *o++ = '*';
+    o = put_u64(o, argc + 3);
+    *o++ = '\r';
+    *o++ = '\n';
+    o = put_bulk(o, "EVALSHA", 7);
+    o = put_bulk(o, script->sha, 40);
+    return put_bulk(o, nk, (size_t)(put_u64(nk, nkeys) - nk));
 }
 
 static void schedule_reconnect(sb_store_t *st)
@@ -212,6 +286,43 @@ static void drop_connection(sb_store_t *st, const char *why)
     schedule_reconnect(st);
 }
 
+static void batch_release(sb_store_t *st, batch_t *b)
+{
+    if (b->keys.cap > CMD_KEEP)
+        sb_buf_free(&b->keys);
+    if (b->args.cap > CMD_KEEP)
+        sb_buf_free(&b->args);
+    if (st->nbatch_pool < BATCH_POOL_MAX) {
+        b->next = st->batch_pool;
+        st->batch_pool = b;
+        st->nbatch_pool++;
+    } else {
+        sb_buf_free(&b->keys);
+        sb_buf_free(&b->args);
+        sb_free(b);
+    }
+}
+
+/* Each call of b gets its element of the script's reply; when there is no such array (the
+ * command failed, or Redis refused the whole script) each gets the reply itself, or NULL. */
+static void batch_answer(sb_store_t *st, batch_t *b, redisReply *reply)
+{
+    bool split = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == b->n;
+    if (reply && !split && reply->type != REDIS_REPLY_ERROR) {
+        sb_log(SB_LOG_WARN, "redis batch reply of the wrong shape", "\"script\":\"%s\"", b->script->name);
+        reply = NULL;
+    }
+    for (unsigned i = 0; i < b->n; i++) {
+        redisReply *r = split ? reply->element[i] : reply;
+        if (split && r->type == REDIS_REPLY_ERROR) {
+            sb_metrics_add(&st->metrics->redis_errors, 1);
+            sb_log(SB_LOG_WARN, "redis error reply", "\"script\":\"%s\",\"error\":\"%.200s\"", b->script->name, r->str);
+        }
+        b->calls[i].cb(st, r, b->calls[i].data);
+    }
+    batch_release(st, b);
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     pending_t *p = privdata;
@@ -223,19 +334,19 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         strncmp(reply->str, "NOSCRIPT", 8) == 0) {
         /* The script cache was flushed: resend the same call as EVAL, which also reloads it.
          * The formatted EVALSHA is "*N\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n<rest>". */
-        const char *rest = p->cmd;
-        for (int crlf = 0; crlf < 5 && rest < p->cmd + p->cmdlen; rest++)
+        const char *cmd = p->cmd.data, *end = cmd + p->cmd.len, *rest = cmd;
+        for (int crlf = 0; crlf < 5 && rest < end; rest++)
             if (*rest == '\n')
                 crlf++;
-        const char *star_end = memchr(p->cmd, '\n', p->cmdlen);
+        const char *star_end = memchr(cmd, '\n', p->cmd.len);
         size_t slen = strlen(p->script->source);
         sb_buf_t b;
         sb_buf_init(&b, (size_t)-1 / 2);
-        sb_buf_append(&b, p->cmd, (size_t)(star_end - p->cmd + 1));
+        sb_buf_append(&b, cmd, (size_t)(star_end - cmd + 1));
         sb_buf_printf(&b, "$4\r\nEVAL\r\n$%zu\r\n", slen);
         sb_buf_append(&b, p->script->source, slen);
         sb_buf_puts(&b, "\r\n");
-        sb_buf_append(&b, rest, (size_t)(p->cmd + p->cmdlen - rest));
+        sb_buf_append(&b, rest, (size_t)(end - rest));
         p->retried = true;
         int rc = redisAsyncFormattedCommand(ac, on_reply, p, b.data, b.len);
         sb_buf_free(&b);
@@ -249,21 +360,57 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         sb_log(SB_LOG_WARN, "redis error reply", "\"error\":\"%.200s\"", reply->str);
     sb_store_cb cb = p->cb;
     void *data = p->data;
+    batch_t *batch = p->batch;
     pending_free(st, p);
-    if (cb)
+    if (batch)
+        batch_answer(st, batch, reply);
+    else if (cb)
         cb(st, reply, data);
 }
 
-static int send_argv(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+static size_t arg_len(const char **argv, const size_t *argvlen, int i)
 {
+    return argvlen ? argvlen[i] : strlen(argv[i]);
+}
+
+/* Formats the command (an EVALSHA of script when script is set: argv then starts with the key
+ * count) into a new pending command and queues it. */
+static int send_cmd(sb_store_t *st, const sb_script_t *script, int nkeys, int argc, const char **argv,
+                    const size_t *argvlen, sb_store_cb cb, void *data)
+{
+    size_t room = 128;
+    for (int i = 0; i < argc; i++)
+        room += RESP_ROOM(arg_len(argv, argvlen, i));
     pending_t *p = pending_new(st);
     p->cb = cb;
     p->data = data;
-    if (redisAsyncCommandArgv(st->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
+    p->script = script;
+    if (sb_buf_reserve(&p->cmd, room) < 0) {
+        pending_free(st, p);
+        return -E2BIG;
+    }
+    char *o = p->cmd.data;
+    if (script) {
+        o = put_evalsha(o, script, (unsigned long long)argc, (unsigned long long)nkeys);
+    } else {
+        *o++ = '*';
+        o = put_u64(o, (unsigned long long)argc);
+        *o++ = '\r';
+        *o++ = '\n';
+    }
+    for (int i = 0; i < argc; i++)
+        o = put_bulk(o, argv[i], arg_len(argv, argvlen, i));
+    p->cmd.len = (size_t)(o - p->cmd.data);
+    if (redisAsyncFormattedCommand(st->ac, on_reply, p, p->cmd.data, p->cmd.len) != REDIS_OK) {
         pending_free(st, p);
         return -EIO;
     }
     return 0;
+}
+
+static int send_argv(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    return send_cmd(st, NULL, 0, argc, argv, argvlen, cb, data);
 }
 
 /* ---------- connection lifecycle ---------- */
@@ -478,6 +625,8 @@ sb_store_t *sb_store_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *
     }
     uv_timer_init(loop, &st->tick);
     st->tick.data = st;
+    uv_idle_init(loop, &st->flush);
+    st->flush.data = st;
     return st;
 }
 
@@ -508,65 +657,162 @@ bool sb_store_ready(const sb_store_t *st)
     return st->state == ST_READY && st->ac;
 }
 
+static bool store_refuses(sb_store_t *st)
+{
+    if (sb_store_ready(st) && st->inflight + st->batched < MAX_INFLIGHT && !st->closing)
+        return false;
+    sb_metrics_add(&st->metrics->redis_errors, 1); /* refused: Redis down or overloaded */
+    return true;
+}
+
 int sb_store_cmd(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
 {
-    if (!sb_store_ready(st) || st->inflight >= MAX_INFLIGHT || st->closing) {
-        sb_metrics_add(&st->metrics->redis_errors, 1); /* refused: Redis down or overloaded */
+    if (store_refuses(st))
         return -EAGAIN;
-    }
     return send_argv(st, cb, data, argc, argv, argvlen);
+}
+
+/* ---------- batched script calls ---------- */
+
+/* Sends b as one EVALSHA (or answers its calls with NULL when it cannot). */
+static void batch_send(sb_store_t *st, batch_t *b)
+{
+    if (b->n == 0) { /* its only call could not be added */
+        batch_release(st, b);
+        return;
+    }
+    if (!sb_store_ready(st) || st->closing) {
+        batch_answer(st, b, NULL);
+        return;
+    }
+    pending_t *p = pending_new(st);
+    p->script = b->script;
+    p->batch = b;
+    if (sb_buf_reserve(&p->cmd, 128 + b->keys.len + b->args.len) == 0) {
+        char *o = put_evalsha(p->cmd.data, b->script, b->nkeys + b->nargs, b->nkeys);
+        memcpy(o, b->keys.data, b->keys.len);
+        o += b->keys.len;
+        memcpy(o, b->args.data, b->args.len);
+        p->cmd.len = (size_t)(o + b->args.len - p->cmd.data);
+        if (redisAsyncFormattedCommand(st->ac, on_reply, p, p->cmd.data, p->cmd.len) == REDIS_OK) {
+            sb_metrics_add(&st->metrics->redis_batches, 1);
+            sb_metrics_add(&st->metrics->redis_batched_calls, b->n);
+            return;
+        }
+    }
+    p->batch = NULL;
+    pending_free(st, p);
+    sb_metrics_add(&st->metrics->redis_errors, 1);
+    batch_answer(st, b, NULL);
+}
+
+/* Just before the loop polls: every batch made since leaves, oldest first. */
+static void on_flush(uv_idle_t *h)
+{
+    sb_store_t *st = h->data;
+    uv_idle_stop(h);
+    batch_t *b = st->batches;
+    st->batches = st->batches_tail = NULL;
+    st->batched = 0;
+    while (b) {
+        batch_t *next = b->next;
+        batch_send(st, b);
+        b = next;
+    }
+}
+
+static batch_t *batch_for(sb_store_t *st, const sb_script_t *script, size_t bytes)
+{
+    for (batch_t *b = st->batches; b; b = b->next) {
+        if (b->script != script || b->full)
+            continue;
+        if (b->n < BATCH_MAX_CALLS && b->keys.len + b->args.len + bytes <= BATCH_MAX_BYTES)
+            return b;
+        b->full = true;
+    }
+    batch_t *b = st->batch_pool;
+    if (b) {
+        st->batch_pool = b->next;
+        st->nbatch_pool--;
+    } else {
+        b = sb_malloc(sizeof(*b));
+        sb_buf_init(&b->keys, CMD_MAX);
+        sb_buf_init(&b->args, CMD_MAX);
+    }
+    b->next = NULL;
+    b->script = script;
+    b->full = false;
+    b->n = b->nkeys = b->nargs = 0;
+    sb_buf_reset(&b->keys);
+    sb_buf_reset(&b->args);
+    if (st->batches_tail)
+        st->batches_tail->next = b;
+    else
+        st->batches = b;
+    st->batches_tail = b;
+    if (!uv_is_active((uv_handle_t *)&st->flush))
+        uv_idle_start(&st->flush, on_flush);
+    return b;
+}
+
+static int batch_add(sb_store_t *st, const sb_script_t *script, int nkeys, int argc, const char **argv,
+                     const size_t *argvlen, sb_store_cb cb, void *data)
+{
+    if (nkeys != script->batch_keys || argc < nkeys)
+        return -EINVAL;
+    size_t kbytes = 0, abytes = RESP_ROOM(0);
+    for (int i = 0; i < argc; i++)
+        *(i < nkeys ? &kbytes : &abytes) += RESP_ROOM(arg_len(argv, argvlen, i));
+    batch_t *b = batch_for(st, script, kbytes + abytes);
+    if (sb_buf_reserve(&b->keys, kbytes) < 0 || sb_buf_reserve(&b->args, abytes) < 0)
+        return -E2BIG;
+    char *o = b->keys.data + b->keys.len;
+    for (int i = 0; i < nkeys; i++)
+        o = put_bulk(o, argv[i], arg_len(argv, argvlen, i));
+    b->keys.len = (size_t)(o - b->keys.data);
+    char n[24];
+    o = put_bulk(b->args.data + b->args.len, n, (size_t)(put_u64(n, (unsigned long long)(argc - nkeys)) - n));
+    for (int i = nkeys; i < argc; i++)
+        o = put_bulk(o, argv[i], arg_len(argv, argvlen, i));
+    b->args.len = (size_t)(o - b->args.data);
+    b->nkeys += (unsigned)nkeys;
+    b->nargs += (unsigned)(argc - nkeys) + 1;
+    b->calls[b->n].cb = cb;
+    b->calls[b->n].data = data;
+    b->n++;
+    st->batched++;
+    return 0;
 }
 
 int sb_store_eval(sb_store_t *st, const sb_script_t *script, int nkeys, int argc, const char **argv,
                   const size_t *argvlen, sb_store_cb cb, void *data)
 {
-    if (!sb_store_ready(st) || st->inflight >= MAX_INFLIGHT || st->closing) {
-        sb_metrics_add(&st->metrics->redis_errors, 1); /* refused: Redis down or overloaded */
+    if (store_refuses(st))
         return -EAGAIN;
-    }
-    enum { MAXARGS = 64 };
-    if (argc + 3 > MAXARGS)
-        return -E2BIG;
-    const char *av[MAXARGS];
-    size_t al[MAXARGS];
-    char nk[16];
-    int nkl = snprintf(nk, sizeof(nk), "%d", nkeys);
-    av[0] = "EVALSHA";
-    al[0] = 7;
-    av[1] = script->sha;
-    al[1] = 40;
-    av[2] = nk;
-    al[2] = (size_t)nkl;
-    for (int i = 0; i < argc; i++) {
-        av[3 + i] = argv[i];
-        al[3 + i] = argvlen ? argvlen[i] : strlen(argv[i]);
-    }
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc + 3, av, al);
-    if (len < 0)
-        return -ENOMEM;
-    pending_t *p = pending_new(st);
-    p->cb = cb;
-    p->data = data;
-    p->script = script;
-    p->cmd = cmd;
-    p->cmdlen = (size_t)len;
-    if (redisAsyncFormattedCommand(st->ac, on_reply, p, cmd, (size_t)len) != REDIS_OK) {
-        pending_free(st, p);
-        return -EIO;
-    }
-    return 0;
+    if (script->batch_keys)
+        return batch_add(st, script, nkeys, argc, argv, argvlen, cb, data);
+    return send_cmd(st, script, nkeys, argc, argv, argvlen, cb, data);
 }
 
-static void on_tick_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     sb_store_t *st = h->data;
+    if (--st->open_handles > 0)
+        return;
     sb_store_close_cb cb = st->close_cb;
     void *data = st->close_data;
     while (st->free_list) {
         pending_t *p = st->free_list;
         st->free_list = p->next;
+        sb_buf_free(&p->cmd);
         sb_free(p);
+    }
+    while (st->batch_pool) {
+        batch_t *b = st->batch_pool;
+        st->batch_pool = b->next;
+        sb_buf_free(&b->keys);
+        sb_buf_free(&b->args);
+        sb_free(b);
     }
     sb_free(st);
     if (cb)
@@ -578,6 +824,7 @@ void sb_store_close(sb_store_t *st, sb_store_close_cb cb, void *data)
     st->closing = true;
     st->close_cb = cb;
     st->close_data = data;
+    on_flush(&st->flush); /* closing: every call still in a batch is answered NULL */
     if (st->ac) {
         redisAsyncContext *ac = st->ac;
         st->ac = NULL;
@@ -587,7 +834,9 @@ void sb_store_close(sb_store_t *st, sb_store_close_cb cb, void *data)
     if (st->reports_up)
         __atomic_store_n(&st->metrics->redis_up, 0, __ATOMIC_RELAXED);
     uv_timer_stop(&st->tick);
-    uv_close((uv_handle_t *)&st->tick, on_tick_closed);
+    st->open_handles = 2;
+    uv_close((uv_handle_t *)&st->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&st->flush, on_handle_closed);
 }
 
 /* ---------- start-up check (blocking, main thread) ---------- */

@@ -19,25 +19,38 @@ sb_script_t sb_script_widget_config = {"widget_config",
                                        ""};
 
 /* Anonymous session start: origin check, exact rolling-window rate limit, session write.
- * KEYS: widget index, rate-limit key.
+ * Batched: per call KEYS: widget index, rate-limit key.
  * ARGV: widget id, origin ('' = none), window ms, limit, token hash, session id, ttl ms,
  *       conversation id (the session's conversation, created by its first message)
  * -> {'NOWIDGET'} | {'ORIGIN'} | {'OTP'} | {'LIMIT', count, reset ms} | {'OK', count, reset ms, tenant}
- * The limiter is a list of admission times on Redis's own clock, so every instance agrees. */
+ * The limiter is a list of admission times on Redis's own clock, so every instance agrees. The
+ * calls of one run share its clock reading and each widget's gate (they happen at one instant). */
 sb_script_t sb_script_session_start = {
     "session_start",
     SB_LUA_RATELIMIT SB_LUA_WIDGET SB_LUA_SESSION
-    "local g, err = widget_gate(KEYS[1], ARGV[1], ARGV[2])\n"
-    "if not g then return {err} end\n"
-    "if g.otp then return {'OTP'} end\n"
-    "local now = rl_now()\n"
-    "local ok, n, reset = rl_admit(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
-    "if not ok then return {'LIMIT', n, reset} end\n"
-    "local exp = now + tonumber(ARGV[7])\n"
-    "sess_put('sb:{t:' .. g.tid .. '}:session:' .. ARGV[5], ARGV[7], ARGV[6], ARGV[1], 'anonymous', '0', ARGV[8],\n"
-    "  now, exp, '', '', '', '')\n"
-    "return {'OK', n, reset, g.tid, exp}\n",
-    ""};
+    "local now, gates = nil, {}\n"
+    "local function item(k, a, n)\n"
+    "  local wid, origin = ARGV[a + 1], ARGV[a + 2]\n"
+    "  local gk = wid .. ' ' .. origin\n"
+    "  local g = gates[gk]\n"
+    "  if not g then\n"
+    "    local err\n"
+    "    g, err = widget_gate(KEYS[k + 1], wid, origin)\n"
+    "    g = g or err\n"
+    "    gates[gk] = g\n"
+    "  end\n"
+    "  if type(g) == 'string' then return {g} end\n"
+    "  if g.otp then return {'OTP'} end\n"
+    "  now = now or rl_now()\n"
+    "  local ok, c, reset = rl_admit(KEYS[k + 2], now, tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]))\n"
+    "  if not ok then return {'LIMIT', c, reset} end\n"
+    "  local ttl = ARGV[a + 7]\n"
+    "  local exp = now + tonumber(ttl)\n"
+    "  sess_put('sb:{t:' .. g.tid .. '}:session:' .. ARGV[a + 5], ttl, ARGV[a + 6], wid, 'anonymous', '0',\n"
+    "    ARGV[a + 8], now, exp, '', '', '', '')\n"
+    "  return {'OK', c, reset, g.tid, exp}\n"
+    "end\n" SB_LUA_BATCH(2),
+    "", 2};
 
 /* OTP session start: like session_start, plus the SMS delivery that carries the code, queued in
  * the same script (the session never exists without its code on the way).
