@@ -191,8 +191,8 @@
     "end\n"                                                                                                            \
     "  redis.call('PEXPIRE', key, string.format('%d', window))\n"                                                      \
     "end\n"                                                                                                            \
-    "local function rl_admit(key, now, window, limit)\n"                                                               \
-    "  local len = redis.call('LPUSH', key, string.format('%d', now))\n"                                               \
+    "local function rl_admit(key, now, window, limit, now_s, window_s)\n"                                              \
+    "  local len = redis.call('LPUSH', key, now_s or string.format('%d', now))\n"                                      \
     "  local n, reset = 0, window\n"                                                                                   \
     "  if len > 1 then\n"                                                                                              \
     "    n, reset = rl_count(key, 1, now, window, limit)\n"                                                            \
@@ -202,7 +202,7 @@
     "    end\n"                                                                                                        \
     "    if len > limit then redis.call('LTRIM', key, 0, limit - 1) end\n"                                             \
     "  end\n"                                                                                                          \
-    "  redis.call('PEXPIRE', key, string.format('%d', window))\n"                                                      \
+    "  redis.call('PEXPIRE', key, window_s or string.format('%d', window))\n"                                          \
     "  return true, n + 1, reset\n"                                                                                    \
     "end\n"
 

@@ -24,11 +24,12 @@ sb_script_t sb_script_widget_config = {"widget_config",
  *       conversation id (the session's conversation, created by its first message)
  * -> {'NOWIDGET'} | {'ORIGIN'} | {'OTP'} | {'LIMIT', count, reset ms} | {'OK', count, reset ms, tenant}
  * The limiter is a list of admission times on Redis's own clock, so every instance agrees. The
- * calls of one run share its clock reading and each widget's gate (they happen at one instant). */
+ * calls of one run share its clock reading and each widget's gate (they happen at one instant),
+ * and the numbers made from them are formatted once. */
 sb_script_t sb_script_session_start = {
     "session_start",
     SB_LUA_RATELIMIT SB_LUA_WIDGET SB_LUA_SESSION
-    "local now, gates = nil, {}\n"
+    "local now, now_s, gates, exps = nil, nil, {}, {}\n"
     "local function item(k, a, n)\n"
     "  local wid, origin = ARGV[a + 1], ARGV[a + 2]\n"
     "  local gk = wid .. ' ' .. origin\n"
@@ -41,14 +42,20 @@ sb_script_t sb_script_session_start = {
     "  end\n"
     "  if type(g) == 'string' then return {g} end\n"
     "  if g.otp then return {'OTP'} end\n"
-    "  now = now or rl_now()\n"
-    "  local ok, c, reset = rl_admit(KEYS[k + 2], now, tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]))\n"
+    "  if not now then now = rl_now(); now_s = string.format('%d', now) end\n"
+    "  local ok, c, reset = rl_admit(KEYS[k + 2], now, tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]),\n"
+    "    now_s, ARGV[a + 3])\n"
     "  if not ok then return {'LIMIT', c, reset} end\n"
     "  local ttl = ARGV[a + 7]\n"
-    "  local exp = now + tonumber(ttl)\n"
+    "  local e = exps[ttl]\n"
+    "  if not e then\n"
+    "    e = now + tonumber(ttl)\n"
+    "    e = {e, string.format('%d', e)}\n"
+    "    exps[ttl] = e\n"
+    "  end\n"
     "  sess_put('sb:{t:' .. g.tid .. '}:session:' .. ARGV[a + 5], ttl, ARGV[a + 6], wid, 'anonymous', '0',\n"
-    "    ARGV[a + 8], now, exp, '', '', '', '')\n"
-    "  return {'OK', c, reset, g.tid, exp}\n"
+    "    ARGV[a + 8], now_s, e[2], '', '', '', '')\n"
+    "  return {'OK', c, reset, g.tid, e[1]}\n"
     "end\n" SB_LUA_BATCH(2),
     "", 2};
 
