@@ -30,6 +30,9 @@ void sb_trim_ows(const char **s, size_t *n);
 bool sb_accepts_coding(const char *v, size_t n, const char *coding);
 /* Decodes %XX escapes (and '+' as space when plus_space). Returns the decoded length or -EINVAL. */
 int sb_percent_decode(const char *in, size_t n, char *out, size_t outcap, bool plus_space);
+/* v in decimal and a NUL into out (room for 21 bytes); returns the digit count. No printf: it
+ * is on every hot path that formats a number. */
+size_t sb_fmt_u64(uint64_t v, char *out);
 /* Strict decimal: digits only, no sign, no overflow past max. */
 int sb_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
 /* UUID in canonical 8-4-4-4-12 lower/upper hex form. */

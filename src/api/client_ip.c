@@ -29,15 +29,25 @@ static bool parse_ip(const char *s, size_t n, struct sockaddr_storage *ss)
     return false;
 }
 
+/* Dotted quad, as inet_ntop writes it (it would go through sprintf on every request). */
+static void format_ipv4(const unsigned char *b, char *out)
+{
+    for (int i = 0; i < 4; i++) {
+        out += sb_fmt_u64(b[i], out);
+        if (i < 3)
+            *out++ = '.';
+    }
+}
+
 static void format_ip(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
 {
     out[0] = '\0';
     if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
+        format_ipv4((const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr, out);
     } else if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
         if (IN6_IS_ADDR_V4MAPPED(a)) /* one client, one key: ::ffff:1.2.3.4 is 1.2.3.4 */
-            inet_ntop(AF_INET, &a->s6_addr[12], out, INET6_ADDRSTRLEN);
+            format_ipv4(&a->s6_addr[12], out);
         else
             inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN);
     }

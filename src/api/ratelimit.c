@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "switchboard/api.h"
+#include "switchboard/text.h"
 
 void sb_ratelimit_key(char out[SB_KEY_MAX], const sb_rate_rule_t *r, const char *subject)
 {
@@ -22,13 +23,13 @@ void sb_ratelimit_args(const sb_rate_rule_t *r, char window[16], char limit[16])
 
 void sb_ratelimit_headers(sb_req_t *req, const sb_rate_rule_t *r, long long count, long long reset_ms)
 {
-    char v[32];
+    char v[24];
     long long remaining = (long long)r->limit - count;
-    snprintf(v, sizeof(v), "%u", r->limit);
+    sb_fmt_u64(r->limit, v);
     sb_resp_header(req, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%lld", remaining < 0 ? 0 : remaining);
+    sb_fmt_u64(remaining < 0 ? 0 : (uint64_t)remaining, v);
     sb_resp_header(req, "RateLimit-Remaining", v);
-    snprintf(v, sizeof(v), "%lld", reset_ms <= 0 ? 0 : (reset_ms + 999) / 1000);
+    sb_fmt_u64(reset_ms <= 0 ? 0 : (uint64_t)(reset_ms + 999) / 1000, v);
     sb_resp_header(req, "RateLimit-Reset", v);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "switchboard/alloc.h"
+#include "switchboard/text.h"
 
 void sb_buf_init(sb_buf_t *b, size_t max)
 {
@@ -97,12 +98,7 @@ int sb_buf_printf(sb_buf_t *b, const char *fmt, ...)
 int sb_buf_put_u64(sb_buf_t *b, unsigned long long v)
 {
     char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return sb_buf_append(b, tmp + i, sizeof(tmp) - i);
+    return sb_buf_append(b, tmp, sb_fmt_u64(v, tmp));
 }
 
 int sb_buf_json_escape(sb_buf_t *b, const char *s, size_t n)

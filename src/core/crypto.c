@@ -15,6 +15,14 @@
 
 static __thread mbedtls_ctr_drbg_context *tls_drbg;
 static __thread mbedtls_entropy_context *tls_entropy;
+/* Small draws (tokens, ids, codes: a session start takes 64 bytes in three draws) come from a
+ * pool filled by one DRBG call: each call also re-keys the DRBG, which costs more than the
+ * bytes. A byte handed out is wiped from the pool at once, so the pool never holds one already
+ * used. */
+#define POOL_SIZE     512
+#define POOL_DRAW_MAX 64
+static __thread unsigned char tls_pool[POOL_SIZE];
+static __thread size_t tls_pool_left; /* unused bytes at the end of the pool */
 
 static mbedtls_ctr_drbg_context *drbg(void)
 {
@@ -39,6 +47,8 @@ static mbedtls_ctr_drbg_context *drbg(void)
 
 void sb_crypto_thread_cleanup(void)
 {
+    mbedtls_platform_zeroize(tls_pool, sizeof(tls_pool));
+    tls_pool_left = 0;
     if (tls_drbg) {
         mbedtls_ctr_drbg_free(tls_drbg);
         mbedtls_entropy_free(tls_entropy);
@@ -49,15 +59,31 @@ void sb_crypto_thread_cleanup(void)
     }
 }
 
+static void drbg_draw(unsigned char *p, size_t n)
+{
+    if (mbedtls_ctr_drbg_random(drbg(), p, n) != 0) {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"CSPRNG failed\"}\n");
+        abort();
+    }
+}
+
 void sb_random_bytes(void *out, size_t n)
 {
     unsigned char *p = out;
+    if (n <= POOL_DRAW_MAX) {
+        if (tls_pool_left < n) {
+            drbg_draw(tls_pool, sizeof(tls_pool));
+            tls_pool_left = sizeof(tls_pool);
+        }
+        unsigned char *src = tls_pool + sizeof(tls_pool) - tls_pool_left;
+        memcpy(p, src, n);
+        mbedtls_platform_zeroize(src, n);
+        tls_pool_left -= n;
+        return;
+    }
     while (n) {
         size_t chunk = n > MBEDTLS_CTR_DRBG_MAX_REQUEST ? MBEDTLS_CTR_DRBG_MAX_REQUEST : n;
-        if (mbedtls_ctr_drbg_random(drbg(), p, chunk) != 0) {
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"CSPRNG failed\"}\n");
-            abort();
-        }
+        drbg_draw(p, chunk);
         p += chunk;
         n -= chunk;
     }

@@ -150,6 +150,20 @@ int sb_percent_decode(const char *in, size_t n, char *out, size_t outcap, bool p
     return (int)o;
 }
 
+size_t sb_fmt_u64(uint64_t v, char *out)
+{
+    char tmp[20];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t n = sizeof(tmp) - i;
+    memcpy(out, tmp + i, n);
+    out[n] = '\0';
+    return n;
+}
+
 int sb_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
 {
     if (n == 0 || n > 20)

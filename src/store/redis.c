@@ -223,14 +223,7 @@ static void pending_free(sb_store_t *st, pending_t *p)
 
 static char *put_u64(char *o, unsigned long long v)
 {
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(o, tmp + i, sizeof(tmp) - i);
-    return o + sizeof(tmp) - i;
+    return o + sb_fmt_u64(v, o);
 }
 
 static char *put_bulk(char *o, const char *s, size_t n)

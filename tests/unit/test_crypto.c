@@ -174,6 +174,34 @@ static void test_random(void **state)
     sb_random_bytes(tok, 0);
 }
 
+/* Small draws come from a per-thread pool refilled by the DRBG: across many refills no two
+ * draws repeat, each draw's bytes look random, and draws of mixed sizes never overlap. */
+static void test_random_pool(void **state)
+{
+    (void)state;
+    enum { DRAWS = 2000 };
+    unsigned char(*d)[64] = calloc(DRAWS, sizeof(*d));
+    assert_non_null(d);
+    size_t zeros = 0, total = 0;
+    for (int i = 0; i < DRAWS; i++) {
+        size_t n = (size_t)(i % 7 == 0 ? 64 : 1 + i % 40); /* 1..64 bytes, the pool's limit */
+        sb_random_bytes(d[i], n);
+        total += n;
+        for (size_t k = 0; k < n; k++)
+            zeros += d[i][k] == 0;
+    }
+    assert_true(zeros < total / 128); /* ~1/256 expected */
+    for (int i = 0; i < DRAWS; i++)   /* the 16-byte prefix of every draw of 16+ bytes is unique */
+        for (int j = i + 1; j < DRAWS; j++)
+            if ((i % 7 == 0 || 1 + i % 40 >= 16) && (j % 7 == 0 || 1 + j % 40 >= 16))
+                assert_memory_not_equal(d[i], d[j], 16);
+    free(d);
+    char u[37], v[37];
+    sb_uuid4(u);
+    sb_uuid4(v);
+    assert_string_not_equal(u, v);
+}
+
 static void test_ct_equal(void **state)
 {
     (void)state;
@@ -245,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_uuid4_other_thread),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_random_pool),
         cmocka_unit_test(test_ct_equal),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

@@ -216,6 +216,24 @@ static void test_percent_decode_errors(void **state)
     assert_int_equal(pdec("", false, out, 0), -E2BIG);
 }
 
+static void test_fmt_u64(void **state)
+{
+    (void)state;
+    char out[21];
+    static const struct {
+        uint64_t v;
+        const char *s;
+    } cases[] = {{0, "0"}, {7, "7"}, {10, "10"}, {60000, "60000"}, {UINT64_MAX, "18446744073709551615"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(out, 'x', sizeof(out));
+        assert_int_equal(sb_fmt_u64(cases[i].v, out), strlen(cases[i].s));
+        assert_string_equal(out, cases[i].s);
+        uint64_t back;
+        assert_int_equal(sb_parse_u64(out, strlen(out), UINT64_MAX, &back), 0);
+        assert_true(back == cases[i].v);
+    }
+}
+
 static void test_parse_u64(void **state)
 {
     (void)state;
@@ -382,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_ascii_ieq),
         cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_percent_decode_errors),
+        cmocka_unit_test(test_fmt_u64),
         cmocka_unit_test(test_parse_u64),
         cmocka_unit_test(test_uuid_valid),
         cmocka_unit_test(test_query_get),
