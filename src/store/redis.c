@@ -50,7 +50,7 @@ typedef struct pending {
     void *data;
     uint64_t deadline;
     const sb_script_t *script; /* set for EVALSHA: the NOSCRIPT fallback needs it */
-    sb_buf_t cmd;              /* the formatted EVALSHA, kept for that fallback (pooled) */
+    sb_buf_t cmd;              /* the formatted command, kept for that fallback (capacity pooled) */
     batch_t *batch;            /* a batched call: each call gets its own element of the reply */
     bool retried;
 } pending_t;
