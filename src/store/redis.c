@@ -25,6 +25,8 @@
 #define BATCH_MAX_CALLS  64
 #define BATCH_MAX_BYTES  (256 * 1024)
 #define BATCH_POOL_MAX   64
+#define BATCH_SCRIPTS    4 /* batched scripts whose runs in flight a store counts */
+#define BATCH_RUNS_MAX   2 /* runs of one script in flight before the next batch waits */
 
 typedef enum { ST_DOWN, ST_CONNECTING, ST_HANDSHAKE, ST_READY } st_state_t;
 
@@ -34,6 +36,7 @@ typedef struct batch {
     struct batch *next;
     const sb_script_t *script;
     bool full; /* no more calls: the next one starts another batch */
+    bool sent; /* its run is in flight */
     unsigned n;
     unsigned nkeys, nargs; /* bulk strings in keys, args */
     sb_buf_t keys, args;
@@ -75,6 +78,10 @@ struct sb_store {
     unsigned batched;                /* calls in them */
     batch_t *batch_pool;
     unsigned nbatch_pool;
+    struct {
+        const sb_script_t *script;
+        unsigned runs;
+    } running[BATCH_SCRIPTS]; /* runs in flight per batched script */
     uv_idle_t flush;
     int open_handles;
     bool closing;
@@ -279,6 +286,20 @@ static void drop_connection(sb_store_t *st, const char *why)
     schedule_reconnect(st);
 }
 
+static void on_flush(uv_idle_t *h);
+
+/* The count of script's runs in flight on this connection; NULL when the table is full. */
+static unsigned *runs_of(sb_store_t *st, const sb_script_t *script)
+{
+    for (size_t i = 0; i < BATCH_SCRIPTS; i++) {
+        if (!st->running[i].script)
+            st->running[i].script = script;
+        if (st->running[i].script == script)
+            return &st->running[i].runs;
+    }
+    return NULL;
+}
+
 static void batch_release(sb_store_t *st, batch_t *b)
 {
     if (b->keys.cap > CMD_KEEP)
@@ -300,6 +321,12 @@ static void batch_release(sb_store_t *st, batch_t *b)
  * command failed, or Redis refused the whole script) each gets the reply itself, or NULL. */
 static void batch_answer(sb_store_t *st, batch_t *b, redisReply *reply)
 {
+    unsigned *runs = b->sent ? runs_of(st, b->script) : NULL;
+    if (runs) {
+        (*runs)--; /* the calls held back meanwhile may leave now */
+        if (st->batches && !uv_is_active((uv_handle_t *)&st->flush))
+            uv_idle_start(&st->flush, on_flush);
+    }
     bool split = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == b->n;
     if (reply && !split && reply->type != REDIS_REPLY_ERROR) {
         sb_log(SB_LOG_WARN, "redis batch reply of the wrong shape", "\"script\":\"%s\"", b->script->name);
@@ -688,6 +715,11 @@ static void batch_send(sb_store_t *st, batch_t *b)
         memcpy(o, b->args.data, b->args.len);
         p->cmd.len = (size_t)(o + b->args.len - p->cmd.data);
         if (redisAsyncFormattedCommand(st->ac, on_reply, p, p->cmd.data, p->cmd.len) == REDIS_OK) {
+            unsigned *runs = runs_of(st, b->script);
+            if (runs) {
+                (*runs)++;
+                b->sent = true;
+            }
             sb_metrics_add(&st->metrics->redis_batches, 1);
             sb_metrics_add(&st->metrics->redis_batched_calls, b->n);
             return;
@@ -699,7 +731,11 @@ static void batch_send(sb_store_t *st, batch_t *b)
     batch_answer(st, b, NULL);
 }
 
-/* Just before the loop polls: every batch made since leaves, oldest first. */
+/* Just before the loop polls: the batches made since leave, oldest first. One that is not full
+ * waits while BATCH_RUNS_MAX runs of its script are in flight on this connection (a group
+ * commit): it takes the calls that come meanwhile and leaves when one of those runs is
+ * answered, so under load Redis runs a script less often for more calls, and without load
+ * nothing waits. */
 static void on_flush(uv_idle_t *h)
 {
     sb_store_t *st = h->data;
@@ -709,7 +745,18 @@ static void on_flush(uv_idle_t *h)
     st->batched = 0;
     while (b) {
         batch_t *next = b->next;
-        batch_send(st, b);
+        const unsigned *runs = runs_of(st, b->script);
+        if (!b->full && runs && *runs >= BATCH_RUNS_MAX && sb_store_ready(st) && !st->closing) {
+            b->next = NULL;
+            if (st->batches_tail)
+                st->batches_tail->next = b;
+            else
+                st->batches = b;
+            st->batches_tail = b;
+            st->batched += b->n;
+        } else {
+            batch_send(st, b);
+        }
         b = next;
     }
 }
@@ -734,7 +781,7 @@ static batch_t *batch_for(sb_store_t *st, const sb_script_t *script, size_t byte
     }
     b->next = NULL;
     b->script = script;
-    b->full = false;
+    b->full = b->sent = false;
     b->n = b->nkeys = b->nargs = 0;
     sb_buf_reset(&b->keys);
     sb_buf_reset(&b->args);

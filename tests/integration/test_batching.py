@@ -1,6 +1,6 @@
 """Batched script calls (docs/architecture.md "Batched script calls"): the session starts and the
-inbound accepts one loop thread makes during one loop iteration reach Redis as one script run,
-and each request still gets its own answer.
+inbound accepts one loop thread makes during one loop iteration reach Redis as one script run
+(or wait for the next while two runs are in flight), and each request still gets its own answer.
 
 To put many requests into one iteration, the server (one loop thread) is stopped with SIGSTOP
 while they are written on connections it has already accepted, then continued: its next poll
@@ -28,28 +28,37 @@ def batch_counters(srv):
             got["switchboard_redis_script_batched_calls_total"])
 
 
-def burst(srv, requests):
+def send_burst(srv, requests):
     """Sends every request (bytes) on its own connection while the server is stopped, so that
-    one loop iteration serves them all; returns (responses in order, runs, calls) where runs
-    and calls are what the batch counters grew by."""
+    one loop iteration serves them all; returns the connections, to read the answers from."""
     conns = [RawConn(srv.port) for _ in requests]
+    for c in conns:  # accepted and read by the server before it stops
+        c.send(req("GET", "/healthz"))
+        assert c.read_response().status == 200
+    srv.signal(signal.SIGSTOP)
     try:
-        for c in conns:  # accepted and read by the server before it stops
-            c.send(req("GET", "/healthz"))
-            assert c.read_response().status == 200
-        runs0, calls0 = batch_counters(srv)
-        srv.signal(signal.SIGSTOP)
-        try:
-            time.sleep(0.05)
-            for c, r in zip(conns, requests):
-                c.send(r)
-            time.sleep(0.1)  # every request is in its socket's buffer
-        finally:
-            srv.signal(signal.SIGCONT)
-        resps = [c.read_response(timeout=10) for c in conns]
+        time.sleep(0.05)
+        for c, r in zip(conns, requests):
+            c.send(r)
+        time.sleep(0.1)  # every request is in its socket's buffer
+    finally:
+        srv.signal(signal.SIGCONT)
+    return conns
+
+
+def read_all(conns):
+    try:
+        return [c.read_response(timeout=10) for c in conns]
     finally:
         for c in conns:
             c.close()
+
+
+def burst(srv, requests):
+    """send_burst and its answers: (responses in order, runs, calls) where runs and calls are
+    what the batch counters grew by."""
+    runs0, calls0 = batch_counters(srv)
+    resps = read_all(send_burst(srv, requests))
     runs1, calls1 = batch_counters(srv)
     return resps, runs1 - runs0, calls1 - calls0
 
@@ -123,6 +132,53 @@ def test_the_rate_limit_stays_exact_inside_a_run(server, redis):
     assert [r.status for r in resps] == [201] * 60 + [429] * 10, [r.status for r in resps]
     assert [r.header("RateLimit-Remaining") for r in resps[:60]] == [str(59 - i) for i in range(60)]
     assert redis.cmd("LLEN", "sb:rate:session-start:192.0.2.77") == 60
+
+
+def test_calls_wait_while_two_runs_are_in_flight(server, redis):
+    """Group commit: while two runs of the script are in flight on a loop's connection, the next
+    calls wait and leave together, as one run, when one of them is answered."""
+    srv = server("--threads", "1", "--trusted-proxies", "127.0.0.1", "--redis-timeout-ms", "10000")
+    wid = make_widget(srv)
+    runs0, calls0 = batch_counters(srv)
+    redis.pause()  # no run is answered meanwhile
+    try:
+        groups = []
+        for g in range(4):
+            groups.append(send_burst(srv, [start_req(wid, "192.0.2.%d" % (10 * g + i))
+                                           for i in range(3)]))
+            time.sleep(0.2)  # served by the loop
+        runs, calls = batch_counters(srv)
+        assert (runs - runs0, calls - calls0) == (2, 6), "sent while Redis stood still"
+    finally:
+        redis.resume()
+    resps = [r for conns in groups for r in read_all(conns)]
+    assert [r.status for r in resps] == [201] * 12, resps
+    runs, calls = batch_counters(srv)
+    assert (runs - runs0, calls - calls0) == (3, 12), "the 6 held calls left as one run"
+    assert len({r.json()["token"] for r in resps}) == 12
+
+
+def test_held_calls_are_answered_when_redis_times_out(server, redis):
+    """Runs in flight and the calls held behind them all get 503 when Redis stops answering;
+    nothing hangs, and the next start after Redis is back succeeds."""
+    srv = server("--threads", "1", "--trusted-proxies", "127.0.0.1", "--redis-timeout-ms", "1500")
+    wid = make_widget(srv)
+    redis.pause()
+    try:
+        groups = [send_burst(srv, [start_req(wid, "192.0.2.%d" % (10 * g + i)) for i in range(3)])
+                  for g in range(3)]
+        resps = [r for conns in groups for r in read_all(conns)]
+    finally:
+        redis.resume()
+    assert [r.status for r in resps] == [503] * 9, resps
+    deadline = time.monotonic() + 10
+    while True:
+        r = srv.request("POST", "/api/widget/%s/session/start" % wid,
+                        headers={"Origin": SHOP, "X-Forwarded-For": "192.0.2.200"})
+        if r.status_code == 201 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 201, r.text
 
 
 def test_a_flushed_script_cache_does_not_fail_a_run(server, redis):
