@@ -731,6 +731,17 @@ static void batch_send(sb_store_t *st, batch_t *b)
     batch_answer(st, b, NULL);
 }
 
+/* Appends b to the batches waiting for the flush. */
+static void batch_queue(sb_store_t *st, batch_t *b)
+{
+    b->next = NULL;
+    if (st->batches_tail)
+        st->batches_tail->next = b;
+    else
+        st->batches = b;
+    st->batches_tail = b;
+}
+
 /* Just before the loop polls: the batches made since leave, oldest first. One that is not full
  * waits while BATCH_RUNS_MAX runs of its script are in flight on this connection (a group
  * commit): it takes the calls that come meanwhile and leaves when one of those runs is
@@ -747,12 +758,7 @@ static void on_flush(uv_idle_t *h)
         batch_t *next = b->next;
         const unsigned *runs = runs_of(st, b->script);
         if (!b->full && runs && *runs >= BATCH_RUNS_MAX && sb_store_ready(st) && !st->closing) {
-            b->next = NULL;
-            if (st->batches_tail)
-                st->batches_tail->next = b;
-            else
-                st->batches = b;
-            st->batches_tail = b;
+            batch_queue(st, b);
             st->batched += b->n;
         } else {
             batch_send(st, b);
@@ -779,17 +785,12 @@ static batch_t *batch_for(sb_store_t *st, const sb_script_t *script, size_t byte
         sb_buf_init(&b->keys, CMD_MAX);
         sb_buf_init(&b->args, CMD_MAX);
     }
-    b->next = NULL;
     b->script = script;
     b->full = b->sent = false;
     b->n = b->nkeys = b->nargs = 0;
     sb_buf_reset(&b->keys);
     sb_buf_reset(&b->args);
-    if (st->batches_tail)
-        st->batches_tail->next = b;
-    else
-        st->batches = b;
-    st->batches_tail = b;
+    batch_queue(st, b);
     if (!uv_is_active((uv_handle_t *)&st->flush))
         uv_idle_start(&st->flush, on_flush);
     return b;
