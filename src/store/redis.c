@@ -21,10 +21,11 @@
 #define MAX_INFLIGHT     20000
 #define PENDING_POOL_MAX 4096
 #define CMD_MAX          ((size_t)1 << 30)
-#define CMD_KEEP         (64 * 1024) /* a pooled command buffer larger than this is freed */
+#define CMD_POOL_BYTES   (4 << 20) /* command buffers the pooled pending commands keep, in all */
 #define BATCH_MAX_CALLS  64
 #define BATCH_MAX_BYTES  (256 * 1024)
-#define BATCH_POOL_MAX   64
+#define BATCH_KEEP       (64 * 1024) /* the same for a pooled batch's buffers */
+#define BATCH_POOL_MAX   8
 #define BATCH_SCRIPTS    4 /* batched scripts whose runs in flight a store counts */
 #define BATCH_RUNS_MAX   2 /* runs of one script in flight before the next batch waits */
 
@@ -74,6 +75,7 @@ struct sb_store {
     unsigned inflight;
     pending_t *free_list;
     unsigned nfree;
+    size_t pool_bytes;               /* capacity of the pooled commands' buffers */
     batch_t *batches, *batches_tail; /* waiting for the flush, oldest first */
     unsigned batched;                /* calls in them */
     batch_t *batch_pool;
@@ -180,6 +182,7 @@ static pending_t *pending_new(sb_store_t *st)
     if (p) {
         st->free_list = p->next;
         st->nfree--;
+        st->pool_bytes -= p->cmd.cap;
     } else {
         p = sb_malloc(sizeof(*p));
         sb_buf_init(&p->cmd, CMD_MAX);
@@ -212,12 +215,13 @@ static void pending_free(sb_store_t *st, pending_t *p)
     else
         st->tail = p->prev;
     st->inflight--;
-    if (p->cmd.cap > CMD_KEEP)
+    if (st->pool_bytes + p->cmd.cap > CMD_POOL_BYTES)
         sb_buf_free(&p->cmd);
     if (st->nfree < PENDING_POOL_MAX) {
         p->next = st->free_list;
         st->free_list = p;
         st->nfree++;
+        st->pool_bytes += p->cmd.cap;
     } else {
         sb_buf_free(&p->cmd);
         sb_free(p);
@@ -302,9 +306,9 @@ static unsigned *runs_of(sb_store_t *st, const sb_script_t *script)
 
 static void batch_release(sb_store_t *st, batch_t *b)
 {
-    if (b->keys.cap > CMD_KEEP)
+    if (b->keys.cap > BATCH_KEEP)
         sb_buf_free(&b->keys);
-    if (b->args.cap > CMD_KEEP)
+    if (b->args.cap > BATCH_KEEP)
         sb_buf_free(&b->args);
     if (st->nbatch_pool < BATCH_POOL_MAX) {
         b->next = st->batch_pool;
