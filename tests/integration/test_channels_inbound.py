@@ -825,6 +825,23 @@ def test_whatsapp_three_messages_in_two_entries_and_statuses(sb, fakes):  # noqa
                                                                "ilk mesaj"]
 
 
+def test_whatsapp_payload_at_the_message_limit_is_stored_whole(sb, fakes, redis):  # noqa: F811
+    """256 messages in one payload (the limit; its dedup claim and enqueue are one script call
+    of 514 arguments) are all queued; one more is 400 and nothing of it is stored."""
+    b = Bound(sb, fakes)
+    b.whatsapp()
+    msgs = [wa_text("wamid.LIM%03d" % i, "9055511%05d" % (i % 4), "message %d" % i)
+            for i in range(256)]
+    too_many = msgs + [wa_text("wamid.LIM256", "905551100000", "one too many")]
+    r = send_wa(sb, wa_payload((WA_WABA, [wa_change(messages=[dict(m, id=m["id"] + "x")
+                                                               for m in too_many])])))
+    assert_status(r, 400, "entry")
+    assert_ok(send_wa(sb, wa_payload((WA_WABA, [wa_change(messages=msgs)]))), "whatsapp")
+    got = b.wait_messages(256, timeout=30)
+    texts = sorted(m["text"] for _, ms in got.values() for m in ms)
+    assert texts == sorted("message %d" % i for i in range(256))
+
+
 def test_whatsapp_previous_app_secret_verifies(sb, fakes):  # noqa: F811
     b = Bound(sb, fakes)
     b.whatsapp(appSecretPrevious=WA_OLD_APP_SECRET)
