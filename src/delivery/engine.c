@@ -838,8 +838,6 @@ static void ensure_groups(sb_delivery_t *d)
         d->groups_pending = true;
 }
 
-/* The inbound lane's own reads while it has a backlog: no BLOCK, on the loop's connection, so
- * the entries' scripts follow on the same connection in order. */
 /* The streams of an XREADGROUP answer: their entries started, each in its lane. Entries of the
  * inbound lane put it in backlog mode (refilled apart until caught up); returns how many. */
 static size_t start_streams(sb_delivery_t *d, const redisReply *reply)
@@ -878,6 +876,8 @@ static void on_in_read(sb_store_t *st, redisReply *reply, void *data)
     d_called_back(d);
 }
 
+/* The inbound lane's own reads while it has a backlog: no BLOCK, on the loop's connection, so
+ * the entries' scripts follow on the same connection in order. */
 static void in_refill(sb_delivery_t *d)
 {
     unsigned budget = lane_budget[LANE_IN], used = d->inflight[LANE_IN];

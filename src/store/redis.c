@@ -432,11 +432,6 @@ static int send_cmd(sb_store_t *st, const sb_script_t *script, int nkeys, int ar
     return 0;
 }
 
-static int send_argv(sb_store_t *st, sb_store_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
-{
-    return send_cmd(st, NULL, 0, argc, argv, argvlen, cb, data);
-}
-
 /* ---------- connection lifecycle ---------- */
 
 static void on_handshake_done(sb_store_t *st, redisReply *reply, void *data)
@@ -473,20 +468,20 @@ static void start_handshake(sb_store_t *st)
     st->state = ST_HANDSHAKE;
     if (st->addr.password[0]) {
         const char *argv[3] = {"AUTH", st->addr.user[0] ? st->addr.user : st->addr.password, st->addr.password};
-        send_argv(st, on_handshake_step, NULL, st->addr.user[0] ? 3 : 2, argv, NULL);
+        send_cmd(st, NULL, 0, st->addr.user[0] ? 3 : 2, argv, NULL, on_handshake_step, NULL);
     }
     if (st->addr.db) {
         char db[16];
         snprintf(db, sizeof(db), "%u", st->addr.db);
         const char *argv[2] = {"SELECT", db};
-        send_argv(st, on_handshake_step, NULL, 2, argv, NULL);
+        send_cmd(st, NULL, 0, 2, argv, NULL, on_handshake_step, NULL);
     }
     for (size_t i = 0; i < sb_scripts_count; i++) {
         const char *argv[3] = {"SCRIPT", "LOAD", sb_scripts[i]->source};
-        send_argv(st, on_handshake_step, NULL, 3, argv, NULL);
+        send_cmd(st, NULL, 0, 3, argv, NULL, on_handshake_step, NULL);
     }
     const char *ping[1] = {"PING"};
-    send_argv(st, on_handshake_done, NULL, 1, ping, NULL);
+    send_cmd(st, NULL, 0, 1, ping, NULL, on_handshake_done, NULL);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -615,7 +610,7 @@ static void on_tick(uv_timer_t *t)
         /* An idle connection to a dead server is only noticed by talking to it. */
         if (st->state == ST_READY && !st->heartbeat_pending && now - st->last_reply >= HEARTBEAT_MS) {
             const char *ping[1] = {"PING"};
-            if (send_argv(st, on_heartbeat, NULL, 1, ping, NULL) == 0)
+            if (send_cmd(st, NULL, 0, 1, ping, NULL, on_heartbeat, NULL) == 0)
                 st->heartbeat_pending = true;
         }
         break;
@@ -693,7 +688,7 @@ int sb_store_cmd(sb_store_t *st, sb_store_cb cb, void *data, int argc, const cha
 {
     if (store_refuses(st))
         return -EAGAIN;
-    return send_argv(st, cb, data, argc, argv, argvlen);
+    return send_cmd(st, NULL, 0, argc, argv, argvlen, cb, data);
 }
 
 /* ---------- batched script calls ---------- */
