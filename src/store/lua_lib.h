@@ -157,52 +157,70 @@
     "  redis.call('XADD', 'sb:q:fresh', '*', 'd', cjson.encode(d))\n"                                                  \
     "end\n"
 
-/* The exact rolling-window limiter (docs/ratelimit.md): a list of admission times per key,
- * newest first, never longer than the limit, on Redis's own clock, so every instance agrees and
- * no window ever holds more than `limit` admissions. A fresh subject costs LPUSH and PEXPIRE.
+/* The exact rolling-window limiter (docs/ratelimit.md): one string per key, the times of the
+ * last admissions on Redis's own clock, newest first, space-separated, never more than `limit`
+ * of them, so every instance agrees and no window ever holds more than `limit` admissions. The
+ * key expires with the window. A fresh subject costs one call: SET NX GET creates it with its
+ * TTL, or hands back the times already there (nothing written); an admission rewrites the times
+ * in the window with the new one in front, a refusal writes nothing.
  *   rl_now()                               -> ms
  *   rl_check(key, now, window, limit)      -> ok, count in the window, reset ms (nothing written)
  *   rl_add(key, now, window, limit)
- *   rl_admit(key, now, window, limit)      -> ok, count (with this one when admitted), reset ms
- * rl_admit pushes first and looks at the older entries only when there are any; a refusal takes
- * its entry back (the script is atomic: no other call ever sees it). Times are written with
- * string.format('%d'): Lua's own number-to-string is a slow printf("%.14g"). */
+ *   rl_admit(key, now, window, limit[, now_s, window_s]) -> ok, count (with this one when
+ *                                             admitted), reset ms
+ * A key written by an older version (a list, newest first) is converted in place with its TTL
+ * the first time it is met (rl_legacy); any other failure (a key of another type: WRONGTYPE, an
+ * OOM refusal) fails the call with Redis's error.
+ * Times are written with string.format('%d'): Lua's own number-to-string is a slow
+ * printf("%.14g"). */
 #define SB_LUA_RATELIMIT                                                                                               \
     "local function rl_now()\n"                                                                                        \
     "  local t = redis.call('TIME')\n"                                                                                 \
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                                             \
     "end\n"                                                                                                            \
-    "local function rl_count(key, from, now, window, limit)\n"                                                         \
-    "  local n, oldest = 0, nil\n"                                                                                     \
-    "  for _, t in ipairs(redis.call('LRANGE', key, from, from + limit - 1)) do\n"                                     \
+    "local function rl_scan(s, now, window, limit)\n"                                                                  \
+    "  local n, oldest, last = 0, nil, 0\n"                                                                            \
+    "  for t, e in string.gmatch(s, '(%d+)()') do\n"                                                                   \
     "    t = tonumber(t)\n"                                                                                            \
-    "    if t <= now - window then break end\n"                                                                        \
-    "    n = n + 1\n"                                                                                                  \
-    "    oldest = t\n"                                                                                                 \
+    "    if n >= limit or t <= now - window then break end\n"                                                          \
+    "    n, oldest, last = n + 1, t, e - 1\n"                                                                          \
     "  end\n"                                                                                                          \
-    "  return n, oldest and (oldest + window - now) or window\n"                                                       \
+    "  return n, oldest and (oldest + window - now) or window, last\n"                                                 \
+    "end\n"                                                                                                            \
+    "local function rl_legacy(key, err, window_s)\n"                                                                   \
+    "  if redis.call('TYPE', key).ok ~= 'list' then error(err) end\n"                                                  \
+    "  local l = redis.call('LRANGE', key, 0, -1)\n"                                                                   \
+    "  local ttl = redis.call('PTTL', key)\n"                                                                          \
+    "  redis.call('DEL', key)\n"                                                                                       \
+    "  local s = table.concat(l, ' ')\n"                                                                               \
+    "  if s ~= '' then redis.call('SET', key, s, 'PX', ttl > 0 and ttl or window_s) end\n"                             \
+    "  return s\n"                                                                                                     \
+    "end\n"                                                                                                            \
+    "local function rl_get(key, window)\n"                                                                             \
+    "  local s = redis.pcall('GET', key)\n"                                                                            \
+    "  if type(s) == 'table' then s = rl_legacy(key, s, string.format('%d', window)) end\n"                            \
+    "  return s or ''\n"                                                                                               \
+    "end\n"                                                                                                            \
+    "local function rl_put(key, s, last, now_s, window_s)\n"                                                           \
+    "  redis.call('SET', key, last > 0 and (now_s .. ' ' .. string.sub(s, 1, last)) or now_s, 'PX', window_s)\n"       \
     "end\n"                                                                                                            \
     "local function rl_check(key, now, window, limit)\n"                                                               \
-    "  local n, reset = rl_count(key, 0, now, window, limit)\n"                                                        \
+    "  local n, reset = rl_scan(rl_get(key, window), now, window, limit)\n"                                            \
     "  return n < limit, n, reset\n"                                                                                   \
     "end\n"                                                                                                            \
     "local function rl_add(key, now, window, limit)\n"                                                                 \
-    "  if redis.call('LPUSH', key, string.format('%d', now)) > limit then redis.call('LTRIM', key, 0, limit - 1) "     \
-    "end\n"                                                                                                            \
-    "  redis.call('PEXPIRE', key, string.format('%d', window))\n"                                                      \
+    "  local s = rl_get(key, window)\n"                                                                                \
+    "  local _, _, last = rl_scan(s, now, window, limit - 1)\n"                                                        \
+    "  rl_put(key, s, last, string.format('%d', now), string.format('%d', window))\n"                                  \
     "end\n"                                                                                                            \
     "local function rl_admit(key, now, window, limit, now_s, window_s)\n"                                              \
-    "  local len = redis.call('LPUSH', key, now_s or string.format('%d', now))\n"                                      \
-    "  local n, reset = 0, window\n"                                                                                   \
-    "  if len > 1 then\n"                                                                                              \
-    "    n, reset = rl_count(key, 1, now, window, limit)\n"                                                            \
-    "    if n >= limit then\n"                                                                                         \
-    "      redis.call('LPOP', key)\n"                                                                                  \
-    "      return false, n, reset\n"                                                                                   \
-    "    end\n"                                                                                                        \
-    "    if len > limit then redis.call('LTRIM', key, 0, limit - 1) end\n"                                             \
-    "  end\n"                                                                                                          \
-    "  redis.call('PEXPIRE', key, window_s or string.format('%d', window))\n"                                          \
+    "  now_s, window_s = now_s or string.format('%d', now), window_s or string.format('%d', window)\n"                 \
+    "  local s = redis.pcall('SET', key, now_s, 'PX', window_s, 'NX', 'GET')\n"                                        \
+    "  if type(s) == 'table' then s = rl_legacy(key, s, window_s) end\n"                                               \
+    "  if not s then return true, 1, window end\n"                                                                     \
+    "  local n, reset, last = rl_scan(s, now, window, limit)\n"                                                        \
+    "  if n >= limit then return false, n, reset end\n"                                                                \
+    "  rl_put(key, s, last, now_s, window_s)\n"                                                                        \
     "  return true, n + 1, reset\n"                                                                                    \
     "end\n"
 

@@ -23,7 +23,7 @@ sb_script_t sb_script_widget_config = {"widget_config",
  * ARGV: widget id, origin ('' = none), window ms, limit, token hash, session id, ttl ms,
  *       conversation id (the session's conversation, created by its first message)
  * -> {'NOWIDGET'} | {'ORIGIN'} | {'OTP'} | {'LIMIT', count, reset ms} | {'OK', count, reset ms, tenant}
- * The limiter is a list of admission times on Redis's own clock, so every instance agrees. The
+ * The limiter keeps the admission times on Redis's own clock, so every instance agrees. The
  * calls of one run share its clock reading and each widget's gate (they happen at one instant),
  * and the numbers made from them are formatted once. */
 sb_script_t sb_script_session_start = {

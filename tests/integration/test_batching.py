@@ -109,8 +109,8 @@ def test_an_error_in_one_call_fails_that_call_only(server, redis):
     tid = as_text(redis.cmd("HGET", "sb:idx:widgets", bad)).split("|")[0]
     redis.cmd("HSET", "sb:idx:widgets", bad, tid)
     redis.cmd("HSET", "sb:{t:%s}:widgets" % tid, bad, "{not json")
-    # and one address's rate-limit key holds a string: Redis refuses the script's LPUSH
-    redis.cmd("SET", "sb:rate:session-start:198.51.100.60", "not a list")
+    # and one address's rate-limit key is a hash: Redis refuses the script's SET ... GET
+    redis.cmd("HSET", "sb:rate:session-start:198.51.100.60", "f", "v")
     reqs = [start_req(good, "198.51.100.%d" % i) for i in range(1, 11)]
     reqs.insert(4, start_req(bad, "198.51.100.50"))
     reqs.insert(8, start_req(good, "198.51.100.60"))
@@ -131,7 +131,7 @@ def test_the_rate_limit_stays_exact_inside_a_run(server, redis):
     assert (runs, calls) == (2, 70), (runs, calls)
     assert [r.status for r in resps] == [201] * 60 + [429] * 10, [r.status for r in resps]
     assert [r.header("RateLimit-Remaining") for r in resps[:60]] == [str(59 - i) for i in range(60)]
-    assert redis.cmd("LLEN", "sb:rate:session-start:192.0.2.77") == 60
+    assert len(as_text(redis.cmd("GET", "sb:rate:session-start:192.0.2.77")).split()) == 60
 
 
 def test_calls_wait_while_two_runs_are_in_flight(server, redis):

@@ -7,7 +7,7 @@ import os
 import pytest
 import requests
 
-from sbhelpers import REPO
+from sbhelpers import REPO, as_text
 
 pytestmark = pytest.mark.server
 
@@ -194,12 +194,40 @@ def test_exactly_60_per_minute_per_ip_across_two_instances(server, redis):
     assert int(r.headers["Retry-After"]) >= 1
     assert r.headers["RateLimit-Remaining"] == "0"
     assert r.headers["Access-Control-Allow-Origin"] == SHOP  # the browser can read the 429
-    # the refusals left nothing behind: the list holds the 60 admission times, newest first
-    times = [int(t) for t in redis.cmd("LRANGE", "sb:rate:session-start:203.0.113.7", 0, -1)]
+    # the refusals left nothing behind: the key holds the 60 admission times, newest first
+    times = [int(t) for t in as_text(redis.cmd("GET", "sb:rate:session-start:203.0.113.7")).split(" ")]
     assert len(times) == 60 and times == sorted(times, reverse=True), times
     assert 0 < redis.cmd("PTTL", "sb:rate:session-start:203.0.113.7") <= 60000
     # another client behind the same proxy has its own budget
     assert _start(b, wid, **{"X-Forwarded-For": "203.0.113.8"}).status_code == 201
+
+
+def test_a_rate_limit_list_of_an_older_version_keeps_counting(server, redis):
+    """A limiter key an older switchboard wrote (a list of admission times, newest first) is
+    taken over in place: its times still count, its TTL is kept on a refusal."""
+    srv = server("--trusted-proxies", "127.0.0.1")
+    wid = make_widget(srv)
+    sec, usec = (int(x) for x in redis.cmd("TIME"))
+    now = sec * 1000 + usec // 1000
+    # 58 admissions inside the window and one that has left it
+    busy = "sb:rate:session-start:203.0.113.20"
+    redis.cmd("RPUSH", busy, *[str(now - 500 * i) for i in range(58)] + [str(now - 61000)])
+    redis.cmd("PEXPIRE", busy, 45000)
+    xff = {"X-Forwarded-For": "203.0.113.20"}
+    r1, r2, r3 = (_start(srv, wid, **xff) for _ in range(3))
+    assert (r1.status_code, r2.status_code, r3.status_code) == (201, 201, 429)
+    assert (r1.headers["RateLimit-Remaining"], r2.headers["RateLimit-Remaining"]) == ("1", "0")
+    times = [int(t) for t in as_text(redis.cmd("GET", busy)).split(" ")]
+    assert len(times) == 60 and times == sorted(times, reverse=True) and min(times) > now - 60000, times
+    assert 45000 < redis.cmd("PTTL", busy) <= 60000
+    # a full list: the first request is refused, and the times stay with the list's TTL
+    full = "sb:rate:session-start:203.0.113.21"
+    redis.cmd("RPUSH", full, *[str(now - 100 * i) for i in range(60)])
+    redis.cmd("PEXPIRE", full, 30000)
+    r = _start(srv, wid, **{"X-Forwarded-For": "203.0.113.21"})
+    assert r.status_code == 429 and r.headers["RateLimit-Remaining"] == "0"
+    assert len(as_text(redis.cmd("GET", full)).split(" ")) == 60
+    assert 0 < redis.cmd("PTTL", full) <= 30000
 
 
 def test_forwarded_for_is_ignored_from_an_untrusted_peer(server):
