@@ -155,37 +155,57 @@ typedef struct start_ctx {
     char wid[37];
 } start_ctx_t;
 
-/* The answers both session scripts share: {'LIMIT', count, reset ms} -> 429, or
- * {'OK', count, reset ms, expiresAt ms, ...} -> 201 with the new session. */
-static void session_answer(sb_req_t *req, const redisReply *reply, const char *mode, size_t expires_idx)
+/* What both session scripts answer: refused by the limit (429) or admitted with the new
+ * session (201). */
+static void session_answer(sb_req_t *req, const char *mode, bool admitted, long long count, long long reset,
+                           long long expires_ms)
 {
     start_ctx_t *c = req->ctx;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
-        sb_api_unavailable(req);
-        return;
-    }
-    const char *s = reply->element[0]->str ? reply->element[0]->str : "";
-    if (strcmp(s, "LIMIT") == 0 && reply->elements == 3) {
-        sb_ratelimit_refuse(req, &sb_rule_session_start, reply->element[1]->integer, reply->element[2]->integer,
+    if (!admitted) {
+        sb_ratelimit_refuse(req, &sb_rule_session_start, count, reset,
                             "too many sessions started from this address; retry later");
         return;
     }
-    if (strcmp(s, "OK") != 0 || reply->elements <= expires_idx) {
-        sb_api_unavailable(req);
-        return;
-    }
-    sb_ratelimit_headers(req, &sb_rule_session_start, reply->element[1]->integer, reply->element[2]->integer);
+    sb_ratelimit_headers(req, &sb_rule_session_start, count, reset);
     char expires[32];
-    sb_time_rfc3339(reply->element[expires_idx]->integer, expires);
+    sb_time_rfc3339(expires_ms, expires);
     /* The hottest public route: every member is a UUID, base64url, a literal or a time stamp,
-     * so no escaping is needed and the body is formatted on the stack. */
-    char body[256];
-    int n = snprintf(body, sizeof(body),
-                     "{\"sessionId\":\"%s\",\"token\":\"%s\",\"mode\":\"%s\",\"verified\":false,\"expiresAt\":\"%s\"}",
-                     c->session_id, c->token, mode, expires);
-    sb_resp_send(req, 201, "application/json", body, (size_t)n);
+     * so no escaping is needed and the body is put together on the stack. */
+    char body[256]; /* the members are bounded by start_ctx_t's arrays: at most 192 bytes */
+    char *p = stpcpy(body, "{\"sessionId\":\"");
+    p = stpcpy(p, c->session_id);
+    p = stpcpy(p, "\",\"token\":\"");
+    p = stpcpy(p, c->token);
+    p = stpcpy(p, "\",\"mode\":\"");
+    p = stpcpy(p, mode);
+    p = stpcpy(p, "\",\"verified\":false,\"expiresAt\":\"");
+    p = stpcpy(p, expires);
+    p = stpcpy(p, "\"}");
+    sb_resp_send(req, 201, "application/json", body, (size_t)(p - body));
 }
 
+/* The next space-separated field of a script's answer. */
+static sb_str_t answer_field(sb_str_t *s)
+{
+    const char *sp = memchr(s->p, ' ', s->len);
+    sb_str_t f = {s->p, sp ? (size_t)(sp - s->p) : s->len};
+    s->p += sp ? f.len + 1 : f.len;
+    s->len -= sp ? f.len + 1 : f.len;
+    return f;
+}
+
+static bool answer_number(sb_str_t *s, long long *v)
+{
+    sb_str_t f = answer_field(s);
+    uint64_t u;
+    if (sb_parse_u64(f.p, f.len, INT64_MAX, &u) < 0)
+        return false;
+    *v = (long long)u;
+    return true;
+}
+
+/* session_start's answer (widget_scripts.c): 'NOWIDGET' | 'ORIGIN' | 'OTP' |
+ * 'LIMIT <count> <reset ms>' | 'OK <count> <reset ms> <expiresAt ms> <tenant id>'. */
 static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
@@ -193,23 +213,31 @@ static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
     start_ctx_t *c = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
-    const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : "";
-    if (strcmp(s, "NOWIDGET") == 0) {
+    sb_str_t s = reply->type == REDIS_REPLY_STRING ? (sb_str_t){reply->str, reply->len} : SB_STR_LIT("");
+    sb_str_t word = answer_field(&s);
+    if (sb_str_eq(word, "NOWIDGET")) {
         sb_resp_problem(req, 404, "no such widget", NULL);
         return;
     }
-    if (strcmp(s, "ORIGIN") == 0) {
+    if (sb_str_eq(word, "ORIGIN")) {
         sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
         return;
     }
     sb_widget_cors(req, c->origin);
-    if (strcmp(s, "OTP") == 0) {
+    if (sb_str_eq(word, "OTP")) {
         sb_resp_problem(req, 400, "this widget requires an OTP-verified session (mode \"otp\")", "mode");
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 && reply->element[3]->str) /* for the log */
-        req->tenant_id = sb_req_strndup(req, reply->element[3]->str, reply->element[3]->len);
-    session_answer(req, reply, "anonymous", 4);
+    bool ok = sb_str_eq(word, "OK");
+    long long count, reset, expires = 0;
+    if ((!ok && !sb_str_eq(word, "LIMIT")) || !answer_number(&s, &count) || !answer_number(&s, &reset) ||
+        (ok && (!answer_number(&s, &expires) || s.len == 0))) {
+        sb_api_unavailable(req);
+        return;
+    }
+    if (ok)
+        req->tenant_id = sb_req_strndup(req, s.p, s.len); /* for the log */
+    session_answer(req, "anonymous", ok, count, reset, expires);
 }
 
 /* E.164: '+', a non-zero digit, 8 to 15 digits in all. */
@@ -249,7 +277,15 @@ static void on_otp_started(sb_store_t *st, redisReply *reply, void *data)
     if (sb_api_reply_failed(req, reply))
         return;
     sb_widget_cors(req, c->origin);
-    session_answer(req, reply, "otp", 3);
+    /* {'LIMIT', count, reset ms} | {'OK', count, reset ms, expiresAt ms} */
+    const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3 ? reply->element[0]->str : NULL;
+    bool ok = s && strcmp(s, "OK") == 0 && reply->elements == 4;
+    if (!ok && !(s && strcmp(s, "LIMIT") == 0 && reply->elements == 3)) {
+        sb_api_unavailable(req);
+        return;
+    }
+    session_answer(req, "otp", ok, reply->element[1]->integer, reply->element[2]->integer,
+                   ok ? reply->element[3]->integer : 0);
 }
 
 /* The widget is read first (its SMS webhook URL decides the delivery), then one script admits
