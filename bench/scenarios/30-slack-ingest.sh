@@ -544,7 +544,9 @@ in_targets() {
   else
     st="n/a"
   fi
-  target_add "$kind ingest p99 <= 5 ms at 64 connections (sb-2t)" \
+  local what="$kind ingest p99 <= 5 ms at 64 connections (sb-2t)"
+  [[ -n $min ]] || what+="; not the issue's: it sets the p99 for Slack, the same line held here"
+  target_add "$what" \
     "$(fmt_us "$p99") (c=$BENCH_CONNECTIONS)$remark; sb-1t $(fmt_us "${p99_1:--}")" "$st"
 }
 
