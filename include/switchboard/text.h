@@ -35,6 +35,9 @@ int sb_percent_decode(const char *in, size_t n, char *out, size_t outcap, bool p
 size_t sb_fmt_u64(uint64_t v, char *out);
 /* Strict decimal: digits only, no sign, no overflow past max. */
 int sb_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
+/* The n strings one after the other into out (cap bytes, NUL-terminated): their length, or
+ * -E2BIG when they do not fit (out then holds what fits, like snprintf). No printf. */
+int sb_str_join(char *out, size_t cap, const char *const *parts, size_t n);
 /* UUID in canonical 8-4-4-4-12 lower/upper hex form. */
 bool sb_uuid_valid(const char *s, size_t n);
 /* RFC 3339 UTC with milliseconds, e.g. 2026-11-21T10:00:00.123Z; out needs 25 bytes. */

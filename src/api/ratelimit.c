@@ -11,14 +11,14 @@
 void sb_ratelimit_key(char out[SB_KEY_MAX], const sb_rate_rule_t *r, const char *subject)
 {
     char id[160];
-    snprintf(id, sizeof(id), "%s:%s", r->name, subject);
+    sb_str_join(id, sizeof(id), (const char *const[]){r->name, ":", subject}, 3);
     sb_key_global(out, "rate", id);
 }
 
 void sb_ratelimit_args(const sb_rate_rule_t *r, char window[16], char limit[16])
 {
-    snprintf(window, 16, "%u", r->window_ms);
-    snprintf(limit, 16, "%u", r->limit);
+    sb_fmt_u64(r->window_ms, window); /* 32 bits: at most 10 digits */
+    sb_fmt_u64(r->limit, limit);
 }
 
 void sb_ratelimit_headers(sb_req_t *req, const sb_rate_rule_t *r, long long count, long long reset_ms)

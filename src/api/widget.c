@@ -516,13 +516,13 @@ void sb_widget_session_start(sb_req_t *req)
     }
     sb_random_token(c->token, 32);
     sb_uuid4(c->session_id);
-    char ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], hash[65], window[16], limit[16], ttl[16];
+    char ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], hash[65], window[16], limit[16], ttl[24];
     sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
     sb_key_global(k_idx, "idx", "widgets");
     sb_ratelimit_key(k_rl, &sb_rule_session_start, ip);
     sb_sha256_hex(c->token, strlen(c->token), hash);
     sb_ratelimit_args(&sb_rule_session_start, window, limit);
-    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)req->loop->srv->cfg->widget_session_ttl_s * 1000);
+    sb_fmt_u64((uint64_t)req->loop->srv->cfg->widget_session_ttl_s * 1000, ttl);
     sb_uuid4(c->conv_id);
     const char *argv[] = {k_idx, k_rl, wid, c->origin, window, limit, hash, c->session_id, ttl, c->conv_id};
     if (sb_store_eval(sb_api_store(req), &sb_script_session_start, 2, SB_ARRAY_SIZE(argv), argv, NULL,

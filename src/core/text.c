@@ -164,6 +164,23 @@ size_t sb_fmt_u64(uint64_t v, char *out)
     return n;
 }
 
+int sb_str_join(char *out, size_t cap, const char *const *parts, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+        if (l >= cap - len) {
+            memcpy(out + len, parts[i], cap - len - 1);
+            out[cap - 1] = '\0';
+            return -E2BIG;
+        }
+        memcpy(out + len, parts[i], l);
+        len += l;
+    }
+    out[len] = '\0';
+    return (int)len;
+}
+
 int sb_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
 {
     if (n == 0 || n > 20)
@@ -198,24 +215,84 @@ bool sb_uuid_valid(const char *s, size_t n)
     return true;
 }
 
-/* "YYYY-MM-DDTHH:MM:SS.<frac>Z" with `digits` fractional digits. */
+/* t / unit rounded down, and what is left (0 .. unit - 1): times before 1970 too. */
+static void split_time(int64_t t, int64_t unit, int64_t *secs, unsigned *frac)
+{
+    *secs = t / unit;
+    int64_t r = t % unit;
+    if (r < 0) {
+        r += unit;
+        (*secs)--;
+    }
+    *frac = (unsigned)r;
+}
+
+/* v as `width` digits with leading zeros. */
+static char *put_digits(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.<frac>Z" with `digits` fractional digits. Years 0..9999 are written
+ * here (the date from the day count, proleptic Gregorian: H. Hinnant's civil_from_days),
+ * without gmtime_r, strftime or printf: event and message time stamps are made on hot paths.
+ * Other years go through the C library. */
 static void rfc3339(int64_t secs, unsigned frac, int digits, char out[32])
 {
-    time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%0*uZ", digits, frac);
+    int64_t days;
+    unsigned sod;
+    split_time(secs, 86400, &days, &sod);
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+    int64_t year = (int64_t)yoe + era * 400 + (month <= 2);
+    if (year < 0 || year > 9999) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(out + n, 32 - n, ".%0*uZ", digits, frac);
+        return;
+    }
+    char *p = put_digits(out, (unsigned)year, 4);
+    *p++ = '-';
+    p = put_digits(p, month, 2);
+    *p++ = '-';
+    p = put_digits(p, day, 2);
+    *p++ = 'T';
+    p = put_digits(p, sod / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, sod % 60, 2);
+    *p++ = '.';
+    p = put_digits(p, frac, digits);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 void sb_time_rfc3339(int64_t unix_ms, char out[32])
 {
-    rfc3339(unix_ms / 1000, (unsigned)(unix_ms % 1000), 3, out);
+    int64_t s;
+    unsigned f;
+    split_time(unix_ms, 1000, &s, &f);
+    rfc3339(s, f, 3, out);
 }
 
 void sb_time_rfc3339_us(int64_t unix_us, char out[32])
 {
-    rfc3339(unix_us / 1000000, (unsigned)(unix_us % 1000000), 6, out);
+    int64_t s;
+    unsigned f;
+    split_time(unix_us, 1000000, &s, &f);
+    rfc3339(s, f, 6, out);
 }
 
 bool sb_query_get(sb_str_t query, const char *key, sb_str_t *value)

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "switchboard/text.h"
 
@@ -338,6 +340,66 @@ static void test_time_rfc3339(void **state)
     assert_string_equal(out, "2099-12-31T23:59:59.999Z");
     sb_time_rfc3339(1700000000010LL, out);
     assert_string_equal(out, "2023-11-14T22:13:20.010Z");
+    sb_time_rfc3339_us(1700000000000007LL, out);
+    assert_string_equal(out, "2023-11-14T22:13:20.000007Z");
+    sb_time_rfc3339(-1000LL, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.000Z");
+    sb_time_rfc3339(253402300799999LL, out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+    sb_time_rfc3339(-62135596800000LL, out); /* the first day of year 1 */
+    assert_string_equal(out, "0001-01-01T00:00:00.000Z");
+    sb_time_rfc3339(253402300800000LL, out); /* year 10000: the C library's way */
+    assert_string_equal(out, "10000-01-01T00:00:00.000Z");
+}
+
+/* The formatter agrees with gmtime_r + strftime on every second it is given: 200,000 of them
+ * spread over the years 1000 to 9999, and every day boundary around the leap days of
+ * 1900, 2000, 2100 (+-1 s). */
+static void test_time_rfc3339_matches_libc(void **state)
+{
+    (void)state;
+    char got[32], want[32];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    const int64_t lo = -30610224000LL, hi = 253402300799LL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t s = lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
+        time_t t = (time_t)s;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t n = strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof(want) - n, ".%03uZ", (unsigned)(i % 1000));
+        sb_time_rfc3339(s * 1000 + i % 1000, got);
+        assert_string_equal(got, want);
+    }
+    const int64_t marks[] = {-2203891200LL, -2203804800LL, 951782400LL, 951868800LL, 4107456000LL, 4107542400LL};
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+        for (int64_t s = marks[i] - 86401; s <= marks[i] + 86401; s += 86400) {
+            time_t t = (time_t)s;
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            size_t n = strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(want + n, sizeof(want) - n, ".000Z");
+            sb_time_rfc3339(s * 1000, got);
+            assert_string_equal(got, want);
+        }
+    }
+}
+
+static void test_str_join(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_int_equal(sb_str_join(out, sizeof(out), (const char *[]){"sb:", "ab", ":c"}, 3), 7);
+    assert_string_equal(out, "sb:ab:c");
+    assert_int_equal(sb_str_join(out, sizeof(out), (const char *[]){"sb:", "abc", ":d"}, 3), -E2BIG);
+    assert_string_equal(out, "sb:abc:"); /* what fits, like snprintf */
+    assert_int_equal(sb_str_join(out, sizeof(out), (const char *[]){"12345678"}, 1), -E2BIG);
+    assert_string_equal(out, "1234567");
+    assert_int_equal(sb_str_join(out, sizeof(out), (const char *[]){""}, 1), 0);
+    assert_string_equal(out, "");
 }
 
 static bool acc(const char *v)
@@ -405,6 +467,8 @@ int main(void)
         cmocka_unit_test(test_uuid_valid),
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_time_rfc3339),
+        cmocka_unit_test(test_time_rfc3339_matches_libc),
+        cmocka_unit_test(test_str_join),
         cmocka_unit_test(test_accepts_coding),
         cmocka_unit_test(test_trim_ows),
     };
