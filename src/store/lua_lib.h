@@ -168,7 +168,7 @@
  *   rl_add(key, now, window, limit)
  *   rl_admit(key, now, window, limit[, now_s, window_s]) -> ok, count (with this one when
  *                                             admitted), reset ms
- * A key written by an older version (a list, newest first) is converted in place with its TTL
+ * A key written by an earlier build (a list, newest first) is converted in place with its TTL
  * the first time it is met (rl_legacy); any other failure (a key of another type: WRONGTYPE, an
  * OOM refusal) fails the call with Redis's error.
  * Times are written with string.format('%d'): Lua's own number-to-string is a slow
