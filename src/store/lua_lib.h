@@ -164,8 +164,9 @@
  * TTL, or hands back the times already there (nothing written); an admission rewrites the times
  * in the window with the new one in front, a refusal writes nothing.
  *   rl_now()                               -> ms
- *   rl_check(key, now, window, limit)      -> ok, count in the window, reset ms (nothing written)
- *   rl_add(key, now, window, limit)
+ *   rl_check(key, now, window, limit)      -> ok, count in the window, reset ms, the times read
+ *                                             (nothing written)
+ *   rl_add(key, times, now, window, limit) records an admission on top of rl_check's times
  *   rl_admit(key, now, window, limit[, now_s, window_s]) -> ok, count (with this one when
  *                                             admitted), reset ms
  * A key written by an earlier build (a list, newest first) is converted in place with its TTL
@@ -205,11 +206,11 @@
     "  redis.call('SET', key, last > 0 and (now_s .. ' ' .. string.sub(s, 1, last)) or now_s, 'PX', window_s)\n"       \
     "end\n"                                                                                                            \
     "local function rl_check(key, now, window, limit)\n"                                                               \
-    "  local n, reset = rl_scan(rl_get(key, window), now, window, limit)\n"                                            \
-    "  return n < limit, n, reset\n"                                                                                   \
-    "end\n"                                                                                                            \
-    "local function rl_add(key, now, window, limit)\n"                                                                 \
     "  local s = rl_get(key, window)\n"                                                                                \
+    "  local n, reset = rl_scan(s, now, window, limit)\n"                                                              \
+    "  return n < limit, n, reset, s\n"                                                                                \
+    "end\n"                                                                                                            \
+    "local function rl_add(key, s, now, window, limit)\n"                                                              \
     "  local _, _, last = rl_scan(s, now, window, limit - 1)\n"                                                        \
     "  rl_put(key, s, last, string.format('%d', now), string.format('%d', window))\n"                                  \
     "end\n"                                                                                                            \
