@@ -31,6 +31,8 @@ typedef struct sb_config {
     char *data_dir;
     uint64_t max_body;
     unsigned max_connections;
+    unsigned max_connections_per_ip; /* 0: no cap; trusted proxies are exempt */
+    unsigned ipv6_prefix;            /* IPv6 clients are counted by this network (rate limits, caps) */
     sb_cidr_list_t trusted_proxies;
     sb_cidr_list_t allow_private_targets;
     unsigned retry_schedule[SB_MAX_RETRY_STEPS];
@@ -40,6 +42,9 @@ typedef struct sb_config {
     char *config_file;
     unsigned header_timeout_ms;
     unsigned idle_timeout_ms;
+    unsigned body_timeout_ms; /* a body's deadline: this, plus 1 s per body_min_rate bytes, */
+    unsigned body_min_rate;   /* ... bytes/s (0: no extension), */
+    unsigned body_max_ms;     /* ... never more than this */
     unsigned shutdown_timeout_ms;
     unsigned redis_timeout_ms;
     char *ca_file; /* extra CA bundle for https deliveries */

@@ -37,6 +37,11 @@ static const opt_t opts[] = {
      "data directory of the embedded Redis (default ./switchboard-data)"},
     {"max-body", OPT_U64, OFF(max_body), 1, 1ull << 30, "BYTES", "largest request body (default 1048576)"},
     {"max-connections", OPT_UINT, OFF(max_connections), 1, 10000000, "N", "open client connections (default 100000)"},
+    {"max-connections-per-ip", OPT_UINT, OFF(max_connections_per_ip), 0, 10000000, "N",
+     "open connections from one client address (IPv6: its --ipv6-prefix network); peers in --trusted-proxies are "
+     "exempt; 0: no cap (default 1024)"},
+    {"ipv6-prefix", OPT_UINT, OFF(ipv6_prefix), 16, 128, "BITS",
+     "IPv6 clients are counted by this network prefix for rate limits and connection caps (default 64)"},
     {"trusted-proxies", OPT_CIDRS, OFF(trusted_proxies), 0, 0, "CIDRS", "peers whose X-Forwarded-For is believed"},
     {"allow-private-targets", OPT_CIDRS, OFF(allow_private_targets), 0, 0, "CIDRS",
      "private ranges deliveries may reach"},
@@ -46,6 +51,12 @@ static const opt_t opts[] = {
     {"config", OPT_STR, OFF(config_file), 0, 0, "FILE", "JSON file with any of these settings"},
     {"header-timeout-ms", OPT_UINT, OFF(header_timeout_ms), 100, 3600000, "MS",
      "time allowed for a request's headers (default 10000)"},
+    {"body-timeout-ms", OPT_UINT, OFF(body_timeout_ms), 100, 3600000, "MS",
+     "time allowed for a request body, extended by one second per --body-min-rate bytes received (default 20000)"},
+    {"body-min-rate", OPT_UINT, OFF(body_min_rate), 0, 1u << 30, "BYTES/S",
+     "the rate a body must keep to extend its deadline; 0: no extension (default 500)"},
+    {"body-max-ms", OPT_UINT, OFF(body_max_ms), 100, 86400000, "MS",
+     "longest a request body may take, however fast it arrives (default 120000)"},
     {"idle-timeout-ms", OPT_UINT, OFF(idle_timeout_ms), 100, 86400000, "MS", "idle keep-alive timeout (default 60000)"},
     {"shutdown-timeout-ms", OPT_UINT, OFF(shutdown_timeout_ms), 0, 3600000, "MS",
      "bound on draining after SIGTERM (default 10000)"},
@@ -91,6 +102,8 @@ void sb_config_defaults(sb_config_t *cfg)
     cfg->data_dir = sb_strdup("./switchboard-data");
     cfg->max_body = 1u << 20;
     cfg->max_connections = 100000;
+    cfg->max_connections_per_ip = 1024;
+    cfg->ipv6_prefix = 64;
     static const unsigned sched[] = {0, 5, 300, 1800, 7200, 18000, 36000, 36000};
     memcpy(cfg->retry_schedule, sched, sizeof(sched));
     cfg->retry_steps = SB_ARRAY_SIZE(sched);
@@ -98,6 +111,9 @@ void sb_config_defaults(sb_config_t *cfg)
     cfg->log_level = SB_LOG_INFO;
     cfg->header_timeout_ms = 10000;
     cfg->idle_timeout_ms = 60000;
+    cfg->body_timeout_ms = 20000;
+    cfg->body_min_rate = 500;
+    cfg->body_max_ms = 120000;
     cfg->shutdown_timeout_ms = 10000;
     cfg->redis_timeout_ms = 2000;
     cfg->disable_after_ms = 5ull * 86400000;
