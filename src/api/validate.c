@@ -8,6 +8,7 @@
 
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
+#include "switchboard/json.h"
 #include "switchboard/text.h"
 
 int sb_verr_set(sb_verr_t *e, const char *field, const char *fmt, ...)
@@ -25,73 +26,39 @@ void sb_resp_verr(sb_req_t *req, const sb_verr_t *e)
     sb_resp_problem(req, 400, e->detail, e->field[0] ? e->field : NULL);
 }
 
-/* cJSON accepts raw control characters inside strings and stops C strings at an escaped NUL;
- * JSON forbids the first and we cannot store the second, so both are refused here. */
-static bool json_text_ok(const char *p, size_t n)
-{
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (!in_str) {
-            if (c == '"')
-                in_str = true;
-            continue;
-        }
-        if (c < 0x20)
-            return false;
-        if (c == '"') {
-            in_str = false;
-        } else if (c == '\\') {
-            if (i + 1 >= n)
-                return false;
-            if (p[i + 1] == 'u' && i + 5 < n && memcmp(p + i + 2, "0000", 4) == 0)
-                return false;
-            i++; /* the escaped character cannot end the string */
-        }
-    }
-    return true;
-}
-
-cJSON *sb_json_body(sb_req_t *req, bool allow_empty)
+cJSON *sb_json_body_parse(const sb_req_t *req, bool allow_empty, sb_verr_t *e)
 {
     const char *p = req->body.data ? req->body.data : "";
-    size_t n = req->body.len;
-    size_t i = 0;
+    size_t n = req->body.len, i = 0;
+    e->field[0] = '\0';
     while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
         i++;
     if (i == n) {
         if (allow_empty)
             return cJSON_CreateObject();
-        sb_resp_problem(req, 400, "request body must be a JSON object", NULL);
+        snprintf(e->detail, sizeof(e->detail), "request body must be a JSON object");
         return NULL;
     }
-    if (!sb_utf8_valid(p, n)) {
-        sb_resp_problem(req, 400, "request body is not valid UTF-8", NULL);
-        return NULL;
-    }
-    if (!json_text_ok(p, n)) {
-        sb_resp_problem(req, 400, "request body is not valid JSON: control character or \\u0000 in a string", NULL);
-        return NULL;
-    }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(p, n, &end, 0);
-    if (root) { /* only whitespace may follow the value */
-        while (end < p + n && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-            end++;
-        if (end != p + n) {
-            cJSON_Delete(root);
-            root = NULL;
-        }
-    }
+    char err[SB_JSON_ERR_MAX];
+    cJSON *root = sb_json_parse(p, n, err);
     if (!root) {
-        sb_resp_problem(req, 400, "request body is not valid JSON", NULL);
+        snprintf(e->detail, sizeof(e->detail), "request body %s", err);
         return NULL;
     }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        sb_resp_problem(req, 400, "request body must be a JSON object", NULL);
+        snprintf(e->detail, sizeof(e->detail), "request body must be a JSON object");
         return NULL;
     }
+    return root;
+}
+
+cJSON *sb_json_body(sb_req_t *req, bool allow_empty)
+{
+    sb_verr_t e;
+    cJSON *root = sb_json_body_parse(req, allow_empty, &e);
+    if (!root)
+        sb_resp_verr(req, &e);
     return root;
 }
 

@@ -15,6 +15,7 @@
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
+#include "switchboard/json.h"
 #include "switchboard/log.h"
 #include "switchboard/text.h"
 
@@ -246,9 +247,16 @@ static void accept_msgs(sb_req_t *req, const sb_binding_t *const *bindings, cons
         sb_api_unavailable(req);
 }
 
+/* The body through the validated parse (json.h), as one object; NULL when it answered 400. */
 static cJSON *json_object_body(sb_req_t *req)
 {
-    cJSON *o = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
+    char err[SB_JSON_ERR_MAX], detail[SB_JSON_ERR_MAX + 16];
+    cJSON *o = sb_json_parse(req->body.data, req->body.len, err);
+    if (!o) {
+        snprintf(detail, sizeof(detail), "the body %s", err);
+        sb_resp_problem(req, 400, detail, NULL);
+        return NULL;
+    }
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         sb_resp_problem(req, 400, "the body must be a JSON object", NULL);
@@ -282,13 +290,17 @@ static cJSON *form_object(const char *s, size_t n)
             char *val = sb_malloc(vlen + 1);
             int kl = sb_percent_decode(p, (size_t)(ke - p), key, sizeof(key), true);
             int vl = sb_percent_decode(eq ? eq + 1 : pe, vlen, val, vlen + 1, true);
-            if (kl < 0 || vl < 0 || !sb_utf8_valid(val, (size_t)vl)) {
+            /* the same rules as the JSON parse: UTF-8, no control characters but line breaks
+             * and tabs (a NUL would cut the text), every field named once */
+            bool bad = kl < 0 || vl < 0 || !sb_utf8_valid(val, (size_t)vl) || memchr(key, 0, (size_t)kl);
+            for (int i = 0; !bad && i < vl; i++)
+                bad = (unsigned char)val[i] < 0x20 && val[i] != '\n' && val[i] != '\r' && val[i] != '\t';
+            if (bad || cJSON_GetObjectItemCaseSensitive(o, key)) {
                 sb_free(val);
                 cJSON_Delete(o);
                 return NULL;
             }
-            if (!cJSON_GetObjectItemCaseSensitive(o, key))
-                cJSON_AddStringToObject(o, key, val);
+            cJSON_AddStringToObject(o, key, val);
             sb_free(val);
         }
         p = pe + 1;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "switchboard/alloc.h"
+#include "switchboard/json.h"
 
 #define MIN_MODULUS_BITS   2048
 #define MAX_MODULUS_BYTES  1024               /* 8192 bits */
@@ -196,14 +197,8 @@ static void key_release(jwk_t *key)
 
 sb_jwks_t *sb_jwks_parse(const char *json, size_t len, char *err, size_t errlen)
 {
-    const char *end = NULL;
-    cJSON *root = json ? cJSON_ParseWithLengthOpts(json, len, &end, false) : NULL;
-    /* Nothing but JSON whitespace may follow the document. */
-    for (const char *p = end; root && p < json + len; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            cJSON_Delete(root);
-            root = NULL;
-        }
+    char jerr[SB_JSON_ERR_MAX];
+    cJSON *root = sb_json_parse(json, len, jerr);
     if (!root) {
         set_err(err, errlen, "JWKS is not JSON");
         return NULL;
@@ -253,10 +248,8 @@ size_t sb_jwks_count(const sb_jwks_t *ks)
 /* Parses decoded text (buf[len] must be writable) as one JSON object, or NULL. */
 static cJSON *parse_object(char *buf, size_t len)
 {
-    if (memchr(buf, '\0', len))
-        return NULL; /* a NUL inside would hide the rest of the text from cJSON */
-    buf[len] = '\0';
-    cJSON *o = cJSON_ParseWithOpts(buf, NULL, true);
+    char err[SB_JSON_ERR_MAX];
+    cJSON *o = sb_json_parse(buf, len, err); /* refuses NUL bytes, which would hide the rest from cJSON */
     if (o && !cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return NULL;

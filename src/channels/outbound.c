@@ -11,6 +11,7 @@
 
 #include "switchboard/alloc.h"
 #include "switchboard/channels.h"
+#include "switchboard/json.h"
 #include "switchboard/text.h"
 
 #define TOKEN_SLOTS 16
@@ -198,7 +199,8 @@ int sb_send_result(const char *platform, const char *body, size_t len, char *pmi
                    size_t errlen)
 {
     pmid[0] = '\0';
-    cJSON *o = len ? cJSON_ParseWithLength(body, len) : NULL;
+    char jerr[SB_JSON_ERR_MAX];
+    cJSON *o = sb_json_parse(body, len, jerr);
     int rc = SB_SEND_ACCEPTED;
     if (strcmp(platform, "slack") == 0) {
         /* Slack answers 200 with {"ok":false,"error":"..."} for most failures. */
@@ -285,7 +287,8 @@ void sb_send_token_forget(const char *app)
 
 int sb_send_token_put(const char *app, const char *body, size_t len)
 {
-    cJSON *o = len ? cJSON_ParseWithLength(body, len) : NULL;
+    char err[SB_JSON_ERR_MAX];
+    cJSON *o = sb_json_parse(body, len, err);
     const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "access_token"));
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
     int rc = -EINVAL;

@@ -9,6 +9,7 @@
 #include "switchboard/alloc.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
+#include "switchboard/json.h"
 #include "switchboard/text.h"
 
 typedef struct target {
@@ -75,8 +76,9 @@ static void parse_result(const char *body, size_t len, char **out, bool *is_erro
     size_t i = 0;
     while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
         i++;
+    char err[SB_JSON_ERR_MAX];
     if (i < len && body[i] == '{')
-        j = cJSON_ParseWithLength(body, len);
+        j = sb_json_parse(body, len, err); /* not valid: the text as it came, cleaned as plain text */
     const char *text = body;
     size_t tlen = len;
     if (cJSON_IsObject(j)) {

@@ -14,6 +14,7 @@
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
+#include "switchboard/json.h"
 #include "switchboard/log.h"
 #include "switchboard/text.h"
 
@@ -339,7 +340,8 @@ static void record_outcome(attempt_t *a, const char *outcome, const char *error,
  * string. Returns it (to free), or NULL. */
 static char *agent_reply_text(const char *body, size_t len)
 {
-    cJSON *o = len ? cJSON_ParseWithLength(body, len) : NULL;
+    char err[SB_JSON_ERR_MAX];
+    cJSON *o = sb_json_parse(body, len, err); /* an answer that fails it carries no reply */
     const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "reply"));
     if (!t || !t[0])
         t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "message"));
