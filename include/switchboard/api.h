@@ -32,6 +32,8 @@ typedef struct sb_verr {
 /* Parses the body as a JSON object. On failure answers 400 and returns NULL.
  * allow_empty: an empty body counts as {}. */
 cJSON *sb_json_body(sb_req_t *req, bool allow_empty);
+/* The same without answering: NULL with the problem in e (its field empty). */
+cJSON *sb_json_body_parse(const sb_req_t *req, bool allow_empty, sb_verr_t *e);
 void sb_resp_verr(sb_req_t *req, const sb_verr_t *e);
 int sb_verr_set(sb_verr_t *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -107,6 +109,10 @@ void sb_tenant_whoami(sb_req_t *req);
 /* client_ip.c: the socket peer, or the right-most untrusted X-Forwarded-For entry when the
  * peer is a trusted proxy (SPEC 2). */
 void sb_client_ip(const sb_req_t *req, const sb_cidr_list_t *trusted, char out[46]);
+/* The client as a rate-limit subject: its IPv4 address, or its IPv6 network of --ipv6-prefix
+ * bits ("2001:db8:1:2::/64"), so that one holder of a /64 is one client. */
+#define SB_CLIENT_SUBJECT_MAX 64
+void sb_client_subject(const sb_req_t *req, char out[SB_CLIENT_SUBJECT_MAX]);
 
 /* ratelimit.c: exact rolling-window limits (docs/ratelimit.md) */
 typedef struct sb_rate_rule {
@@ -129,9 +135,20 @@ extern const sb_rate_rule_t sb_rule_session_start, sb_rule_otp_verify, sb_rule_w
 
 /* widget.c: shared by the widget route families */
 void sb_widget_origin(const sb_req_t *req, char out[320]);
-bool sb_widget_origin_allowed(const cJSON *widget, const char *origin);
+/* CORS headers for an origin the widget gate (SB_LUA_WIDGET) admitted: only ever after it. */
 void sb_widget_cors(sb_req_t *req, const char *origin);
 const char *sb_widget_id_param(sb_req_t *req); /* NULL (404 answered) when malformed */
+/* Answers the gate's refusals ('NOWIDGET' 404, 'ORIGIN' 403, 'SUSPENDED' 403), without CORS
+ * headers; false when word is none of them. */
+bool sb_widget_refused(sb_req_t *req, sb_str_t word);
+/* A refusal a widget route finds before its own script (a bad body or query): the gate runs
+ * first, so the answer carries CORS headers only for an admitted origin and a foreign page gets
+ * the gate's 403. Takes req->ctx. */
+void sb_widget_fail(sb_req_t *req, const char *wid, const char *origin, int status, const char *detail,
+                    const char *field);
+void sb_widget_fail_verr(sb_req_t *req, const char *wid, const char *origin, const sb_verr_t *e);
+/* sb_json_body for widget routes: a bad body is answered through sb_widget_fail. */
+cJSON *sb_widget_body(sb_req_t *req, const char *wid, const char *origin, bool allow_empty);
 
 void sb_widget_config(sb_req_t *req);
 void sb_widget_session_start(sb_req_t *req);

@@ -7,10 +7,41 @@
 #include "switchboard/api.h"
 #include "switchboard/text.h"
 
+static bool all_digits(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    return n > 0;
+}
+
+/* An X-Forwarded-For entry: an address, "1.2.3.4:5555", "[2001:db8::1]" or
+ * "[2001:db8::1]:443" (proxies that keep the client's port write these; RFC 7239 quotes them). */
 static bool parse_ip(const char *s, size_t n, struct sockaddr_storage *ss)
 {
     char tmp[INET6_ADDRSTRLEN + 1];
     sb_trim_ows(&s, &n);
+    if (n && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close)
+            return false;
+        size_t rest = n - (size_t)(close + 1 - s);
+        if (rest && (close[1] != ':' || !all_digits(close + 2, rest - 1)))
+            return false;
+        n = (size_t)(close - s - 1);
+        s++;
+        if (!memchr(s, ':', n))
+            return false; /* brackets hold IPv6 only */
+    } else {
+        const char *colon = memchr(s, ':', n);
+        if (colon && !memchr(colon + 1, ':', n - (size_t)(colon + 1 - s))) { /* one colon: IPv4 and a port */
+            if (!all_digits(colon + 1, n - (size_t)(colon + 1 - s)))
+                return false;
+            n = (size_t)(colon - s);
+            if (!memchr(s, '.', n))
+                return false;
+        }
+    }
     if (n == 0 || n >= sizeof(tmp))
         return false;
     memcpy(tmp, s, n);
@@ -78,4 +109,27 @@ void sb_client_ip(const sb_req_t *req, const sb_cidr_list_t *trusted, char out[I
             end = comma > start ? comma - 1 : start;
         }
     }
+}
+
+void sb_client_subject(const sb_req_t *req, char out[SB_CLIENT_SUBJECT_MAX])
+{
+    const sb_config_t *cfg = req->loop->srv->cfg;
+    char ip[INET6_ADDRSTRLEN];
+    sb_client_ip(req, &cfg->trusted_proxies, ip);
+    struct in6_addr a;
+    if (!strchr(ip, ':') || cfg->ipv6_prefix >= 128 || inet_pton(AF_INET6, ip, &a) != 1) {
+        memcpy(out, ip, strlen(ip) + 1);
+        return;
+    }
+    /* One holder of a /64 (the usual end-site assignment) has 2^64 addresses: it is one client. */
+    unsigned bits = cfg->ipv6_prefix;
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned keep = bits >= 8 ? 8 : bits;
+        a.s6_addr[i] &= (unsigned char)(0xff00u >> keep);
+        bits -= keep;
+    }
+    inet_ntop(AF_INET6, &a, out, INET6_ADDRSTRLEN);
+    size_t n = strlen(out);
+    out[n++] = '/';
+    sb_fmt_u64(cfg->ipv6_prefix, out + n);
 }

@@ -47,21 +47,6 @@ void sb_widget_origin(const sb_req_t *req, char out[320])
         out[0] = '\0';
 }
 
-/* An empty whitelist allows every origin; otherwise the origin must be listed exactly. */
-bool sb_widget_origin_allowed(const cJSON *widget, const char *origin)
-{
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(widget, "allowedOrigins");
-    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)
-        return true;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, list)
-    {
-        if (cJSON_IsString(it) && origin[0] && strcmp(it->valuestring, origin) == 0)
-            return true;
-    }
-    return false;
-}
-
 void sb_widget_cors(sb_req_t *req, const char *origin)
 {
     if (!origin[0])
@@ -82,26 +67,104 @@ const char *sb_widget_id_param(sb_req_t *req)
     return wid;
 }
 
+bool sb_widget_refused(sb_req_t *req, sb_str_t word)
+{
+    if (sb_str_eq(word, "NOWIDGET"))
+        sb_resp_problem(req, 404, "no such widget", NULL);
+    else if (sb_str_eq(word, "ORIGIN"))
+        sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
+    else if (sb_str_eq(word, "SUSPENDED"))
+        sb_resp_problem(req, 403, "this widget is not available: its tenant is suspended", NULL);
+    else
+        return false;
+    return true;
+}
+
+/* The first element of a script's array answer (or the string answer itself). */
+static sb_str_t answer_word(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+        return (sb_str_t){r->str, r->len};
+    if (r->type == REDIS_REPLY_ARRAY && r->elements && r->element[0]->type == REDIS_REPLY_STRING)
+        return (sb_str_t){r->element[0]->str, r->element[0]->len};
+    return SB_STR_LIT("");
+}
+
+/* ---------- refusals found before the route's own script: answered after the gate ---------- */
+
+typedef struct widget_fail {
+    int status;
+    const char *detail, *field;
+    char origin[320];
+} widget_fail_t;
+
+static void on_fail_gate(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb_req_t *req = data;
+    widget_fail_t *f = req->ctx;
+    if (sb_api_reply_failed(req, reply))
+        return;
+    sb_str_t word = answer_word(reply);
+    if (sb_widget_refused(req, word))
+        return;
+    if (!sb_str_eq(word, "OK")) {
+        sb_api_unavailable(req);
+        return;
+    }
+    sb_widget_cors(req, f->origin);
+    sb_resp_problem(req, f->status, f->detail, f->field);
+}
+
+void sb_widget_fail(sb_req_t *req, const char *wid, const char *origin, int status, const char *detail,
+                    const char *field)
+{
+    widget_fail_t *f = sb_req_alloc(req, sizeof(*f));
+    f->status = status;
+    f->detail = sb_req_strndup(req, detail, strlen(detail));
+    f->field = field && field[0] ? sb_req_strndup(req, field, strlen(field)) : NULL;
+    size_t n = strlen(origin);
+    memcpy(f->origin, origin, n < sizeof(f->origin) ? n + 1 : 1);
+    f->origin[sizeof(f->origin) - 1] = '\0';
+    req->ctx = f;
+    char k_idx[SB_KEY_MAX];
+    sb_key_global(k_idx, "idx", "widgets");
+    const char *argv[] = {k_idx, wid, f->origin};
+    if (sb_store_eval(sb_api_store(req), &sb_script_widget_config, 1, 3, argv, NULL, on_fail_gate, req) < 0)
+        sb_api_unavailable(req);
+}
+
+void sb_widget_fail_verr(sb_req_t *req, const char *wid, const char *origin, const sb_verr_t *e)
+{
+    sb_widget_fail(req, wid, origin, 400, e->detail, e->field);
+}
+
+cJSON *sb_widget_body(sb_req_t *req, const char *wid, const char *origin, bool allow_empty)
+{
+    sb_verr_t e;
+    cJSON *body = sb_json_body_parse(req, allow_empty, &e);
+    if (!body)
+        sb_widget_fail_verr(req, wid, origin, &e);
+    return body;
+}
+
 /* ---------- GET /api/widget/{widgetId}/config and its preflight ---------- */
 
 static void on_config(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     sb_req_t *req = data;
+    const char *origin = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
-    cJSON *w = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-                   ? cJSON_ParseWithLength(reply->element[0]->str, reply->element[0]->len)
+    sb_str_t word = answer_word(reply);
+    if (sb_widget_refused(req, word))
+        return;
+    cJSON *w = sb_str_eq(word, "OK") && reply->elements == 3
+                   ? cJSON_ParseWithLength(reply->element[1]->str, reply->element[1]->len)
                    : NULL;
     if (!w) {
-        sb_resp_problem(req, 404, "no such widget", NULL);
-        return;
-    }
-    char origin[320];
-    sb_widget_origin(req, origin);
-    if (!sb_widget_origin_allowed(w, origin)) {
-        cJSON_Delete(w);
-        sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
+        sb_api_unavailable(req);
         return;
     }
     sb_widget_cors(req, origin);
@@ -114,7 +177,7 @@ static void on_config(sb_store_t *st, redisReply *reply, void *data)
         return;
     }
     cJSON *agent =
-        reply->element[1]->len ? cJSON_ParseWithLength(reply->element[1]->str, reply->element[1]->len) : NULL;
+        reply->element[2]->len ? cJSON_ParseWithLength(reply->element[2]->str, reply->element[2]->len) : NULL;
     cJSON *dto = cJSON_CreateObject();
     cJSON_AddStringToObject(dto, "widgetId", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "id")));
     cJSON_AddItemToObject(dto, "name", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(w, "name"), 1));
@@ -137,10 +200,13 @@ void sb_widget_config(sb_req_t *req)
     const char *wid = sb_widget_id_param(req);
     if (!wid)
         return;
+    char *origin = sb_req_alloc(req, 320);
+    sb_widget_origin(req, origin);
+    req->ctx = origin;
     char k_idx[SB_KEY_MAX];
     sb_key_global(k_idx, "idx", "widgets");
-    const char *argv[] = {k_idx, wid};
-    if (sb_store_eval(sb_api_store(req), &sb_script_widget_config, 1, 2, argv, NULL, on_config, req) < 0)
+    const char *argv[] = {k_idx, wid, origin};
+    if (sb_store_eval(sb_api_store(req), &sb_script_widget_config, 1, 3, argv, NULL, on_config, req) < 0)
         sb_api_unavailable(req);
 }
 
@@ -204,7 +270,7 @@ static bool answer_number(sb_str_t *s, long long *v)
     return true;
 }
 
-/* session_start's answer (widget_scripts.c): 'NOWIDGET' | 'ORIGIN' | 'OTP' |
+/* session_start's answer (widget_scripts.c): 'NOWIDGET' | 'ORIGIN' | 'SUSPENDED' | 'OTP' |
  * 'LIMIT <count> <reset ms>' | 'OK <count> <reset ms> <expiresAt ms> <tenant id>'. */
 static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
 {
@@ -215,14 +281,8 @@ static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
         return;
     sb_str_t s = reply->type == REDIS_REPLY_STRING ? (sb_str_t){reply->str, reply->len} : SB_STR_LIT("");
     sb_str_t word = answer_field(&s);
-    if (sb_str_eq(word, "NOWIDGET")) {
-        sb_resp_problem(req, 404, "no such widget", NULL);
+    if (sb_widget_refused(req, word))
         return;
-    }
-    if (sb_str_eq(word, "ORIGIN")) {
-        sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
-        return;
-    }
     sb_widget_cors(req, c->origin);
     if (sb_str_eq(word, "OTP")) {
         sb_resp_problem(req, 400, "this widget requires an OTP-verified session (mode \"otp\")", "mode");
@@ -296,16 +356,14 @@ static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
     start_ctx_t *c = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
-    cJSON *w = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-                   ? cJSON_ParseWithLength(reply->element[0]->str, reply->element[0]->len)
+    sb_str_t word = answer_word(reply);
+    if (sb_widget_refused(req, word))
+        return;
+    cJSON *w = sb_str_eq(word, "OK") && reply->elements == 3
+                   ? cJSON_ParseWithLength(reply->element[1]->str, reply->element[1]->len)
                    : NULL;
     if (!w) {
-        sb_resp_problem(req, 404, "no such widget", NULL);
-        return;
-    }
-    if (!sb_widget_origin_allowed(w, c->origin)) {
-        cJSON_Delete(w);
-        sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
+        sb_api_unavailable(req);
         return;
     }
     const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "smsWebhookUrl"));
@@ -356,9 +414,9 @@ static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
     cJSON_Delete(d);
     cJSON_free(body);
 
-    char ip[INET6_ADDRSTRLEN], k_rl[SB_KEY_MAX], k_secret[SB_KEY_MAX], tokhash[65];
+    char ip[SB_CLIENT_SUBJECT_MAX], k_rl[SB_KEY_MAX], k_secret[SB_KEY_MAX], tokhash[65];
     char window[16], limit[16], ttl[16], code_ttl[16], secret[64], apikey[32];
-    sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
+    sb_client_subject(req, ip);
     sb_ratelimit_key(k_rl, &sb_rule_session_start, ip);
     sb_key_tenant(k_secret, tid, "whsecret");
     sb_sha256_hex(c->token, strlen(c->token), tokhash);
@@ -385,8 +443,8 @@ static void otp_start(sb_req_t *req, const char *wid)
     sb_uuid4(c->conv_id);
     char k_idx[SB_KEY_MAX];
     sb_key_global(k_idx, "idx", "widgets");
-    const char *argv[] = {k_idx, wid};
-    if (sb_store_eval(sb_api_store(req), &sb_script_widget_config, 1, 2, argv, NULL, on_otp_widget, req) < 0)
+    const char *argv[] = {k_idx, wid, c->origin};
+    if (sb_store_eval(sb_api_store(req), &sb_script_widget_config, 1, 3, argv, NULL, on_otp_widget, req) < 0)
         sb_api_unavailable(req);
 }
 
@@ -406,9 +464,12 @@ static void on_otp_verified(sb_store_t *st, redisReply *reply, void *data)
     start_ctx_t *c = req->ctx;
     if (sb_api_reply_failed(req, reply))
         return;
+    sb_str_t word = answer_word(reply);
+    if (sb_widget_refused(req, word))
+        return;
     sb_widget_cors(req, c->origin);
-    const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : "";
-    long long v = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 ? reply->element[1]->integer : 0;
+    const char *s = word.len ? reply->element[0]->str : "";
+    long long v = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 ? reply->element[1]->integer : 0;
     if (strcmp(s, "OK") == 0) {
         char expires[32];
         sb_time_rfc3339(v, expires);
@@ -418,9 +479,12 @@ static void on_otp_verified(sb_store_t *st, redisReply *reply, void *data)
         cJSON_AddStringToObject(o, "expiresAt", expires);
         sb_resp_json(req, 200, o);
         cJSON_Delete(o);
-    } else if (strcmp(s, "LOCKED") == 0) {
+    } else if (strcmp(s, "LOCKED") == 0 && reply->elements == 3) {
+        /* {'LOCKED', attempts in the window, ms until the oldest leaves it} */
+        long long reset = reply->element[2]->integer;
         char ra[24];
-        snprintf(ra, sizeof(ra), "%lld", v <= 0 ? 1 : (v + 999) / 1000);
+        snprintf(ra, sizeof(ra), "%lld", reset <= 0 ? 1 : (reset + 999) / 1000);
+        sb_ratelimit_headers(req, &sb_rule_otp_verify, v, reset);
         sb_resp_header(req, "Retry-After", ra);
         otp_problem(req, 429, "too many attempts: verification is locked for the rest of the 15-minute window", 0);
     } else if (strcmp(s, "WRONG") == 0) {
@@ -439,7 +503,11 @@ void sb_widget_otp_verify(sb_req_t *req)
     const char *wid = sb_widget_id_param(req);
     if (!wid)
         return;
-    cJSON *body = sb_json_body(req, false);
+    start_ctx_t *c = sb_req_alloc(req, sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    req->ctx = c;
+    sb_widget_origin(req, c->origin);
+    cJSON *body = sb_widget_body(req, wid, c->origin, false);
     if (!body)
         return;
     sb_verr_t e;
@@ -449,25 +517,21 @@ void sb_widget_otp_verify(sb_req_t *req)
         ((strlen(code->valuestring) != 6 || strspn(code->valuestring, "0123456789") != 6) &&
          sb_verr_set(&e, "code", "'code' must be the 6 digits of the SMS") < 0)) {
         cJSON_Delete(body);
-        sb_resp_verr(req, &e);
+        sb_widget_fail_verr(req, wid, c->origin, &e);
         return;
     }
-    start_ctx_t *c = sb_req_alloc(req, sizeof(*c));
-    memset(c, 0, sizeof(*c));
-    req->ctx = c;
     snprintf(c->session_id, sizeof(c->session_id), "%s", sid->valuestring);
-    sb_widget_origin(req, c->origin);
-    char hash[65], ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], window[16], limit[16], ttl[16],
+    char hash[65], ip[SB_CLIENT_SUBJECT_MAX], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], window[16], limit[16], ttl[16],
         attempt[37];
     otp_hash(c->session_id, code->valuestring, hash);
     cJSON_Delete(body);
-    sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
+    sb_client_subject(req, ip);
     sb_key_global(k_idx, "idx", "widgets");
     sb_ratelimit_key(k_rl, &sb_rule_otp_verify, ip);
     sb_ratelimit_args(&sb_rule_otp_verify, window, limit);
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)req->loop->srv->cfg->widget_verified_ttl_s * 1000);
     sb_uuid4(attempt);
-    const char *argv[] = {k_idx, k_rl, wid, c->session_id, hash, window, limit, ttl, attempt};
+    const char *argv[] = {k_idx, k_rl, wid, c->session_id, hash, window, limit, ttl, attempt, c->origin};
     if (sb_store_eval(sb_api_store(req), &sb_script_otp_verify, 2, SB_ARRAY_SIZE(argv), argv, NULL, on_otp_verified,
                       req) < 0)
         sb_api_unavailable(req);
@@ -478,46 +542,43 @@ void sb_widget_session_start(sb_req_t *req)
     const char *wid = sb_widget_id_param(req);
     if (!wid)
         return;
-    cJSON *body = sb_json_body(req, true);
+    start_ctx_t *c = sb_req_alloc(req, sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    req->ctx = c;
+    sb_widget_origin(req, c->origin);
+    cJSON *body = sb_widget_body(req, wid, c->origin, true);
     if (!body)
         return;
     sb_verr_t e;
     const cJSON *mode;
-    if (sb_v_string(body, "mode", NULL, false, 1, 16, &mode, &e) < 0) {
+    if (sb_v_string(body, "mode", NULL, false, 1, 16, &mode, &e) < 0 ||
+        (mode && strcmp(mode->valuestring, "otp") != 0 && strcmp(mode->valuestring, "anonymous") != 0 &&
+         sb_verr_set(&e, "mode", "'mode' must be \"anonymous\" or \"otp\"") < 0)) {
         cJSON_Delete(body);
-        sb_resp_verr(req, &e);
+        sb_widget_fail_verr(req, wid, c->origin, &e);
         return;
     }
     bool otp = mode && strcmp(mode->valuestring, "otp") == 0;
-    if (mode && !otp && strcmp(mode->valuestring, "anonymous") != 0) {
-        cJSON_Delete(body);
-        sb_resp_problem(req, 400, "'mode' must be \"anonymous\" or \"otp\"", "mode");
-        return;
-    }
-    start_ctx_t *c = sb_req_alloc(req, sizeof(*c));
-    memset(c, 0, sizeof(*c));
-    req->ctx = c;
     if (otp) {
         const cJSON *phone;
         if (sb_v_string(body, "phone", NULL, true, 1, 16, &phone, &e) < 0 ||
             (!phone_valid(phone->valuestring) &&
              sb_verr_set(&e, "phone", "'phone' must be an E.164 number such as +905551234567") < 0)) {
             cJSON_Delete(body);
-            sb_resp_verr(req, &e);
+            sb_widget_fail_verr(req, wid, c->origin, &e);
             return;
         }
         snprintf(c->phone, sizeof(c->phone), "%s", phone->valuestring);
     }
     cJSON_Delete(body);
-    sb_widget_origin(req, c->origin);
     if (otp) {
         otp_start(req, wid);
         return;
     }
     sb_random_token(c->token, 32);
     sb_uuid4(c->session_id);
-    char ip[INET6_ADDRSTRLEN], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], hash[65], window[16], limit[16], ttl[24];
-    sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
+    char ip[SB_CLIENT_SUBJECT_MAX], k_idx[SB_KEY_MAX], k_rl[SB_KEY_MAX], hash[65], window[16], limit[16], ttl[24];
+    sb_client_subject(req, ip);
     sb_key_global(k_idx, "idx", "widgets");
     sb_ratelimit_key(k_rl, &sb_rule_session_start, ip);
     sb_sha256_hex(c->token, strlen(c->token), hash);

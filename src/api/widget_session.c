@@ -73,14 +73,8 @@ static bool session_refused(sb_req_t *req, const redisReply *reply)
                             "too many messages from this session; retry later");
         return true;
     }
-    if (strcmp(s, "NOWIDGET") == 0) {
-        sb_resp_problem(req, 404, "no such widget", NULL);
+    if (sb_widget_refused(req, (sb_str_t){s, strlen(s)}))
         return true;
-    }
-    if (strcmp(s, "ORIGIN") == 0) {
-        sb_resp_problem(req, 403, "this origin may not embed the widget", NULL);
-        return true;
-    }
     sb_widget_cors(req, c->origin);
     if (strcmp(s, "NOSESSION") == 0) {
         sb_resp_header(req, "WWW-Authenticate", "Bearer realm=\"widget\", error=\"invalid_token\"");
@@ -118,15 +112,14 @@ void sb_widget_message_post(sb_req_t *req)
     sess_ctx_t *c = sess_begin(req, false);
     if (!c)
         return;
-    cJSON *body = sb_json_body(req, false);
+    cJSON *body = sb_widget_body(req, c->wid, c->origin, false);
     if (!body)
         return;
     sb_verr_t e;
     const cJSON *text, *att;
     if (sb_msg_validate(body, &text, &att, &e) < 0) {
         cJSON_Delete(body);
-        sb_widget_cors(req, c->origin);
-        sb_resp_verr(req, &e);
+        sb_widget_fail_verr(req, c->wid, c->origin, &e);
         return;
     }
     sb_event_cx_t cx;
@@ -195,13 +188,11 @@ void sb_widget_messages_get(sb_req_t *req)
         ra == -ENOENT || (ra == 0 && (sb_uuid_valid(after, strlen(after)) ||
                                       (strlen(after) <= 15 && strspn(after, "0123456789") == strlen(after))));
     if (!after_ok) {
-        sb_widget_cors(req, c->origin);
-        sb_resp_problem(req, 400, "'after' must be a message id or a sequence number", "after");
+        sb_widget_fail(req, c->wid, c->origin, 400, "'after' must be a message id or a sequence number", "after");
         return;
     }
     if (rl == -EINVAL || (rl == 0 && (sb_parse_u64(limit_s, strlen(limit_s), READ_LIMIT_MAX, &limit) < 0 || !limit))) {
-        sb_widget_cors(req, c->origin);
-        sb_resp_problem(req, 400, "'limit' must be an integer from 1 to 100", "limit");
+        sb_widget_fail(req, c->wid, c->origin, 400, "'limit' must be an integer from 1 to 100", "limit");
         return;
     }
     char k_idx[SB_KEY_MAX], lim[8];

@@ -226,7 +226,8 @@
     "end\n"
 
 /* widget_gate(idx, widget id, origin) -> {tid, otp (bool), agent ('' = none)} or nil, 'NOWIDGET' |
- * 'ORIGIN'. The widget index holds per widget 'tid|otp 0/1|agent id|origin origin ...' (written
+ * 'ORIGIN' | 'SUSPENDED' (the tenant is; after the origin check, so a foreign page learns
+ * nothing of the tenant). Every public widget route passes it first. The widget index holds per widget 'tid|otp 0/1|agent id|origin origin ...' (written
  * with the widget, docs/keys.md), so the public routes read one field and decode no JSON. An
  * index entry of a bare tenant id (written before the gate existed) is completed from the
  * widget record. Origins hold no spaces (validated); an origin with one never matches. */
@@ -248,6 +249,8 @@
     "      not string.find(' ' .. origins .. ' ', ' ' .. origin .. ' ', 1, true)) then\n"                              \
     "    return nil, 'ORIGIN'\n"                                                                                       \
     "  end\n"                                                                                                          \
+    "  local status = redis.call('HGET', 'sb:{t:' .. tid .. '}:tenant', 'status')\n"                                  \
+    "  if status ~= 'active' then return nil, status and 'SUSPENDED' or 'NOWIDGET' end\n"                             \
     "  return {tid = tid, otp = otp == '1', agent = agent}\n"                                                          \
     "end\n"
 

@@ -2,20 +2,20 @@
 #include "lua_lib.h"
 #include "switchboard/store.h"
 
-/* Widget config. KEYS: widget index. ARGV: widget id
- * -> false (unknown) or {widget JSON, agent JSON or ''} */
+/* Widget config, and the gate of widget routes that answer before their own script runs.
+ * KEYS: widget index. ARGV: widget id, origin ('' = none)
+ * -> {'NOWIDGET' | 'ORIGIN' | 'SUSPENDED'} or {'OK', widget JSON, agent JSON or ''} */
 sb_script_t sb_script_widget_config = {"widget_config",
-                                       "local g = redis.call('HGET', KEYS[1], ARGV[1])\n"
-                                       "if not g then return false end\n"
-                                       "local tid = string.match(g, '^[^|]*')\n"
-                                       "local w = redis.call('HGET', 'sb:{t:' .. tid .. '}:widgets', ARGV[1])\n"
-                                       "if not w then return false end\n"
+                                       SB_LUA_WIDGET
+                                       "local g, err = widget_gate(KEYS[1], ARGV[1], ARGV[2])\n"
+                                       "if not g then return {err} end\n"
+                                       "local w = redis.call('HGET', 'sb:{t:' .. g.tid .. '}:widgets', ARGV[1])\n"
+                                       "if not w then return {'NOWIDGET'} end\n"
                                        "local agent = ''\n"
-                                       "local ok, o = pcall(cjson.decode, w)\n"
-                                       "if ok and type(o) == 'table' and type(o.agentId) == 'string' then\n"
-                                       "  agent = redis.call('HGET', 'sb:{t:' .. tid .. '}:agents', o.agentId) or ''\n"
+                                       "if g.agent ~= '' then\n"
+                                       "  agent = redis.call('HGET', 'sb:{t:' .. g.tid .. '}:agents', g.agent) or ''\n"
                                        "end\n"
-                                       "return {w, agent}\n",
+                                       "return {'OK', w, agent}\n",
                                        ""};
 
 /* Anonymous session start: origin check, exact rolling-window rate limit, session write.
@@ -91,15 +91,15 @@ sb_script_t sb_script_otp_start = {
 /* OTP verification: at most `limit` attempts per session and per client IP in any window, the
  * right code included, so five wrong codes lock the session for the rest of the window.
  * KEYS: widget index, IP rate-limit key.
- * ARGV: widget id, session id, candidate hash, window ms, limit, verified ttl ms, attempt id
- * -> {'NOSESSION'} | {'LOCKED', reset ms} | {'WRONG', attemptsLeft} | {'EXPIRED', attemptsLeft}
- *    | {'OK', expiresAt ms} */
+ * ARGV: widget id, session id, candidate hash, window ms, limit, verified ttl ms, attempt id, origin
+ * -> {'NOWIDGET' | 'ORIGIN' | 'SUSPENDED'} | {'NOSESSION'} | {'LOCKED', count, reset ms}
+ *    | {'WRONG', attemptsLeft} | {'EXPIRED', attemptsLeft} | {'OK', expiresAt ms} */
 sb_script_t sb_script_otp_verify = {
     "otp_verify",
-    SB_LUA_RATELIMIT SB_LUA_SESSION
-    "local g = redis.call('HGET', KEYS[1], ARGV[1])\n"
-    "if not g then return {'NOSESSION'} end\n"
-    "local pre = 'sb:{t:' .. string.match(g, '^[^|]*') .. '}:'\n"
+    SB_LUA_RATELIMIT SB_LUA_SESSION SB_LUA_WIDGET
+    "local g, err = widget_gate(KEYS[1], ARGV[1], ARGV[8])\n"
+    "if not g then return {err} end\n"
+    "local pre = 'sb:{t:' .. g.tid .. '}:'\n"
     "local h = redis.call('GET', pre .. 'sessid:' .. ARGV[2])\n"
     "if not h then return {'NOSESSION'} end\n"
     "local skey = pre .. 'session:' .. h\n"
@@ -111,7 +111,7 @@ sb_script_t sb_script_otp_verify = {
     "local used, times = 0, {}\n"
     "for i, k in ipairs(keys) do\n"
     "  local ok, n, reset, s = rl_check(k, now, window, limit)\n"
-    "  if not ok then return {'LOCKED', reset} end\n"
+    "  if not ok then return {'LOCKED', n, reset} end\n"
     "  if i == 1 then used = n end\n"
     "  times[i] = s\n"
     "end\n"

@@ -137,8 +137,14 @@ def test_unknown_session_is_401(otp):
     srv, t, wid, sms = otp
     r = verify(srv, wid, "00000000-0000-4000-8000-000000000000", "123456")
     assert r.status_code == 401
-    r = srv.request("POST", "/api/widget/%s/session/otp-verify" % wid, json={"code": "123456"})
+    r = srv.request("POST", "/api/widget/%s/session/otp-verify" % wid, json={"code": "123456"},
+                    headers={"Origin": SHOP})
     assert r.status_code == 400 and r.json()["field"] == "sessionId"
+    assert r.headers.get("Access-Control-Allow-Origin") == SHOP
+    # the same bad body from a page the widget does not allow: the whitelist answers first
+    r = srv.request("POST", "/api/widget/%s/session/otp-verify" % wid, json={"code": "123456"},
+                    headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and "Access-Control-Allow-Origin" not in r.headers
 
 
 def test_widget_without_sms_webhook_cannot_do_otp(server):
