@@ -573,6 +573,10 @@ static void on_replayed(sb_store_t *st, redisReply *reply, void *data)
     sb_req_t *req = data;
     if (sb_api_reply_failed(req, reply))
         return;
+    if (reply->type == REDIS_REPLY_NIL) { /* recover: an endpoint this tenant does not have */
+        sb_resp_problem(req, 404, "no such endpoint", NULL);
+        return;
+    }
     if (reply->type == REDIS_REPLY_INTEGER) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "replayed", (double)reply->integer);
@@ -636,7 +640,7 @@ void sb_webhooks_recover(sb_req_t *req)
     sb_key_tenant(k_idx, req->tenant_id, "dead:idx");
     snprintf(s_s, sizeof(s_s), "%lld", (long long)s_ms);
     snprintf(u_s, sizeof(u_s), "%lld", (long long)u_ms);
-    const char *argv[] = {k_dead, k_idx, SB_Q_FRESH, ep, s_s, u_s};
-    if (sb_store_eval(sb_api_store(req), &sb_script_dead_recover, 3, 6, argv, NULL, on_replayed, req) < 0)
+    const char *argv[] = {k_dead, k_idx, SB_Q_FRESH, k_ep, ep, s_s, u_s};
+    if (sb_store_eval(sb_api_store(req), &sb_script_dead_recover, 4, 7, argv, NULL, on_replayed, req) < 0)
         sb_api_unavailable(req);
 }

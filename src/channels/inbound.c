@@ -71,9 +71,17 @@ int sb_hub_signature_ok(const char *secret, const char *sig, size_t siglen, cons
     return hex_hmac_equal(secret, parts, lens, 1, sig + 7, siglen - 7) ? 0 : -EPERM;
 }
 
+/* Shared-secret tokens (Telegram's secret token, Slack's legacy verification token, WhatsApp's
+ * verify token) are compared as SHA-256 digests: equal lengths, so the time taken tells
+ * nothing, not even the secret's length. */
 static bool token_equal(const char *secret, const char *given)
 {
-    return secret && given && sb_ct_equal(secret, strlen(secret), given, strlen(given));
+    if (!secret || !given)
+        return false;
+    unsigned char a[32], b[32];
+    sb_sha256(secret, strlen(secret), a);
+    sb_sha256(given, strlen(given), b);
+    return sb_ct_equal(a, 32, b, 32);
 }
 
 /* ---------- shared plumbing ---------- */
@@ -555,6 +563,7 @@ typedef struct teams_ctx {
     const char *app, *jwks_url, *jwks_inline; /* of the binding, copied: it may leave the cache meanwhile */
     sb_binding_t b;                           /* ids only (rec, cfg NULL) */
     bool ignored, refreshed;
+    bool service_url_ok; /* the activity's serviceUrl is on the binding's allow-list */
     in_msg_t msg;
 } teams_ctx_t;
 
@@ -585,6 +594,12 @@ static void on_teams_keys(void *data, const sb_jwks_t *ks)
         unauthorized(req);
         return;
     }
+    /* Checked only now: before the token is verified, a 403 here would tell an anonymous
+     * caller that the app id is bound (every unverified request is a 401). */
+    if (!c->service_url_ok) {
+        sb_resp_problem(req, 403, "the activity's serviceUrl is not on the channel's allow-list", "serviceUrl");
+        return;
+    }
     const sb_binding_t *bs[] = {&c->b};
     accept_msgs(req, bs, &c->msg, c->ignored ? 0 : 1, CLAIM_TTL_S);
 }
@@ -596,10 +611,7 @@ static void on_teams_binding(sb_req_t *req, const sb_binding_t *b)
         unauthorized(req);
         return;
     }
-    if (!sb_teams_service_url_allowed(b->cfg, c->service_url)) {
-        sb_resp_problem(req, 403, "the activity's serviceUrl is not on the channel's allow-list", "serviceUrl");
-        return;
-    }
+    c->service_url_ok = sb_teams_service_url_allowed(b->cfg, c->service_url);
     c->b = *b;
     c->b.rec = NULL;
     c->b.cfg = NULL;

@@ -1,6 +1,9 @@
 /* Webhook signatures (SPEC 7): X-Hub-Signature-256 (Meta / seed 004 style, hex HMAC of the
  * body) and the Standard Webhooks trio, with a second v1 signature while a rotated-out secret
- * is still valid. Both use the key bytes of the "whsec_<base64>" secret. */
+ * is still valid. X-Hub-Signature-256 is keyed by the secret string exactly as GET
+ * /api/webhooks/secret shows it ("whsec_..."), the way every Meta-style verifier and seed 004's
+ * PHP sample key it; Standard Webhooks' v1 signatures by the bytes its base64 part decodes to,
+ * as that spec says. */
 #include <stdio.h>
 #include <string.h>
 
@@ -58,7 +61,7 @@ void sb_sign_headers(const sb_webhook_secret_t *s, const char *msg_id, long time
     int plen = s->previous[0] ? key_of(s->previous, prev, sizeof(prev)) : -1;
     unsigned char mac[32];
     char hex[65], ts[24];
-    sb_hmac_sha256(key, (size_t)klen, body, len, mac);
+    sb_hmac_sha256(s->current, strlen(s->current), body, len, mac);
     sb_hex_encode(mac, sizeof(mac), hex);
     snprintf(ts, sizeof(ts), "%ld", timestamp);
     sb_buf_printf(out, "X-Hub-Signature-256: sha256=%s\r\nwebhook-id: %s\r\nwebhook-timestamp: %s\r\n", hex, msg_id,

@@ -2,12 +2,17 @@
 #include "lua_lib.h"
 #include "switchboard/store.h"
 
-/* A binding. KEYS: channel index. ARGV: index field -> false or {tenant id, channel id, channel JSON} */
+/* A binding. KEYS: channel index. ARGV: index field -> false or {tenant id, channel id, channel JSON}.
+ * A suspended tenant's bindings are not found: its platforms get the answer of an unknown one
+ * (and keep retrying, until the operator resumes the tenant or removes the webhook). */
 sb_script_t sb_script_binding_get = {"binding_get",
                                      "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
                                      "if not v then return false end\n"
                                      "local tid, cid = string.match(v, '^([^:|]+):([^|]+)$')\n"
                                      "if not tid then return false end\n"
+                                     "if redis.call('HGET', 'sb:{t:' .. tid .. '}:tenant', 'status') ~= 'active' then\n"
+                                     "  return false\n"
+                                     "end\n"
                                      "local j = redis.call('HGET', 'sb:{t:' .. tid .. '}:channels', cid)\n"
                                      "if not j then return false end\n"
                                      "return {tid, cid, j}\n",

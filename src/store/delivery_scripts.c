@@ -319,9 +319,11 @@ sb_script_t sb_script_dead_replay = {"dead_replay",
                                                  "return 'OK'\n",
                                      ""};
 
-/* KEYS: dead letters, dead index, fresh stream. ARGV: endpoint id, since ms, until ms -> count */
+/* KEYS: dead letters, dead index, fresh stream, endpoint. ARGV: endpoint id, since ms, until ms
+ * -> count, or false (no such endpoint of the tenant) */
 sb_script_t sb_script_dead_recover = {"dead_recover",
                                       LUA_REQUEUE
+                                      "if redis.call('EXISTS', KEYS[4]) == 0 then return false end\n"
                                       "local n = 0\n"
                                       "for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], ARGV[3])) do\n"
                                       "  local v = redis.call('HGET', KEYS[1], id)\n"

@@ -472,7 +472,9 @@ def std_signature(secret, wid, ts, body):
 
 
 def hub_signature(secret, body):
-    return "sha256=" + hmac.new(secret_key(secret), body, hashlib.sha256).hexdigest()
+    """X-Hub-Signature-256 as a Meta-style verifier checks it: keyed by the secret string as
+    GET /api/webhooks/secret shows it ("whsec_..." included), not by its decoded bytes."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def signature_entries(rec):

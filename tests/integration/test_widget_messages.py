@@ -570,7 +570,8 @@ def agent_key(secret):
 
 def assert_agent_signed(rec, secret):
     key = agent_key(secret)
-    want = "sha256=" + hmac.new(key, rec.body, hashlib.sha256).hexdigest()
+    # X-Hub-Signature-256: the secret string as given; Standard Webhooks: its key bytes
+    want = "sha256=" + hmac.new(secret.encode(), rec.body, hashlib.sha256).hexdigest()
     assert rec.header("X-Hub-Signature-256") == want, \
         "X-Hub-Signature-256 is not HMAC-SHA256(agent secret, body): %r" % (
             rec.header("X-Hub-Signature-256"),)
