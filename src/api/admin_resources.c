@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "switchboard/api.h"
+#include "switchboard/clock.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
 #include "switchboard/text.h"

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
@@ -328,16 +327,3 @@ bool sb_api_reply_failed(sb_req_t *req, const redisReply *reply)
     return true;
 }
 
-int64_t sb_now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-void sb_now_rfc3339(char out[32])
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    sb_time_rfc3339_us((int64_t)tv.tv_sec * 1000000 + tv.tv_usec, out);
-}

@@ -3,22 +3,15 @@
  * dead letters). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
+#include "switchboard/clock.h"
 #include "switchboard/delivery.h"
 #include "switchboard/text.h"
 
 #define MAX_SUBS   100
 #define MAX_EVENTS 50
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------- subscriptions ---------- */
 
@@ -247,7 +240,7 @@ void sb_webhooks_secret_get(sb_req_t *req)
     sb_key_tenant(k, req->tenant_id, "whsecret");
     sb_webhook_secret_new(secret);
     sb_webhook_api_key_new(key);
-    snprintf(now_s, sizeof(now_s), "%lld", (long long)wall_ms());
+    snprintf(now_s, sizeof(now_s), "%lld", (long long)sb_now_ms());
     const char *argv[] = {k, secret, key, now_s};
     if (sb_store_eval(sb_api_store(req), &sb_script_secret_get, 1, 4, argv, NULL, on_secret, req) < 0)
         sb_api_unavailable(req);
@@ -260,7 +253,7 @@ void sb_webhooks_secret_rotate(sb_req_t *req)
     sb_webhook_secret_new(secret);
     sb_webhook_api_key_new(key);
     int64_t *until = sb_req_alloc(req, sizeof(*until));
-    *until = wall_ms() + 24ll * 3600 * 1000;
+    *until = sb_now_ms() + 24ll * 3600 * 1000;
     req->ctx = until;
     snprintf(until_s, sizeof(until_s), "%lld", (long long)*until);
     const char *argv[] = {k, secret, key, until_s};
@@ -505,7 +498,7 @@ static void set_enabled(sb_req_t *req, bool on)
     char k_ep[SB_KEY_MAX], now_s[24];
     if (!ep_param(req, k_ep, NULL))
         return;
-    snprintf(now_s, sizeof(now_s), "%lld", (long long)wall_ms());
+    snprintf(now_s, sizeof(now_s), "%lld", (long long)sb_now_ms());
     const char *argv[] = {k_ep, on ? "1" : "0", now_s, (const char *)req->ctx};
     if (sb_store_eval(sb_api_store(req), &sb_script_endpoint_enable, 1, 4, argv, NULL, on_enabled, req) < 0)
         sb_api_unavailable(req);
@@ -622,7 +615,7 @@ void sb_webhooks_recover(sb_req_t *req)
         return;
     sb_verr_t e;
     const cJSON *since, *until;
-    int64_t s_ms = 0, u_ms = wall_ms();
+    int64_t s_ms = 0, u_ms = sb_now_ms();
     if (sb_v_string(body, "since", NULL, true, 1, 64, &since, &e) < 0 ||
         (sb_rfc3339_parse(since->valuestring, &s_ms) < 0 &&
          sb_verr_set(&e, "since", "'since' must be an RFC 3339 time")) ||

@@ -6,6 +6,7 @@
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
 #include "switchboard/channels.h"
+#include "switchboard/hash.h"
 #include "switchboard/text.h"
 
 #define SLOTS 1024 /* direct-mapped */
@@ -30,10 +31,7 @@ void sb_bindings_free(sb_bindings_t *b)
 
 static sb_binding_t *slot_of(sb_bindings_t *b, const char *field)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = field; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return &b->slot[h % SLOTS];
+    return &b->slot[sb_fnv1a_str(field) % SLOTS];
 }
 
 static void copy_id(char *dst, size_t cap, const char *src)

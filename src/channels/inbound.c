@@ -12,6 +12,7 @@
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
 #include "switchboard/channels.h"
+#include "switchboard/clock.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
@@ -332,7 +333,7 @@ static void on_slack_binding(sb_req_t *req, const sb_binding_t *b)
     bool ok = false;
     const char *s0 = sb_binding_secret(b, "signingSecret", false), *s1 = sb_binding_secret(b, "signingSecret", true);
     if (s0 || s1) {
-        int64_t now = (int64_t)time(NULL);
+        int64_t now = sb_now_s();
         ok = sb_slack_signature_ok(s0, c->sig, c->siglen, c->ts, c->tslen, req->body.data, req->body.len, now) == 0 ||
              sb_slack_signature_ok(s1, c->sig, c->siglen, c->ts, c->tslen, req->body.data, req->body.len, now) == 0;
     } else {
@@ -576,7 +577,7 @@ static void on_teams_keys(void *data, const sb_jwks_t *ks)
         sb_resp_problem(req, 503, "the Bot Framework signing keys are unavailable", NULL);
         return;
     }
-    sb_jwt_expect_t x = {BF_ISSUER, c->app, c->channel_id, c->service_url, true, (int64_t)time(NULL), BF_SKEW_S};
+    sb_jwt_expect_t x = {BF_ISSUER, c->app, c->channel_id, c->service_url, true, sb_now_s(), BF_SKEW_S};
     int rc = sb_jwt_verify(ks, c->token, strlen(c->token), &x);
     if (rc == SB_JWT_UNKNOWN_KID && c->jwks_url && !c->refreshed) {
         c->refreshed = true; /* the keys may have rolled over: fetch them again, once */

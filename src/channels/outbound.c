@@ -11,6 +11,7 @@
 
 #include "switchboard/alloc.h"
 #include "switchboard/channels.h"
+#include "switchboard/hash.h"
 #include "switchboard/json.h"
 #include "switchboard/text.h"
 
@@ -253,11 +254,8 @@ static void token_init(void)
 
 static token_slot_t *token_slot(const char *app)
 {
-    uint32_t h = 2166136261u;
-    for (const char *p = app; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
     uv_once(&token_once, token_init);
-    return &token_slots[h % TOKEN_SLOTS];
+    return &token_slots[sb_fnv1a_str(app) % TOKEN_SLOTS];
 }
 
 static uint64_t mono_ms(void)

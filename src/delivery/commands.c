@@ -4,9 +4,9 @@
  * attempt is still logged on its endpoint. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "switchboard/alloc.h"
+#include "switchboard/clock.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
 #include "switchboard/json.h"
@@ -104,9 +104,7 @@ static void on_cmd_response(void *data, const sb_client_resp_t *r)
     if (r->error != SB_CLIENT_ERR_SHUTDOWN) {
         /* log the attempt on the endpoint */
         char at[32], now_s[24], st_s[16];
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t now = sb_now_ms();
         sb_time_rfc3339(now, at);
         snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
         snprintf(st_s, sizeof(st_s), "%d", r->status);
@@ -297,7 +295,7 @@ int sb_command_run(sb_store_t *st, sb_client_t *cl, const sb_config_t *cfg, cons
     sb_key_tenant(k_secret, tenant_id, "whsecret");
     sb_webhook_secret_new(secret);
     sb_webhook_api_key_new(key);
-    snprintf(now_s, sizeof(now_s), "%lld", (long long)time(NULL) * 1000);
+    snprintf(now_s, sizeof(now_s), "%lld", (long long)sb_now_ms());
     const char *argv[] = {k_secret, secret, key, now_s};
     int rc = sb_store_eval(st, &sb_script_secret_get, 1, 4, argv, NULL, on_secret, c);
     if (rc < 0)

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "switchboard/alloc.h"
+#include "switchboard/clock.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
 #include "switchboard/text.h"
@@ -59,12 +60,11 @@ static void on_emitted(sb_store_t *st, redisReply *reply, void *data)
 
 void sb_event_cx_init(sb_event_cx_t *cx, const sb_config_t *cfg)
 {
-    struct timespec tsp;
-    clock_gettime(CLOCK_REALTIME, &tsp);
-    cx->now = (int64_t)tsp.tv_sec * 1000 + tsp.tv_nsec / 1000000;
+    cx->now = sb_now_ms();
     sb_time_rfc3339(cx->now, cx->rfc);
+    time_t sec = (time_t)(cx->now / 1000);
     struct tm tm;
-    gmtime_r(&tsp.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     strftime(cx->ts, sizeof(cx->ts), "%Y-%m-%d %H:%M:%S", &tm);
     unsigned char raw[16];
     sb_random_bytes(raw, sizeof(raw));

@@ -6,14 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "switchboard/alloc.h"
 #include "switchboard/channels.h"
+#include "switchboard/clock.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
+#include "switchboard/hash.h"
 #include "switchboard/json.h"
 #include "switchboard/log.h"
 #include "switchboard/text.h"
@@ -137,13 +138,6 @@ static void d_called_back(sb_delivery_t *d)
         engine_free(d);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void attempt_free(attempt_t *a)
 {
     sb_delivery_t *d = a->d;
@@ -166,10 +160,7 @@ static char *excerpt(const char *s, size_t n, size_t max_chars)
 static prep_entry_t *prep_slot(sb_delivery_t *d, const char *tenant, const char *ep, const char *agent, char key[96])
 {
     snprintf(key, 96, "%s/%s/%s", tenant, ep, agent ? agent : "");
-    uint32_t h = 2166136261u;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return &d->prep[h % PREP_SLOTS];
+    return &d->prep[sb_fnv1a_str(key) % PREP_SLOTS];
 }
 
 /* ---------- outcome ---------- */
@@ -239,7 +230,7 @@ static unsigned pace_gap(const sb_config_t *cfg)
 static void record_outcome(attempt_t *a, const char *outcome, const char *error, bool logged)
 {
     sb_delivery_t *d = a->d;
-    int64_t now = now_ms();
+    int64_t now = sb_now_ms();
     char now_s[24], due_s[24], status_s[16], at[32];
     snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
     snprintf(status_s, sizeof(status_s), "%d", a->resp.status);
@@ -446,7 +437,7 @@ static void send_attempt(attempt_t *a, const char *current, const char *previous
     sb_buf_t h;
     sb_buf_init(&h, 4096);
     sb_buf_puts(&h, "Content-Type: application/json\r\nConnection: keep-alive\r\n");
-    sb_sign_headers(&a->secret, a->id, (long)time(NULL), a->body, strlen(a->body), &h);
+    sb_sign_headers(&a->secret, a->id, (long)sb_now_s(), a->body, strlen(a->body), &h);
     sb_client_req_t r = {a->url, "POST", h.data, a->body, strlen(a->body), a->timeout_ms};
     int rc = sb_client_send(d->client, &r, on_response, a);
     sb_buf_free(&h);
@@ -795,7 +786,7 @@ static void start_attempt(sb_delivery_t *d, int lane, const char *entry, const c
         return;
     }
     char now_s[24], k_agents[SB_KEY_MAX];
-    snprintf(now_s, sizeof(now_s), "%lld", (long long)now_ms());
+    snprintf(now_s, sizeof(now_s), "%lld", (long long)sb_now_ms());
     sb_key_tenant(k_agents, a->tenant, "agents");
     const char *argv[] = {k_secret, k_ep, k_agents, now_s, a->agent ? a->agent : ""};
     if (d_eval(d, &sb_script_prepare, 3, 5, argv, on_prepared, a) < 0)
@@ -1113,7 +1104,7 @@ static void on_tick(uv_timer_t *t)
     if (d->closing || !sb_store_ready(d->store))
         return;
     uint64_t now = uv_now(d->loop);
-    int64_t wall = now_ms();
+    int64_t wall = sb_now_ms();
     char wall_s[24];
     snprintf(wall_s, sizeof(wall_s), "%lld", (long long)wall);
 

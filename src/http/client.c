@@ -20,6 +20,7 @@
 
 #include "switchboard/alloc.h"
 #include "switchboard/buf.h"
+#include "switchboard/clock.h"
 #include "switchboard/log.h"
 #include "switchboard/text.h"
 
@@ -370,7 +371,7 @@ static int on_resp_header_value_complete(llhttp_t *p)
 {
     call_t *call = ((conn_t *)p->data)->call;
     if (call->in_ra)
-        call->retry_after = sb_retry_after_parse(call->ra, call->ra_len, (int64_t)time(NULL));
+        call->retry_after = sb_retry_after_parse(call->ra, call->ra_len, sb_now_s());
     call->in_ra = false;
     return 0;
 }

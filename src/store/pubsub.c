@@ -13,6 +13,7 @@
 #include "redis_conn.h"
 #include "switchboard/alloc.h"
 #include "switchboard/crypto.h"
+#include "switchboard/hash.h"
 #include "switchboard/log.h"
 #include "switchboard/store.h"
 
@@ -58,17 +59,9 @@ struct sb_pubsub {
     unsigned failures_logged;
 };
 
-static uint32_t hash_name(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 static chan_t **chan_slot(sb_pubsub_t *ps, const char *name, size_t n)
 {
-    chan_t **pp = &ps->buckets[hash_name(name, n) % PS_BUCKETS];
+    chan_t **pp = &ps->buckets[sb_fnv1a(name, n) % PS_BUCKETS];
     while (*pp && !(strlen((*pp)->name) == n && memcmp((*pp)->name, name, n) == 0))
         pp = &(*pp)->next;
     return pp;
