@@ -71,8 +71,6 @@ static inline sb_store_t *sb_api_store(sb_req_t *req)
 void sb_api_unavailable(sb_req_t *req);
 /* true (and 503 answered) when reply is NULL or an error */
 bool sb_api_reply_failed(sb_req_t *req, const redisReply *reply);
-int64_t sb_now_ms(void);
-void sb_now_rfc3339(char out[32]);
 
 /* Handlers */
 void sb_ops_healthz(sb_req_t *req);
