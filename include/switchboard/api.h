@@ -9,6 +9,7 @@
 #include "switchboard/http.h"
 #include "switchboard/router.h"
 #include "switchboard/store.h"
+#include "switchboard/validate.h"
 
 /* sb_route_t.flags: which credential a route takes */
 enum { SB_AUTH_NONE = 0, SB_AUTH_ADMIN = 1, SB_AUTH_TENANT = 2 };
@@ -23,40 +24,12 @@ void sb_auth_tenant(sb_req_t *req); /* async: looks the key up, then runs the ha
 /* Parses "sbk_<tenantId>_<secret>"; copies the tenant id (37 bytes). */
 bool sb_api_key_parse(const char *key, size_t len, char tenant_id[37]);
 
-/* validate.c: request bodies. A failed check fills sb_verr_t; the handler answers it. */
-typedef struct sb_verr {
-    char field[96];
-    char detail[224];
-} sb_verr_t;
-
-/* Parses the body as a JSON object. On failure answers 400 and returns NULL.
- * allow_empty: an empty body counts as {}. */
-cJSON *sb_json_body(sb_req_t *req, bool allow_empty);
-/* The same without answering: NULL with the problem in e (its field empty). */
-cJSON *sb_json_body_parse(const sb_req_t *req, bool allow_empty, sb_verr_t *e);
-void sb_resp_verr(sb_req_t *req, const sb_verr_t *e);
-int sb_verr_set(sb_verr_t *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Each returns 0 when the field is absent (and not required) or valid, -EINVAL otherwise.
- * *present tells whether it was given. Strings must be valid UTF-8 (checked on the body). */
-int sb_v_string(const cJSON *obj, const char *field, const char *path, bool required, size_t minlen, size_t maxlen,
-                const cJSON **out, sb_verr_t *e);
-int sb_v_bool(const cJSON *obj, const char *field, const char *path, const cJSON **out, sb_verr_t *e);
-int sb_v_url(const cJSON *obj, const char *field, const char *path, bool required, bool nullable, const cJSON **out,
-             sb_verr_t *e);
-int sb_v_uuid(const cJSON *obj, const char *field, const char *path, bool required, bool nullable, const cJSON **out,
-              sb_verr_t *e);
-bool sb_url_valid(const char *s);
-bool sb_origin_valid(const char *s);
-/* Refuses members not in allowed (NULL-terminated); path prefixes the field name. */
-int sb_v_only(const cJSON *obj, const char *const *allowed, const char *path, sb_verr_t *e);
-
 /* One page of a list, as a request context. */
 typedef struct sb_page {
     unsigned page, size;
 } sb_page_t;
 
-/* Pagination: reads ?page= and ?pageSize=; answers 400 and returns -1 on bad values. */
+/* page.c. Pagination: reads ?page= and ?pageSize=; answers 400 and returns -1 on bad values. */
 int sb_page_params(sb_req_t *req, unsigned *page, unsigned *size);
 /* Wraps items (taken) in the native pagination envelope. */
 cJSON *sb_page_envelope(cJSON *items, unsigned page, unsigned size, unsigned long total);

@@ -16,6 +16,7 @@
 #include "switchboard/config.h"
 #include "switchboard/metrics.h"
 #include "switchboard/router.h"
+#include "switchboard/validate.h"
 
 #define SB_HEAD_MAX       (16 * 1024) /* request line + header block; beyond it: 431 */
 #define SB_MAX_HEADERS    100
@@ -156,6 +157,14 @@ void sb_resp_json(sb_req_t *req, int status, const cJSON *json);
 void sb_resp_problem(sb_req_t *req, int status, const char *detail, const char *field);
 /* Same, with more members (already JSON, e.g. "\"attemptsLeft\":3") after the standard ones. */
 void sb_resp_problem_ex(sb_req_t *req, int status, const char *detail, const char *field, const char *members);
+/* 400 from a failed check of validate.h (its field named when set). */
+void sb_resp_verr(sb_req_t *req, const sb_verr_t *e);
+
+/* The body through the validated JSON parse (json.h) as one object; on failure answers 400
+ * (naming the problem) and returns NULL. allow_empty: an empty body counts as {}. */
+cJSON *sb_json_body(sb_req_t *req, bool allow_empty);
+/* The same without answering: NULL with the problem in e (its field empty). */
+cJSON *sb_json_body_parse(const sb_req_t *req, bool allow_empty, sb_verr_t *e);
 void sb_resp_no_content(sb_req_t *req);
 const char *sb_status_text(int status);
 

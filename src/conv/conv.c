@@ -5,11 +5,11 @@
 #include <string.h>
 
 #include "switchboard/alloc.h"
-#include "switchboard/api.h"
 #include "switchboard/buf.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/text.h"
+#include "switchboard/validate.h"
 
 /* The members of o, without its braces: "a":1,"b":2 */
 static char *members(cJSON *o)

@@ -1,9 +1,11 @@
-/* Request accessors: headers, path parameters, query parameters, arena strings. */
+/* Request accessors: headers, path parameters, query parameters, arena strings, the body as
+ * JSON. */
+#include <stdio.h>
 #include <string.h>
 
 #include "switchboard/alloc.h"
-
 #include "switchboard/http.h"
+#include "switchboard/json.h"
 #include "switchboard/text.h"
 
 const sb_header_t *sb_req_header(const sb_req_t *req, const char *name)
@@ -156,4 +158,40 @@ int sb_req_query_get(sb_req_t *req, const char *name, const char **out)
         return -ENOENT;
     *out = decode(req, v, true);
     return *out ? 0 : -EINVAL;
+}
+
+cJSON *sb_json_body_parse(const sb_req_t *req, bool allow_empty, sb_verr_t *e)
+{
+    const char *p = req->body.data ? req->body.data : "";
+    size_t n = req->body.len, i = 0;
+    e->field[0] = '\0';
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+    if (i == n) {
+        if (allow_empty)
+            return cJSON_CreateObject();
+        snprintf(e->detail, sizeof(e->detail), "request body must be a JSON object");
+        return NULL;
+    }
+    char err[SB_JSON_ERR_MAX];
+    cJSON *root = sb_json_parse(p, n, err);
+    if (!root) {
+        snprintf(e->detail, sizeof(e->detail), "request body %s", err);
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        snprintf(e->detail, sizeof(e->detail), "request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+cJSON *sb_json_body(sb_req_t *req, bool allow_empty)
+{
+    sb_verr_t e;
+    cJSON *root = sb_json_body_parse(req, allow_empty, &e);
+    if (!root)
+        sb_resp_verr(req, &e);
+    return root;
 }

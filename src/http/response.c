@@ -170,3 +170,8 @@ void sb_resp_stream_end(sb_req_t *req)
     req->on_abort = NULL;
     sb__req_finish(req);
 }
+
+void sb_resp_verr(sb_req_t *req, const sb_verr_t *e)
+{
+    sb_resp_problem(req, 400, e->detail, e->field[0] ? e->field : NULL);
+}

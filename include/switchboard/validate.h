@@ -1,0 +1,31 @@
+/* Pure checks of decoded JSON (src/core/validate.c): each returns 0 when the field is absent
+ * (and not required) or valid, -EINVAL with the field and a sentence in sb_verr_t otherwise. */
+#ifndef SWITCHBOARD_VALIDATE_H
+#define SWITCHBOARD_VALIDATE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct sb_verr {
+    char field[96];
+    char detail[224];
+} sb_verr_t;
+
+int sb_verr_set(sb_verr_t *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* path prefixes the field name ("config.botToken"). Strings must be valid UTF-8 (the body's
+ * parse checked it). */
+int sb_v_string(const cJSON *obj, const char *field, const char *path, bool required, size_t minlen, size_t maxlen,
+                const cJSON **out, sb_verr_t *e);
+int sb_v_bool(const cJSON *obj, const char *field, const char *path, const cJSON **out, sb_verr_t *e);
+int sb_v_url(const cJSON *obj, const char *field, const char *path, bool required, bool nullable, const cJSON **out,
+             sb_verr_t *e);
+int sb_v_uuid(const cJSON *obj, const char *field, const char *path, bool required, bool nullable, const cJSON **out,
+              sb_verr_t *e);
+bool sb_url_valid(const char *s);
+bool sb_origin_valid(const char *s);
+/* Refuses members not in allowed (NULL-terminated); path prefixes the field name. */
+int sb_v_only(const cJSON *obj, const char *const *allowed, const char *path, sb_verr_t *e);
+
+#endif
