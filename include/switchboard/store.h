@@ -98,6 +98,9 @@ int sb_key_tenant(char out[SB_KEY_MAX], const char *tenant_id, const char *part)
 int sb_key_tenant_item(char out[SB_KEY_MAX], const char *tenant_id, const char *part, const char *id);
 /* "sb:<part>" and "sb:<part>:<id>" — global keys (tenant list, lookup indexes). */
 int sb_key_global(char out[SB_KEY_MAX], const char *part, const char *id);
+/* What goes before and after a tenant id in "sb:{t:<tenant>}:<part>", for a script that builds
+ * the key of each tenant it lists. */
+void sb_key_tenant_affixes(const char *part, char prefix[16], char suffix[SB_KEY_MAX]);
 
 /* --- embedded.c: the private redis-server child --- */
 typedef struct sb_embedded_redis {

@@ -162,11 +162,12 @@ void sb_admin_tenant_list(sb_req_t *req)
     req->ctx = p;
     if (sb_page_params(req, &p->page, &p->size) < 0)
         return;
-    char k_index[SB_KEY_MAX], off[24], cnt[24];
+    char k_index[SB_KEY_MAX], off[24], cnt[24], k_pre[16], k_suf[SB_KEY_MAX];
     sb_key_global(k_index, "tenants", NULL);
+    sb_key_tenant_affixes("tenant", k_pre, k_suf);
     snprintf(off, sizeof(off), "%lu", (unsigned long)(p->page - 1) * p->size);
     snprintf(cnt, sizeof(cnt), "%u", p->size);
-    const char *argv[] = {k_index, off, cnt, "sb:{t:", "}:tenant"};
+    const char *argv[] = {k_index, off, cnt, k_pre, k_suf};
     if (sb_store_eval(sb_api_store(req), &sb_script_tenant_list, 1, SB_ARRAY_SIZE(argv), argv, NULL, on_tenant_list,
                       req) < 0)
         sb_api_unavailable(req);

@@ -28,6 +28,12 @@ int sb_key_tenant_item(char out[SB_KEY_MAX], const char *tenant_id, const char *
     return JOIN(out, "sb:{t:", tenant_id, "}:", part, ":", id);
 }
 
+void sb_key_tenant_affixes(const char *part, char prefix[16], char suffix[SB_KEY_MAX])
+{
+    memcpy(prefix, "sb:{t:", 7);
+    JOIN(suffix, "}:", part);
+}
+
 int sb_key_global(char out[SB_KEY_MAX], const char *part, const char *id)
 {
     if (id && (!*id || strpbrk(id, "{} \r\n")))

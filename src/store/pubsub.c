@@ -16,6 +16,7 @@
 #include "switchboard/hash.h"
 #include "switchboard/log.h"
 #include "switchboard/store.h"
+#include "switchboard/text.h"
 
 #define PS_TICK_MS      250
 #define PS_HEARTBEAT_MS 1000
@@ -53,7 +54,7 @@ struct sb_pubsub {
     uint64_t deadline; /* connect deadline, or heartbeat staleness */
     uint64_t last_hb_sent;
     sb_redis_retry_t retry;
-    char hb_channel[64];
+    char hb_channel[SB_KEY_MAX];
     chan_t *buckets[PS_BUCKETS];
     bool closing;
     unsigned failures_logged;
@@ -264,9 +265,8 @@ sb_pubsub_t *sb_pubsub_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t
     unsigned char raw[12];
     char hex[25];
     sb_random_bytes(raw, sizeof(raw));
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    snprintf(ps->hb_channel, sizeof(ps->hb_channel), "sb:live:hb:%s", hex);
+    sb_hex_encode(raw, sizeof(raw), hex);
+    sb_key_global(ps->hb_channel, "live:hb", hex);
     uv_timer_init(loop, &ps->tick);
     ps->tick.data = ps;
     return ps;
