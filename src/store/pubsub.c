@@ -7,7 +7,6 @@
  * while its UNSUBSCRIBE is in flight (the new reader waits for that reply), and a heartbeat
  * channel stays subscribed for the life of the connection. */
 #include <async.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "redis_conn.h"
