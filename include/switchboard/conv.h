@@ -8,8 +8,19 @@
 #include <stdint.h>
 
 #include "switchboard/config.h"
-#include "switchboard/delivery.h"
 #include "switchboard/store.h"
+
+/* When and which: the context every emitted event, command call and conversation change
+ * carries (in the scripts: `cx`). */
+typedef struct sb_event_cx {
+    int64_t now;  /* ms since the epoch */
+    char ts[20];  /* seed 001's "YYYY-MM-DD HH:MM:SS" (UTC) */
+    char rfc[32]; /* RFC 3339 with ms (seed 003 envelopes, createdAt) */
+    char eid[33]; /* 128 random bits, hex: the stem of delivery ids */
+    char *json;   /* {now, ts, rfc, inst, eid} for the scripts */
+} sb_event_cx_t;
+void sb_event_cx_init(sb_event_cx_t *cx, const sb_config_t *cfg);
+void sb_event_cx_free(sb_event_cx_t *cx);
 
 #define SB_MSG_TEXT_MAX        4096 /* characters */
 #define SB_MSG_ATTACHMENTS_MAX 10

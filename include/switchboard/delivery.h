@@ -11,22 +11,11 @@
 
 #include "switchboard/client.h"
 #include "switchboard/config.h"
+#include "switchboard/conv.h"
 #include "switchboard/metrics.h"
 #include "switchboard/store.h"
 
 typedef struct sb_delivery sb_delivery_t;
-
-/* Redis keys of the queue (global: one queue for every instance). */
-#define SB_Q_FRESH    "sb:q:fresh"
-#define SB_Q_RETRY    "sb:q:retry"
-#define SB_Q_IN       "sb:q:in"       /* inbound channel messages (docs/channels.md) */
-#define SB_Q_IN_LEASE "sb:q:in:lease" /* the one consumer storing them (docs/channels.md "Order") */
-#define SB_Q_DELAY    "sb:q:delay"
-#define SB_Q_RECV     "sb:q:recv"
-#define SB_Q_DEAD     "sb:q:dead" /* count of dead letters, every tenant */
-#define SB_Q_GROUP    "sb"
-#define SB_PACE_DUE   "sb:pace:due"
-#define SB_PURGE      "sb:purge" /* deleted tenants whose keys are being removed (tenant_purge) */
 
 #define SB_COMMAND_TIMEOUT_MS 3000
 #define SB_COMMAND_MAX_CHARS  4096
@@ -40,18 +29,6 @@ void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data);
 sb_client_t *sb_delivery_client(sb_delivery_t *d);
 
 /* --- emit.c: the emit API the route families call --- */
-/* When and which: the context every emitted event, command call and conversation change
- * carries (in the scripts: `cx`, src/store/lua_lib.h). */
-typedef struct sb_event_cx {
-    int64_t now;  /* ms since the epoch */
-    char ts[20];  /* seed 001's "YYYY-MM-DD HH:MM:SS" (UTC) */
-    char rfc[32]; /* RFC 3339 with ms (seed 003 envelopes, createdAt) */
-    char eid[33]; /* 128 random bits, hex: the stem of delivery ids */
-    char *json;   /* {now, ts, rfc, inst, eid} for the scripts */
-} sb_event_cx_t;
-void sb_event_cx_init(sb_event_cx_t *cx, const sb_config_t *cfg);
-void sb_event_cx_free(sb_event_cx_t *cx);
-
 typedef void (*sb_emit_cb)(void *data, int status, const redisReply *deliveries);
 /* Emits system event `event` for tenant with data (a JSON object, not taken) to the tenant's
  * subscribers. cb (may be NULL) gets 0 and the script's reply ([[id, url], ...]) or -EAGAIN. */

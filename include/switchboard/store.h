@@ -90,6 +90,18 @@ extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant
     sb_script_tenant_delete, sb_script_tenant_purge, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list,
     sb_script_entity_get, sb_script_entity_put, sb_script_entity_delete;
 
+/* The global queue keys (docs/keys.md): one queue for every instance. */
+#define SB_Q_FRESH    "sb:q:fresh"
+#define SB_Q_RETRY    "sb:q:retry"
+#define SB_Q_IN       "sb:q:in"       /* inbound channel messages (docs/channels.md) */
+#define SB_Q_IN_LEASE "sb:q:in:lease" /* the one consumer storing them (docs/channels.md "Order") */
+#define SB_Q_DELAY    "sb:q:delay"
+#define SB_Q_RECV     "sb:q:recv"
+#define SB_Q_DEAD     "sb:q:dead" /* count of dead letters, every tenant */
+#define SB_Q_GROUP    "sb"
+#define SB_PACE_DUE   "sb:pace:due"
+#define SB_PURGE      "sb:purge" /* deleted tenants whose keys are being removed (tenant_purge) */
+
 /* --- keys.c: every key switchboard writes is built here (docs/keys.md) --- */
 #define SB_KEY_MAX 192
 /* "sb:{t:<tenant>}:<part>" — all of a tenant's keys share one Redis Cluster slot. */

@@ -6,6 +6,7 @@
 
 #include "switchboard/api.h"
 #include "switchboard/conv.h"
+#include "switchboard/delivery.h"
 #include "switchboard/text.h"
 
 typedef struct conv_ctx {

@@ -2,10 +2,8 @@
  * to every subscribed, enabled endpoint (into the queue, or into its pacing line). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "switchboard/alloc.h"
-#include "switchboard/clock.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
 #include "switchboard/text.h"
@@ -56,33 +54,6 @@ static void on_emitted(sb_store_t *st, redisReply *reply, void *data)
     if (c->cb)
         c->cb(c->data, reply && reply->type == REDIS_REPLY_ARRAY ? 0 : -EAGAIN, reply);
     sb_free(c);
-}
-
-void sb_event_cx_init(sb_event_cx_t *cx, const sb_config_t *cfg)
-{
-    cx->now = sb_now_ms();
-    sb_time_rfc3339(cx->now, cx->rfc);
-    time_t sec = (time_t)(cx->now / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    strftime(cx->ts, sizeof(cx->ts), "%Y-%m-%d %H:%M:%S", &tm);
-    unsigned char raw[16];
-    sb_random_bytes(raw, sizeof(raw));
-    sb_hex_encode(raw, sizeof(raw), cx->eid);
-    const char *inst = cfg->instance_id ? cfg->instance_id : "";
-    sb_buf_t b;
-    sb_buf_init(&b, (size_t)-1 / 2);
-    sb_buf_printf(&b, "{\"now\":%lld,\"ts\":\"%s\",\"rfc\":\"%s\",\"eid\":\"%s\",\"inst\":\"", (long long)cx->now,
-                  cx->ts, cx->rfc, cx->eid);
-    sb_buf_json_escape(&b, inst, strlen(inst));
-    sb_buf_puts(&b, "\"}");
-    cx->json = b.data; /* owned: freed by sb_event_cx_free */
-}
-
-void sb_event_cx_free(sb_event_cx_t *cx)
-{
-    sb_free(cx->json);
-    cx->json = NULL;
 }
 
 int sb_emit(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *event, const cJSON *data,
