@@ -9,6 +9,7 @@
 
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
+#include "switchboard/app.h"
 #include "switchboard/config.h"
 #include "switchboard/crypto.h"
 #include "switchboard/http.h"
@@ -81,7 +82,9 @@ int main(int argc, char **argv, char **envp)
     sb_store_check_persistence(cfg.redis_url);
 
     sb_server_t srv;
-    sb_server_init(&srv, &cfg, router, sb_api_on_request);
+    sb_server_hooks_t hooks;
+    sb_app_hooks(&hooks);
+    sb_server_init(&srv, &cfg, router, &hooks);
     rc = sb_server_listen(&srv);
     if (rc != 0) {
         fprintf(stderr, "switchboard: --listen %s:%u: %s\n", cfg.listen_host, cfg.listen_port, uv_strerror(rc));

@@ -36,10 +36,31 @@ cJSON *sb_page_envelope(cJSON *items, unsigned page, unsigned size, unsigned lon
 /* Sorts an array of objects by their "createdAt" string, then keeps one page of it. */
 cJSON *sb_page_slice(cJSON *all, unsigned page, unsigned size);
 
+/* The services of the loop a request runs on, as the app layer (src/app/app.c) made them:
+ * handlers reach the store, caches and runner only through this. */
+typedef struct sb_services {
+    sb_store_t *store;                /* the loop's Redis connection */
+    sb_pubsub_t *pubsub;              /* its subscriber connection (event streams) */
+    struct sb_client *client;         /* its outbound HTTP client */
+    struct sb_delivery *delivery;     /* its job runner */
+    struct sb_bindings *bindings;     /* channel bindings the inbound webhooks looked up */
+    struct sb_teams_keys *teams_keys; /* Bot Framework signing keys (Teams webhook) */
+} sb_services_t;
+
+static inline sb_services_t *sb_loop_services(const sb_loop_t *loop)
+{
+    return (sb_services_t *)loop->app; /* NULL once the loop's services have closed */
+}
+
+static inline sb_services_t *sb_services(const sb_req_t *req)
+{
+    return sb_loop_services(req->loop);
+}
+
 /* Shared store plumbing for handlers */
 static inline sb_store_t *sb_api_store(sb_req_t *req)
 {
-    return req->loop->store;
+    return sb_services(req)->store;
 }
 void sb_api_unavailable(sb_req_t *req);
 /* true (and 503 answered) when reply is NULL or an error */

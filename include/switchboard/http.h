@@ -1,5 +1,6 @@
-/* The HTTP server: N loop threads, each with its own libuv loop, SO_REUSEPORT listener and
- * Redis connection. A connection handles one request at a time: the parser pauses after each
+/* The HTTP server (src/http/server.c; requests: request.c, answers: response.c): N loop threads,
+ * each with its own libuv loop and SO_REUSEPORT listener; what else a loop holds (its Redis
+ * connection, job runner...) the application plugs in through sb_server_hooks_t. A connection handles one request at a time: the parser pauses after each
  * message, so pipelined requests are answered in order and an asynchronous handler (waiting on
  * Redis) simply holds the rest of the input until it responds. */
 #ifndef SWITCHBOARD_HTTP_H
@@ -77,10 +78,27 @@ struct sb_req {
 
 typedef void (*sb_request_fn)(sb_req_t *req); /* set by the API layer: auth + handler */
 
+/* What the application plugs into each loop (the way redis's ae loop takes beforesleep): the
+ * server runs connections and knows nothing of what a loop's services are. */
+typedef struct sb_server_hooks {
+    sb_request_fn on_request; /* a routed request: authentication, then the handler */
+    /* On the main thread, once per loop, before any thread runs: make the loop's services
+     * (loop->app). Non-zero fails sb_server_init. */
+    int (*loop_init)(sb_loop_t *loop, void *data);
+    /* On the loop's thread, first thing: start them; call sb_loop_accept(loop) once the loop can
+     * serve (it accepts anyway after a grace period, so /healthz and clean 503s work). */
+    void (*loop_start)(sb_loop_t *loop);
+    /* On the loop's thread, once the loop stops and its last connection is gone: stop the
+     * services in order and call done(loop) when every one has closed. */
+    void (*loop_drained)(sb_loop_t *loop, void (*done)(sb_loop_t *loop));
+    void *data;
+} sb_server_hooks_t;
+
 struct sb_server {
     sb_config_t *cfg;
     sb_router_t *router;
     sb_request_fn on_request;
+    sb_server_hooks_t hooks;
     unsigned nloops;
     sb_loop_t **loops;
     uint64_t open_conns; /* across loops, atomic */
@@ -98,11 +116,7 @@ struct sb_loop {
     uv_timer_t sweep;
     uv_check_t flush;
     uv_thread_t thread;
-    struct sb_store *store;
-    struct sb_pubsub *pubsub; /* event streams' subscriber connection */
-    struct sb_delivery *delivery;
-    struct sb_bindings *bindings;     /* channel bindings the inbound webhooks looked up */
-    struct sb_teams_keys *teams_keys; /* Bot Framework signing keys (Teams webhook) */
+    void *app; /* the application's services of this loop (sb_server_hooks_t.loop_init) */
     sb_metrics_t metrics;
     sb_conn_t *conns; /* intrusive list of open connections */
     unsigned nconns;
@@ -118,7 +132,9 @@ struct sb_loop {
     char readbuf[64 * 1024];
 };
 
-int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_request_fn on_request);
+int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, const sb_server_hooks_t *hooks);
+/* The loop may take connections (its services are ready); idempotent, on the loop's thread. */
+void sb_loop_accept(sb_loop_t *loop);
 /* Binds every loop's listener (so bind errors surface before anything runs). */
 int sb_server_listen(sb_server_t *srv);
 /* Starts the loop threads; returns at once. */

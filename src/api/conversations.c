@@ -317,7 +317,7 @@ static void on_command_conv(sb_store_t *st, redisReply *reply, void *data)
     cJSON_AddStringToObject(d, "conversation_id", c->cid);
     cJSON_AddStringToObject(d, "channel", reply->element[0]->str);
     cJSON_AddStringToObject(d, "chat_id", reply->element[1]->str ? reply->element[1]->str : "");
-    int rc = sb_command_run(sb_api_store(req), sb_delivery_client(req->loop->delivery), req->loop->srv->cfg,
+    int rc = sb_command_run(sb_api_store(req), sb_services(req)->client, req->loop->srv->cfg,
                             req->tenant_id, c->command, c->args, d, on_conv_command, req);
     cJSON_Delete(d);
     if (rc < 0)

@@ -358,7 +358,7 @@ void sb_webhooks_command(sb_req_t *req)
         return;
     }
     req->ctx = sb_req_strndup(req, cmd->valuestring, strlen(cmd->valuestring));
-    int rc = sb_command_run(sb_api_store(req), sb_delivery_client(req->loop->delivery), req->loop->srv->cfg,
+    int rc = sb_command_run(sb_api_store(req), sb_services(req)->client, req->loop->srv->cfg,
                             req->tenant_id, cmd->valuestring, args ? args->valuestring : "", data, on_command, req);
     cJSON_Delete(body);
     if (rc < 0)

@@ -243,8 +243,9 @@ static void sse_end(sse_t *s)
         return;
     sb_req_t *req = s->req;
     s->req = NULL;
-    if (s->sub && s->loop->pubsub)
-        sb_pubsub_unsubscribe(s->loop->pubsub, s->sub);
+    sb_services_t *sv = sb_loop_services(s->loop);
+    if (s->sub && sv && sv->pubsub)
+        sb_pubsub_unsubscribe(sv->pubsub, s->sub);
     s->sub = NULL;
     uv_timer_stop(&s->hb);
     uv_close((uv_handle_t *)&s->hb, on_hb_closed);
@@ -321,7 +322,7 @@ static void sse_read(sse_t *s)
     snprintf(from, sizeof(from), "%llu", (unsigned long long)s->last);
     snprintf(lim, sizeof(lim), "%d", SSE_BATCH);
     const char *argv[] = {s->ck, from, lim};
-    if (sb_store_eval(s->loop->store, &sb_script_conv_since, 0, 3, argv, NULL, on_since, s) == 0) {
+    if (sb_store_eval(sb_loop_services(s->loop)->store, &sb_script_conv_since, 0, 3, argv, NULL, on_since, s) == 0) {
         s->reading = true;
         s->refs++;
     } else {
@@ -367,7 +368,8 @@ static void on_heartbeat(uv_timer_t *t)
     char k_idx[SB_KEY_MAX];
     sb_key_global(k_idx, "idx", "widgets");
     const char *argv[] = {k_idx, s->wid, s->origin, s->tokhash, "now", "0"};
-    if (sb_store_eval(s->loop->store, &sb_script_widget_read, 1, SB_ARRAY_SIZE(argv), argv, NULL, on_check, s) == 0) {
+    if (sb_store_eval(sb_loop_services(s->loop)->store, &sb_script_widget_read, 1, SB_ARRAY_SIZE(argv), argv, NULL,
+                      on_check, s) == 0) {
         s->checking = true;
         s->refs++;
     }
@@ -380,7 +382,7 @@ static void on_stream_auth(sb_store_t *st, redisReply *reply, void *data)
     sess_ctx_t *c = req->ctx;
     if (sb_api_reply_failed(req, reply) || session_refused(req, reply))
         return;
-    if (reply->elements < 4 || !reply->element[2]->len || !req->loop->pubsub) {
+    if (reply->elements < 4 || !reply->element[2]->len || !sb_services(req)->pubsub) {
         sb_api_unavailable(req);
         return;
     }
@@ -419,7 +421,7 @@ static void on_stream_auth(sb_store_t *st, redisReply *reply, void *data)
     static const char hello[] = "retry: 2000\n\n";
     if (sb_resp_stream_write(req, hello, sizeof(hello) - 1) < 0 || !s->req)
         return; /* gone already: on_abort ended it */
-    s->sub = sb_pubsub_subscribe(s->loop->pubsub, channel, on_live, s);
+    s->sub = sb_pubsub_subscribe(sb_services(req)->pubsub, channel, on_live, s);
     if (sb_sub_active(s->sub)) /* another stream of this loop holds the channel already */
         sse_read(s);
 }

@@ -84,7 +84,7 @@ static void on_binding(sb_store_t *st, redisReply *reply, void *data)
         sb_api_reply_failed(req, reply);
         return;
     }
-    sb_bindings_t *bs = req->loop->bindings;
+    sb_bindings_t *bs = sb_services(req)->bindings;
     sb_binding_t *s = slot_of(bs, f->field);
     fill(s, f->field, reply, uv_now(&req->loop->uv) + req->loop->srv->cfg->binding_cache_ms);
     f->cb(req, s->found ? s : NULL);
@@ -92,7 +92,7 @@ static void on_binding(sb_store_t *st, redisReply *reply, void *data)
 
 void sb_binding_find(sb_req_t *req, const char *field, sb_binding_cb cb)
 {
-    sb_bindings_t *bs = req->loop->bindings;
+    sb_bindings_t *bs = sb_services(req)->bindings;
     sb_binding_t *s = slot_of(bs, field);
     if (s->expires > uv_now(&req->loop->uv) && strcmp(s->field, field) == 0) {
         cb(req, s->found ? s : NULL);

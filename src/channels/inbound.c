@@ -581,7 +581,7 @@ static void on_teams_keys(void *data, const sb_jwks_t *ks)
     int rc = sb_jwt_verify(ks, c->token, strlen(c->token), &x);
     if (rc == SB_JWT_UNKNOWN_KID && c->jwks_url && !c->refreshed) {
         c->refreshed = true; /* the keys may have rolled over: fetch them again, once */
-        sb_teams_keys_get(req->loop->teams_keys, c->jwks_url, NULL, true, on_teams_keys, req);
+        sb_teams_keys_get(sb_services(req)->teams_keys, c->jwks_url, NULL, true, on_teams_keys, req);
         return;
     }
     if (rc == SB_JWT_NOT_ENDORSED || rc == SB_JWT_BAD_SERVICE_URL) {
@@ -626,7 +626,7 @@ static void on_teams_binding(sb_req_t *req, const sb_binding_t *b)
         const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->cfg, "jwksUrl"));
         c->jwks_url = dup_str(req, u ? u : req->loop->srv->cfg->botframework_jwks_url);
     }
-    sb_teams_keys_get(req->loop->teams_keys, c->jwks_url, c->jwks_inline, false, on_teams_keys, req);
+    sb_teams_keys_get(sb_services(req)->teams_keys, c->jwks_url, c->jwks_inline, false, on_teams_keys, req);
 }
 
 /* An object member's string member (Activity.from.id ...): NULL when absent; -1 (400 answered)

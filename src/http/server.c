@@ -1,5 +1,7 @@
 /* HTTP server: listeners, connections, parsing, keep-alive, timeouts and graceful stop.
- * Owns every sb_conn_t; calls the router and then the API layer's on_request hook. */
+ * Owns every sb_conn_t; calls the router and then the application's on_request hook. What a
+ * loop serves with (store, job runner, caches) is the application's: it is made, started and
+ * stopped through the hooks (http.h), so this file names none of it. */
 #include "switchboard/http.h"
 
 #include <arpa/inet.h>
@@ -12,12 +14,9 @@
 #include <unistd.h>
 
 #include "switchboard/alloc.h"
-#include "switchboard/channels.h"
 #include "switchboard/crypto.h"
-#include "switchboard/delivery.h"
 #include "switchboard/log.h"
 #include "switchboard/parser.h"
-#include "switchboard/store.h"
 #include "switchboard/text.h"
 
 #define SWEEP_MS         250
@@ -653,46 +652,26 @@ static void on_handle_closed(uv_handle_t *h)
     SB_UNUSED(h);
 }
 
-static void on_store_closed(struct sb_store *st, void *data)
+/* The application's services have closed: the loop's own handles go last. */
+static void on_app_closed(sb_loop_t *loop)
 {
-    SB_UNUSED(st);
-    sb_loop_t *loop = data;
-    loop->store = NULL;
     uv_close((uv_handle_t *)&loop->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&loop->grace, on_handle_closed);
     uv_close((uv_handle_t *)&loop->wakeup, on_handle_closed);
     uv_close((uv_handle_t *)&loop->flush, on_handle_closed);
 }
 
-static void on_delivery_closed(void *data)
-{
-    sb_loop_t *loop = data;
-    loop->delivery = NULL;
-    sb_bindings_free(loop->bindings); /* no request is left to use them */
-    loop->bindings = NULL;
-    sb_teams_keys_free(loop->teams_keys); /* its fetches ended with the engine's client */
-    loop->teams_keys = NULL;
-    if (loop->pubsub) { /* every event stream is gone with its connection */
-        sb_pubsub_close(loop->pubsub);
-        loop->pubsub = NULL;
-    }
-    if (loop->store)
-        sb_store_close(loop->store, on_store_closed, loop);
-    else
-        on_store_closed(NULL, loop);
-}
-
-/* Once the last connection is gone: the delivery engine (abandoning attempts in flight,
- * unacknowledged, for others to take over), then the Redis connection, then the handles. */
+/* Once the last connection is gone: the application's services (the loop_drained hook), then
+ * the handles. */
 static void loop_maybe_finish(sb_loop_t *loop)
 {
     if (!loop->stopping || loop->nconns || loop->closed)
         return;
     loop->closed = true;
-    if (loop->delivery)
-        sb_delivery_close(loop->delivery, on_delivery_closed, loop);
+    if (loop->srv->hooks.loop_drained)
+        loop->srv->hooks.loop_drained(loop, on_app_closed);
     else
-        on_delivery_closed(loop);
+        on_app_closed(loop);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -787,10 +766,10 @@ static int open_listener(sb_loop_t *loop)
     return 0;
 }
 
-/* Accepting starts once this loop's Redis connection is ready (or after a grace period, so
- * that /healthz and clean 503s still work while Redis is down at start). Until then the
- * kernel hands new connections to loops that already accept. */
-static void loop_accept(sb_loop_t *loop)
+/* Accepting starts once the application says the loop is ready (its Redis connection is up),
+ * or after a grace period, so that /healthz and clean 503s still work while Redis is down at
+ * start. Until then the kernel hands new connections to loops that already accept. */
+void sb_loop_accept(sb_loop_t *loop)
 {
     if (loop->accepting || !loop->listening || loop->stopping)
         return;
@@ -801,22 +780,18 @@ static void loop_accept(sb_loop_t *loop)
         sb_log(SB_LOG_ERROR, "listen failed", "\"error\":\"%s\"", uv_strerror(rc));
 }
 
-static void on_store_ready(void *data)
-{
-    loop_accept(data);
-}
-
 static void on_grace(uv_timer_t *t)
 {
-    loop_accept(t->data);
+    sb_loop_accept(t->data);
 }
 
-int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_request_fn on_request)
+int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, const sb_server_hooks_t *hooks)
 {
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
     srv->router = router;
-    srv->on_request = on_request;
+    srv->hooks = *hooks;
+    srv->on_request = hooks->on_request;
     srv->nloops = cfg->threads;
     srv->loops = sb_calloc(srv->nloops, sizeof(sb_loop_t *));
 
@@ -837,11 +812,11 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, sb_r
         loop->flush.data = loop;
         sb_random_bytes(loop->reqid_prefix, sizeof(loop->reqid_prefix));
         sb_metrics_register(&loop->metrics);
-        loop->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
-        loop->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, loop->store, i);
-        loop->pubsub = sb_pubsub_new(&loop->uv, cfg, &loop->metrics, loop->store);
-        loop->bindings = sb_bindings_new();
-        loop->teams_keys = sb_teams_keys_new(&loop->uv, sb_delivery_client(loop->delivery));
+        if (srv->hooks.loop_init) {
+            int rc = srv->hooks.loop_init(loop, srv->hooks.data);
+            if (rc != 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -859,10 +834,8 @@ int sb_server_listen(sb_server_t *srv)
 static void loop_thread(void *arg)
 {
     sb_loop_t *loop = arg;
-    sb_store_on_ready(loop->store, on_store_ready, loop);
-    sb_store_start(loop->store);
-    sb_delivery_start(loop->delivery);
-    sb_pubsub_start(loop->pubsub);
+    if (loop->srv->hooks.loop_start)
+        loop->srv->hooks.loop_start(loop);
     uv_timer_start(&loop->grace, on_grace, STARTUP_GRACE_MS, 0);
     uv_timer_start(&loop->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_check_start(&loop->flush, on_flush_check);

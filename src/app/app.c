@@ -1,0 +1,90 @@
+/* The per-loop composition (app.h): each loop thread's Redis connection, subscriber connection,
+ * job runner with its HTTP client, and the channel caches, made in one place with their start
+ * and stop order. The HTTP server calls these through its hooks and knows none of them; the
+ * route handlers reach them through sb_services() (api.h). */
+#include "switchboard/app.h"
+
+#include "switchboard/alloc.h"
+#include "switchboard/api.h"
+#include "switchboard/channels.h"
+#include "switchboard/delivery.h"
+#include "switchboard/store.h"
+
+typedef struct app_loop {
+    sb_services_t svc; /* first: loop->app points here */
+    void (*done)(sb_loop_t *loop);
+} app_loop_t;
+
+static int loop_init(sb_loop_t *loop, void *data)
+{
+    SB_UNUSED(data);
+    const sb_config_t *cfg = loop->srv->cfg;
+    app_loop_t *a = sb_calloc(1, sizeof(*a));
+    sb_services_t *s = &a->svc;
+    s->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
+    s->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, s->store, loop->index);
+    s->client = sb_delivery_client(s->delivery);
+    s->pubsub = sb_pubsub_new(&loop->uv, cfg, &loop->metrics, s->store);
+    s->bindings = sb_bindings_new();
+    s->teams_keys = sb_teams_keys_new(&loop->uv, s->client);
+    loop->app = a;
+    return 0;
+}
+
+static void on_ready(void *data)
+{
+    sb_loop_accept(data);
+}
+
+/* Start order: the Redis connection (the loop accepts once it is up), the job runner, the
+ * subscriber connection. */
+static void loop_start(sb_loop_t *loop)
+{
+    sb_services_t *s = loop->app;
+    sb_store_on_ready(s->store, on_ready, loop);
+    sb_store_start(s->store);
+    sb_delivery_start(s->delivery);
+    sb_pubsub_start(s->pubsub);
+}
+
+static void on_store_closed(sb_store_t *st, void *data)
+{
+    SB_UNUSED(st);
+    sb_loop_t *loop = data;
+    app_loop_t *a = loop->app;
+    void (*done)(sb_loop_t *) = a->done;
+    loop->app = NULL;
+    sb_free(a);
+    done(loop);
+}
+
+static void on_delivery_closed(void *data)
+{
+    sb_loop_t *loop = data;
+    app_loop_t *a = loop->app;
+    sb_services_t *s = &a->svc;
+    s->delivery = NULL;
+    s->client = NULL;              /* it closed with the runner */
+    sb_bindings_free(s->bindings); /* no request is left to use them */
+    s->bindings = NULL;
+    sb_teams_keys_free(s->teams_keys); /* its fetches ended with the runner's client */
+    s->teams_keys = NULL;
+    sb_pubsub_close(s->pubsub); /* every event stream is gone with its connection */
+    s->pubsub = NULL;
+    sb_store_close(s->store, on_store_closed, loop);
+}
+
+/* Stop order, once the loop's last connection is gone: the job runner (abandoning attempts in
+ * flight, unacknowledged, for others to take over) with its client, the caches, the subscriber
+ * connection, then the Redis connection; the server closes its own handles after. */
+static void loop_drained(sb_loop_t *loop, void (*done)(sb_loop_t *loop))
+{
+    app_loop_t *a = loop->app;
+    a->done = done;
+    sb_delivery_close(a->svc.delivery, on_delivery_closed, loop);
+}
+
+void sb_app_hooks(sb_server_hooks_t *hooks)
+{
+    *hooks = (sb_server_hooks_t){sb_api_on_request, loop_init, loop_start, loop_drained, NULL};
+}
