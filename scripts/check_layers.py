@@ -19,7 +19,7 @@ HEADERS = {
     "core": ["alloc.h", "buf.h", "clock.h", "common.h", "config.h", "crypto.h", "hash.h", "json.h", "log.h",
              "metrics.h", "text.h", "validate.h"],
     "store": ["store.h"],
-    "http": ["client.h", "http.h", "parser.h", "router.h"],
+    "http": ["client.h", "http.h", "parser.h", "peers.h", "router.h"],
     "conv": ["conv.h"],
     "channels": ["channels.h", "jwt.h", "platform.h"],
     "delivery": ["delivery.h", "jobs.h", "outcome.h"],

@@ -102,6 +102,7 @@ struct sb_server {
     unsigned nloops;
     sb_loop_t **loops;
     uint64_t open_conns; /* across loops, atomic */
+    struct sb_peers *peers; /* open connections per client (--max-connections-per-ip), NULL: no cap */
     int stop_requested;  /* atomic */
 };
 

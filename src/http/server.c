@@ -17,6 +17,7 @@
 #include "switchboard/crypto.h"
 #include "switchboard/log.h"
 #include "switchboard/parser.h"
+#include "switchboard/peers.h"
 #include "switchboard/text.h"
 
 #define SWEEP_MS         250
@@ -37,18 +38,21 @@ struct sb_conn {
     sb_buf_t wbuf; /* output owned by the write in flight */
     uv_write_t wreq;
     uv_shutdown_t sreq;
-    sb_buf_t held;     /* input that arrived while a handler was running */
-    uint64_t deadline; /* uv_now() ms; 0 = none */
+    sb_buf_t held;       /* input that arrived while a handler was running */
+    uint64_t deadline;   /* uv_now() ms; 0 = none */
+    uint64_t body_start; /* uv_now() ms the request's headers were complete; 0: not in a body */
     union {
         struct sockaddr sa;
         struct sockaddr_in in4;
         struct sockaddr_in6 in6;
     } peer;
     bool reading, writing, in_feed;
-    bool closing;   /* no more requests: shut down once output is flushed */
-    bool eof;       /* the client half-closed while a request was in flight */
-    bool lingering; /* write side shut; discarding input until EOF or deadline */
-    bool shut;      /* uv_close called */
+    bool closing;      /* no more requests: shut down once output is flushed */
+    bool eof;          /* the client half-closed while a request was in flight */
+    bool lingering;    /* write side shut; discarding input until EOF or deadline */
+    bool shut;         /* uv_close called */
+    bool peer_counted; /* counted in srv->peers under peer_key */
+    unsigned char peer_key[16];
 };
 
 /* ---------- request pool and arena ---------- */
@@ -114,6 +118,8 @@ static void on_conn_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     loop->nconns--;
     __atomic_fetch_sub(&loop->srv->open_conns, 1, __ATOMIC_RELAXED);
+    if (c->peer_counted)
+        sb_peers_drop(loop->srv->peers, c->peer_key);
     sb_metrics_add(&loop->metrics.conns_open, -1);
     sb_buf_free(&c->out);
     sb_buf_free(&c->wbuf);
@@ -447,14 +453,35 @@ static void conn_fail(sb_conn_t *c, int status, const char *detail)
     sb_resp_problem(req, status, detail, NULL);
 }
 
+/* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host field (HTTP/1.0 may have none). */
+static const char *host_problem(const sb_conn_t *c, const sb_req_t *req)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < req->nheaders; i++)
+        n += sb_ascii_ieq(req->headers[i].name.p, req->headers[i].name.len, "host");
+    if (n > 1)
+        return "malformed HTTP request: more than one Host header";
+    if (n == 0 && !sb_parser_http10(&c->parser))
+        return "malformed HTTP request: an HTTP/1.1 request needs a Host header";
+    return NULL;
+}
+
 static void conn_dispatch(sb_conn_t *c)
 {
     sb_req_t *req = c->req;
     sb_loop_t *loop = c->loop;
     req->dispatched = true;
     c->deadline = 0;
+    c->body_start = 0;
     if (loop->stopping)
         req->keep_alive = false;
+    const char *bad_host = host_problem(c, req);
+    if (bad_host) {
+        req->keep_alive = false;
+        c->closing = true;
+        sb_resp_problem(req, 400, bad_host, NULL);
+        return;
+    }
     int rc = sb_router_match(loop->srv->router, req->method, req->path.p, req->path.len, &req->match);
     if (rc == -ENOENT) {
         sb_resp_problem(req, 404, "no route for this path", NULL);
@@ -549,6 +576,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* ---------- parser hooks ---------- */
 
+/* A body's deadline (docs/architecture.md "Timeouts", as mod_reqtimeout's body=20,MinRate=500):
+ * --body-timeout-ms from the end of the headers, a second more per --body-min-rate bytes
+ * received, never beyond --body-max-ms. A body trickled a byte at a time falls behind it. */
+static uint64_t body_deadline(const sb_config_t *cfg, uint64_t start, size_t received)
+{
+    uint64_t d = cfg->body_timeout_ms;
+    if (cfg->body_min_rate)
+        d += (uint64_t)received * 1000 / cfg->body_min_rate;
+    if (d > cfg->body_max_ms)
+        d = cfg->body_max_ms;
+    return start + d;
+}
+
 static sb_req_t *hook_begin(sb_parser_t *p)
 {
     sb_conn_t *c = p->data;
@@ -556,6 +596,7 @@ static sb_req_t *hook_begin(sb_parser_t *p)
     req->conn = c;
     c->req = req;
     c->deadline = uv_now(&c->loop->uv) + c->loop->srv->cfg->header_timeout_ms;
+    c->body_start = 0;
     return req;
 }
 
@@ -576,13 +617,14 @@ static void hook_headers(sb_parser_t *p, sb_req_t *req)
         sb_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
         conn_flush(c);
     }
-    c->deadline = uv_now(&loop->uv) + loop->srv->cfg->idle_timeout_ms;
+    c->body_start = uv_now(&loop->uv);
+    c->deadline = body_deadline(loop->srv->cfg, c->body_start, 0);
 }
 
 static void hook_body(sb_parser_t *p)
 {
     sb_conn_t *c = p->data;
-    c->deadline = uv_now(&c->loop->uv) + c->loop->srv->cfg->idle_timeout_ms;
+    c->deadline = body_deadline(c->loop->srv->cfg, c->body_start, c->req ? c->req->body.len : 0);
 }
 
 static const sb_parser_hooks_t parser_hooks = {hook_begin, hook_headers, hook_body};
@@ -594,6 +636,11 @@ static const char refuse_resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                   "Retry-After: 1\r\nConnection: close\r\nContent-Length: 102\r\n\r\n"
                                   "{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,"
                                   "\"detail\":\"too many open connections\"}";
+static const char refuse_peer_resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                       "Content-Type: application/problem+json\r\n"
+                                       "Retry-After: 1\r\nConnection: close\r\nContent-Length: 119\r\n\r\n"
+                                       "{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,"
+                                       "\"detail\":\"too many open connections from this client\"}";
 
 static void free_handle(uv_handle_t *h)
 {
@@ -642,6 +689,18 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     int len = sizeof(c->peer);
     uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
+    if (srv->peers && !sb_cidr_list_match(&srv->cfg->trusted_proxies, &c->peer.sa)) {
+        /* one client, one budget: a proxy (trusted) carries many clients and is exempt */
+        sb_peers_key(&c->peer.sa, srv->cfg->ipv6_prefix, c->peer_key);
+        if (!sb_peers_take(srv->peers, c->peer_key, srv->cfg->max_connections_per_ip)) {
+            uv_buf_t b = uv_buf_init((char *)refuse_peer_resp, sizeof(refuse_peer_resp) - 1);
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+            sb_metrics_add(&loop->metrics.conns_refused, 1);
+            conn_close(c);
+            return;
+        }
+        c->peer_counted = true;
+    }
     sb_parser_init(&c->parser, &parser_hooks, c, srv->cfg->max_body);
     c->deadline = uv_now(&loop->uv) + srv->cfg->header_timeout_ms;
     conn_read_start(c);
@@ -689,7 +748,7 @@ static void on_sweep(uv_timer_t *t)
         if (!c->deadline || now < c->deadline)
             continue;
         if (c->req && !c->req->dispatched && !c->lingering && !c->writing) {
-            conn_fail(c, 408, "request not received in time");
+            conn_fail(c, 408, c->body_start ? "request body arrived too slowly" : "request not received in time");
             conn_flush(c);
         } else {
             conn_close(c);
@@ -793,6 +852,8 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, cons
     srv->hooks = *hooks;
     srv->on_request = hooks->on_request;
     srv->nloops = cfg->threads;
+    if (cfg->max_connections_per_ip)
+        srv->peers = sb_peers_new();
     srv->loops = sb_calloc(srv->nloops, sizeof(sb_loop_t *));
 
     for (unsigned i = 0; i < srv->nloops; i++) {
@@ -897,5 +958,7 @@ void sb_server_free(sb_server_t *srv)
         sb_free(loop);
     }
     sb_free(srv->loops);
+    sb_peers_free(srv->peers);
+    srv->peers = NULL;
     sb_metrics_reset_registry();
 }
