@@ -1,10 +1,10 @@
 /* Unit tests for src/http/peers.c: who counts as one client, the cap, and a table that stays
  * exact and shrinks back through thousands of clients coming and going. */
-#include <cmocka.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
 #include <arpa/inet.h>
 #include <stdio.h>
