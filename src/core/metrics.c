@@ -162,7 +162,7 @@ void sb_metrics_render(sb_buf_t *out)
         "# HELP switchboard_http_connections_open Client connections currently open.\n"
         "# TYPE switchboard_http_connections_open gauge\n"
         "switchboard_http_connections_open %llu\n"
-        "# HELP switchboard_http_connections_refused_total Connections refused at the --max-connections cap.\n"
+        "# HELP switchboard_http_connections_refused_total Connections refused at the --max-connections or --max-connections-per-ip cap.\n"
         "# TYPE switchboard_http_connections_refused_total counter\n"
         "switchboard_http_connections_refused_total %llu\n"
         "# HELP switchboard_redis_errors_total Redis commands that failed, timed out or hit a dropped connection.\n"

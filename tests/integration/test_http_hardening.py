@@ -1,0 +1,172 @@
+"""HTTP-level regression tests of the security review (docs/security.md): the Host rule of
+RFC 9112, the total deadline and minimum rate of request bodies, and the cap on open
+connections per client address."""
+
+import time
+
+import pytest
+
+from sbhelpers import RawConn, req
+
+pytestmark = pytest.mark.server
+
+BODY_FLAGS = ("--body-timeout-ms", "1000", "--body-min-rate", "100", "--body-max-ms", "3000")
+
+
+def exchange(srv, data, timeout=5.0):
+    c = RawConn(srv.port, timeout=timeout)
+    try:
+        c.send(data)
+        r = c.read_response(timeout=timeout)
+        closed = c.wait_closed(2.0)
+        return r, closed
+    finally:
+        c.close()
+
+
+# ---- Host -----------------------------------------------------------------------------------
+
+def test_http11_without_host_is_400_and_closed(app):
+    r, closed = exchange(app, b"GET /healthz HTTP/1.1\r\n\r\n")
+    assert r.status == 400 and "Host" in r.json()["detail"], r
+    assert closed, "the connection is closed after the 400"
+
+
+def test_two_host_headers_are_400(app):
+    r, closed = exchange(app, b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    assert r.status == 400 and "more than one Host" in r.json()["detail"], r
+    assert closed
+
+
+def test_http10_without_host_is_served(app):
+    r, _ = exchange(app, b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert r.status == 200, r
+
+
+def test_one_host_header_is_served_on_keep_alive(app):
+    with app.raw() as c:
+        for _ in range(3):
+            c.send(req("GET", "/healthz"))
+            assert c.read_response().status == 200
+
+
+# ---- slow bodies ----------------------------------------------------------------------------
+
+def head(n):
+    return (b"POST /api/admin/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % n)
+
+
+def test_a_trickled_body_is_cut_with_408(server):
+    """A body trickling a byte every 0.4 s moved the deadline on every byte and was never cut."""
+    srv = server(*BODY_FLAGS)
+    c = RawConn(srv.port, timeout=10)
+    t0 = time.monotonic()
+    c.send(head(200))
+    got = None
+    try:
+        for _ in range(40):  # 200 bytes at 2.5 B/s would take 80 s
+            c.send(b" ")
+            time.sleep(0.4)
+            if not c.is_open():
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    c.wait_closed(2.0)
+    got = c.buf
+    c.close()
+    took = time.monotonic() - t0
+    assert got.startswith(b"HTTP/1.1 408"), got[:200]
+    assert b"too slowly" in got
+    # 1 s, plus 10 ms per byte received (~3 bytes by then), plus the 250 ms sweep
+    assert took < 4.0, "cut after %.1f s" % took
+
+
+def test_a_body_above_the_minimum_rate_may_take_longer_than_the_base_timeout(server):
+    srv = server(*BODY_FLAGS)
+    body = b'{"name":"slow but steady"}' + b" " * 374  # 400 bytes: 1 s + 4 s allowed, 3 s cap
+    c = RawConn(srv.port, timeout=10)
+    c.send(head(len(body)))
+    t0 = time.monotonic()
+    for i in range(0, len(body), 40):  # 40 bytes every 0.2 s = 200 B/s, above 100 B/s
+        c.send(body[i:i + 40])
+        time.sleep(0.2)
+    r = c.read_response(timeout=5)
+    c.close()
+    assert time.monotonic() - t0 > 1.5, "the test must outlast --body-timeout-ms"
+    assert r.status == 401, r  # it reached the handler (no admin token sent)
+
+
+def test_body_max_caps_a_fast_enough_body(server):
+    srv = server("--body-timeout-ms", "1000", "--body-min-rate", "100", "--body-max-ms", "1500")
+    c = RawConn(srv.port, timeout=10)
+    c.send(head(5000))
+    t0 = time.monotonic()
+    try:
+        for _ in range(30):  # 100 bytes every 0.1 s = 1,000 B/s, but 5,000 bytes take 5 s
+            c.send(b" " * 100)
+            time.sleep(0.1)
+            if not c.is_open():
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    c.wait_closed(2.0)
+    got = c.buf
+    c.close()
+    assert got.startswith(b"HTTP/1.1 408"), got[:200]
+    assert time.monotonic() - t0 < 2.5
+
+
+# ---- connections per client -----------------------------------------------------------------
+
+def held_connections(srv, n):
+    out = []
+    for i in range(n):
+        c = srv.raw()
+        c.send(req("GET", "/healthz"))
+        assert c.read_response().status == 200, "connection %d" % (i + 1)
+        out.append(c)
+    return out
+
+
+def refused(srv):
+    c = RawConn(srv.port)
+    try:
+        if not c.wait_closed(1.0):
+            try:
+                c.send(req("GET", "/healthz"))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            c.wait_closed(3.0)
+        return c.buf
+    finally:
+        c.close()
+
+
+def test_connections_per_client_are_capped(server):
+    srv = server("--max-connections-per-ip", "3")
+    held = held_connections(srv, 3)
+    try:
+        got = refused(srv)
+        assert got.startswith(b"HTTP/1.1 503"), got[:200]
+        assert b"from this client" in got
+        held.pop().close()
+        time.sleep(0.3)
+        held += held_connections(srv, 1)  # a place is free again
+        assert refused(srv).startswith(b"HTTP/1.1 503")
+        # the others are still served
+        held[0].send(req("GET", "/healthz"))
+        assert held[0].read_response().status == 200
+    finally:
+        for c in held:
+            c.close()
+    m = [ln for ln in srv.get("/metrics").text.splitlines()
+         if ln.startswith("switchboard_http_connections_refused_total")]
+    assert m and float(m[0].split()[-1]) >= 2, m
+
+
+def test_trusted_proxies_are_exempt_from_the_cap(server):
+    srv = server("--max-connections-per-ip", "2", "--trusted-proxies", "127.0.0.1/32")
+    held = held_connections(srv, 5)
+    for c in held:
+        c.close()
