@@ -164,6 +164,13 @@ cJSON *sb_command_answer(const char *command, const char *result, bool is_error,
 void sb_asset_widget_js(sb_req_t *req);
 void sb_asset_demo(sb_req_t *req);
 
+/* channel_webhooks.c: the platforms' inbound webhooks (SPEC 5) */
+void sb_webhook_slack(sb_req_t *req);
+void sb_webhook_telegram(sb_req_t *req);
+void sb_webhook_whatsapp_verify(sb_req_t *req);
+void sb_webhook_whatsapp(sb_req_t *req);
+void sb_webhook_teams(sb_req_t *req);
+
 void sb_webhooks_subs_get(sb_req_t *req);
 void sb_webhooks_subs_put(sb_req_t *req);
 void sb_webhooks_secret_get(sb_req_t *req);

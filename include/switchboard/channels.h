@@ -1,5 +1,8 @@
-/* Channels (docs/channels.md): the bindings of platform identities to tenants, the inbound
- * webhooks of Slack, Telegram and WhatsApp, and the processing of the inbound queue. */
+/* Channels (docs/channels.md): Slack, Teams, Telegram and WhatsApp as switchboard sees them,
+ * without HTTP answers of its own: the per-loop cache of bindings (binding.c), the request
+ * proofs and the inbound queue's processing (inbound.c), Bot Framework keys and tokens
+ * (teams_keys.c, jwt.c), and the platforms' send requests and results (outbound.c). The
+ * webhook routes that use them are the API layer's (src/api/channel_webhooks.c). */
 #ifndef SWITCHBOARD_CHANNELS_H
 #define SWITCHBOARD_CHANNELS_H
 
@@ -9,7 +12,6 @@
 
 #include "switchboard/client.h"
 #include "switchboard/config.h"
-#include "switchboard/http.h"
 #include "switchboard/jwt.h"
 #include "switchboard/store.h"
 
@@ -30,22 +32,22 @@ typedef struct sb_bindings sb_bindings_t;
 sb_bindings_t *sb_bindings_new(void);
 void sb_bindings_free(sb_bindings_t *b);
 
-/* Finds the binding of an index field ("slack:T123", ...): cb runs with it (NULL when there is
- * none), at once from the cache or after one script. A store failure is answered (503) and cb
- * does not run. The binding is valid only during cb. */
-typedef void (*sb_binding_cb)(sb_req_t *req, const sb_binding_t *b);
-void sb_binding_find(sb_req_t *req, const char *field, sb_binding_cb cb);
+/* The cached entry of an index field ("slack:T123", ...) while it is fresh (now: uv_now ms),
+ * else NULL: the caller runs sb_script_binding_get and hands its reply to sb_bindings_put.
+ * .found tells a known binding from a cached "none". Valid until the next put. */
+const sb_binding_t *sb_bindings_lookup(sb_bindings_t *bs, const char *field, uint64_t now);
+/* Caches the script's reply ({tenant id, channel id, channel JSON} or nil) for the field until
+ * expires; returns the entry. */
+const sb_binding_t *sb_bindings_put(sb_bindings_t *bs, const char *field, const redisReply *reply, uint64_t expires);
 
 /* A config secret and its rotation twin ("<name>Previous"): true when check(secret) holds for
  * either. Missing secrets never match. */
 const char *sb_binding_secret(const sb_binding_t *b, const char *name, bool previous);
 
-/* Inbound handlers (routes.c) */
-void sb_webhook_slack(sb_req_t *req);
-void sb_webhook_telegram(sb_req_t *req);
-void sb_webhook_whatsapp_verify(sb_req_t *req);
-void sb_webhook_whatsapp(sb_req_t *req);
-void sb_webhook_teams(sb_req_t *req);
+/* Shared-secret tokens (Telegram's secret token, Slack's legacy verification token, WhatsApp's
+ * verify token) compared as SHA-256 digests: constant time, the length included. Missing
+ * secrets never match. */
+bool sb_token_equal(const char *secret, const char *given);
 
 /* The Bot Framework signing keys of one loop (src/channels/teams_keys.c). */
 typedef struct sb_teams_keys sb_teams_keys_t;

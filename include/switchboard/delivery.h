@@ -61,10 +61,4 @@ typedef void (*sb_command_cb)(void *data, int status, const char *result, bool i
 int sb_command_run(sb_store_t *st, sb_client_t *cl, const sb_config_t *cfg, const char *tenant_id, const char *command,
                    const char *args, const cJSON *data, sb_command_cb cb, void *cbdata);
 
-/* Delivery Lua scripts (scripts.c registers them). */
-extern sb_script_t sb_script_emit, sb_script_prepare, sb_script_finish, sb_script_promote, sb_script_pace_tick,
-    sb_script_reclaim, sb_script_subs_put, sb_script_secret_get, sb_script_secret_rotate, sb_script_endpoints,
-    sb_script_endpoint_enable, sb_script_dead_replay, sb_script_dead_recover, sb_script_dead_list,
-    sb_script_queue_depth, sb_script_record_attempt, sb_script_groups, sb_script_attempts;
-
 #endif

@@ -90,6 +90,12 @@ extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant
     sb_script_tenant_delete, sb_script_tenant_purge, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list,
     sb_script_entity_get, sb_script_entity_put, sb_script_entity_delete;
 
+/* The delivery engine's Lua scripts (delivery_scripts.c; scripts.c registers them). */
+extern sb_script_t sb_script_emit, sb_script_prepare, sb_script_finish, sb_script_promote, sb_script_pace_tick,
+    sb_script_reclaim, sb_script_subs_put, sb_script_secret_get, sb_script_secret_rotate, sb_script_endpoints,
+    sb_script_endpoint_enable, sb_script_dead_replay, sb_script_dead_recover, sb_script_dead_list,
+    sb_script_queue_depth, sb_script_record_attempt, sb_script_groups, sb_script_attempts;
+
 /* The global queue keys (docs/keys.md): one queue for every instance. */
 #define SB_Q_FRESH    "sb:q:fresh"
 #define SB_Q_RETRY    "sb:q:retry"

@@ -1,10 +1,10 @@
 /* Channel bindings for the inbound webhooks (docs/channels.md): found through the global index
- * by one script, kept per loop for --binding-cache-ms (unknown fields too, so a flood of
- * made-up identities costs one script per field and second, not one per request). */
+ * by one script (the caller runs it), kept in each loop's own cache for --binding-cache-ms
+ * (unknown fields too, so a flood of made-up identities costs one script per field and second,
+ * not one per request). */
 #include <string.h>
 
 #include "switchboard/alloc.h"
-#include "switchboard/api.h"
 #include "switchboard/channels.h"
 #include "switchboard/hash.h"
 #include "switchboard/text.h"
@@ -68,48 +68,17 @@ static void fill(sb_binding_t *s, const char *field, const redisReply *r, uint64
     copy_id(s->agent, sizeof(s->agent), cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "agentId")));
 }
 
-typedef struct find_ctx {
-    sb_binding_cb cb;
-    void *saved; /* the handler's own req->ctx, back in place before cb */
-    char field[SB_BINDING_FIELD_MAX];
-} find_ctx_t;
-
-static void on_binding(sb_store_t *st, redisReply *reply, void *data)
+const sb_binding_t *sb_bindings_lookup(sb_bindings_t *bs, const char *field, uint64_t now)
 {
-    SB_UNUSED(st);
-    sb_req_t *req = data;
-    find_ctx_t *f = req->ctx;
-    req->ctx = f->saved;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        sb_api_reply_failed(req, reply);
-        return;
-    }
-    sb_bindings_t *bs = sb_services(req)->bindings;
-    sb_binding_t *s = slot_of(bs, f->field);
-    fill(s, f->field, reply, uv_now(&req->loop->uv) + req->loop->srv->cfg->binding_cache_ms);
-    f->cb(req, s->found ? s : NULL);
+    sb_binding_t *s = slot_of(bs, field);
+    return s->expires > now && strcmp(s->field, field) == 0 ? s : NULL;
 }
 
-void sb_binding_find(sb_req_t *req, const char *field, sb_binding_cb cb)
+const sb_binding_t *sb_bindings_put(sb_bindings_t *bs, const char *field, const redisReply *reply, uint64_t expires)
 {
-    sb_bindings_t *bs = sb_services(req)->bindings;
     sb_binding_t *s = slot_of(bs, field);
-    if (s->expires > uv_now(&req->loop->uv) && strcmp(s->field, field) == 0) {
-        cb(req, s->found ? s : NULL);
-        return;
-    }
-    find_ctx_t *f = sb_req_alloc(req, sizeof(*f));
-    f->cb = cb;
-    f->saved = req->ctx;
-    copy_id(f->field, sizeof(f->field), field);
-    req->ctx = f;
-    char k_idx[SB_KEY_MAX];
-    sb_key_global(k_idx, "idx", "channels");
-    const char *argv[] = {k_idx, field};
-    if (sb_store_eval(sb_api_store(req), &sb_script_binding_get, 1, 2, argv, NULL, on_binding, req) < 0) {
-        req->ctx = f->saved;
-        sb_api_unavailable(req);
-    }
+    fill(s, field, reply, expires);
+    return s;
 }
 
 const char *sb_binding_secret(const sb_binding_t *b, const char *name, bool previous)

@@ -4,7 +4,7 @@
  * consumers. Queue keys are global; tenant keys are built inside the scripts from prefixes the
  * C side passes (single-primary Redis; see docs/keys.md). */
 #include "lua_lib.h"
-#include "switchboard/delivery.h"
+#include "switchboard/store.h"
 
 /* KEYS: subs, whsecret. ARGV: subscriptions JSON (normalized), new secret, new apiKey,
  * endpoint key prefix "sb:{t:<tid>}:ep:" */

@@ -4,7 +4,6 @@
 #include <mbedtls/sha1.h>
 #include <string.h>
 
-#include "switchboard/delivery.h"
 #include "switchboard/store.h"
 #include "switchboard/text.h"
 
