@@ -70,6 +70,9 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
 export LSAN_OPTIONS=exitcode=88
 
+echo "=== layers: includes point down the layer order (docs/architecture.md)"
+if $PY scripts/check_layers.py; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 run_suite release build-ci-release --buildtype=release -Db_ndebug=true
 run_suite sanitizers build-ci-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 
