@@ -1,5 +1,6 @@
-/* The API layer: the route table, authentication middleware, request-body validation and the
- * handlers of each route family (one file per family in src/api/). */
+/* The API layer (src/api/): the route table (routes.c), authentication (auth.c), the per-loop
+ * services handlers use, and the handlers of each route family, one file per family
+ * (admin_*.c, widget*.c, conversations.c, webhooks.c, channel_webhooks.c, ...). */
 #ifndef SWITCHBOARD_API_H
 #define SWITCHBOARD_API_H
 

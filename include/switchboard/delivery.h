@@ -1,7 +1,8 @@
 /* The delivery engine (docs/deliveries.md): subscriptions fan events out into a Redis Streams
  * queue shared by every instance; each loop thread consumes it with its own Redis connection,
  * sends with the non-blocking client, and records every outcome (success, scheduled retry,
- * dead letter) in one script that also acknowledges the entry. */
+ * dead letter) in one script that also acknowledges the entry. Files: engine.c (the consumer,
+ * attempts, retry schedule and outcomes), emit.c (fan-out), sign.c (signatures), commands.c. */
 #ifndef SWITCHBOARD_DELIVERY_H
 #define SWITCHBOARD_DELIVERY_H
 
