@@ -91,6 +91,16 @@ static sb_str_t answer_word(const redisReply *r)
     return SB_STR_LIT("");
 }
 
+/* A script reply that the gate's side answers: a store failure (503) or a refusal of the gate.
+ * Otherwise *word is the reply's first word, for the route to read on. */
+static bool gate_answered(sb_req_t *req, const redisReply *reply, sb_str_t *word)
+{
+    if (sb_api_reply_failed(req, reply))
+        return true;
+    *word = answer_word(reply);
+    return sb_widget_refused(req, *word);
+}
+
 /* ---------- refusals found before the route's own script: answered after the gate ---------- */
 
 typedef struct widget_fail {
@@ -104,10 +114,8 @@ static void on_fail_gate(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     sb_req_t *req = data;
     widget_fail_t *f = req->ctx;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    sb_str_t word = answer_word(reply);
-    if (sb_widget_refused(req, word))
+    sb_str_t word;
+    if (gate_answered(req, reply, &word))
         return;
     if (!sb_str_eq(word, "OK")) {
         sb_api_unavailable(req);
@@ -156,10 +164,8 @@ static void on_config(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     sb_req_t *req = data;
     const char *origin = req->ctx;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    sb_str_t word = answer_word(reply);
-    if (sb_widget_refused(req, word))
+    sb_str_t word;
+    if (gate_answered(req, reply, &word))
         return;
     cJSON *w = sb_str_eq(word, "OK") && reply->elements == 3
                    ? cJSON_ParseWithLength(reply->element[1]->str, reply->element[1]->len)
@@ -355,10 +361,8 @@ static void on_otp_widget(sb_store_t *st, redisReply *reply, void *data)
 {
     sb_req_t *req = data;
     start_ctx_t *c = req->ctx;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    sb_str_t word = answer_word(reply);
-    if (sb_widget_refused(req, word))
+    sb_str_t word;
+    if (gate_answered(req, reply, &word))
         return;
     cJSON *w = sb_str_eq(word, "OK") && reply->elements == 3
                    ? cJSON_ParseWithLength(reply->element[1]->str, reply->element[1]->len)
@@ -463,10 +467,8 @@ static void on_otp_verified(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     sb_req_t *req = data;
     start_ctx_t *c = req->ctx;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    sb_str_t word = answer_word(reply);
-    if (sb_widget_refused(req, word))
+    sb_str_t word;
+    if (gate_answered(req, reply, &word))
         return;
     sb_widget_cors(req, c->origin);
     const char *s = word.len ? reply->element[0]->str : "";

@@ -57,17 +57,16 @@ def head(n):
             b"Content-Length: %d\r\n\r\n" % n)
 
 
-def test_a_trickled_body_is_cut_with_408(server):
-    """A body trickling a byte every 0.4 s moved the deadline on every byte and was never cut."""
-    srv = server(*BODY_FLAGS)
+def trickle(srv, total, piece, gap, times):
+    """Send a request head announcing `total` body bytes, then `piece` every `gap` seconds
+    (at most `times` pieces) until the server closes; returns (what it answered, seconds)."""
     c = RawConn(srv.port, timeout=10)
     t0 = time.monotonic()
-    c.send(head(200))
-    got = None
+    c.send(head(total))
     try:
-        for _ in range(40):  # 200 bytes at 2.5 B/s would take 80 s
-            c.send(b" ")
-            time.sleep(0.4)
+        for _ in range(times):
+            c.send(piece)
+            time.sleep(gap)
             if not c.is_open():
                 break
     except (BrokenPipeError, ConnectionResetError):
@@ -75,7 +74,13 @@ def test_a_trickled_body_is_cut_with_408(server):
     c.wait_closed(2.0)
     got = c.buf
     c.close()
-    took = time.monotonic() - t0
+    return got, time.monotonic() - t0
+
+
+def test_a_trickled_body_is_cut_with_408(server):
+    """A body trickling a byte every 0.4 s moved the deadline on every byte and was never cut."""
+    srv = server(*BODY_FLAGS)
+    got, took = trickle(srv, 200, b" ", 0.4, 40)  # 200 bytes at 2.5 B/s would take 80 s
     assert got.startswith(b"HTTP/1.1 408"), got[:200]
     assert b"too slowly" in got
     # 1 s, plus 10 ms per byte received (~3 bytes by then), plus the 250 ms sweep
@@ -99,22 +104,10 @@ def test_a_body_above_the_minimum_rate_may_take_longer_than_the_base_timeout(ser
 
 def test_body_max_caps_a_fast_enough_body(server):
     srv = server("--body-timeout-ms", "1000", "--body-min-rate", "100", "--body-max-ms", "1500")
-    c = RawConn(srv.port, timeout=10)
-    c.send(head(5000))
-    t0 = time.monotonic()
-    try:
-        for _ in range(30):  # 100 bytes every 0.1 s = 1,000 B/s, but 5,000 bytes take 5 s
-            c.send(b" " * 100)
-            time.sleep(0.1)
-            if not c.is_open():
-                break
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    c.wait_closed(2.0)
-    got = c.buf
-    c.close()
+    # 100 bytes every 0.1 s = 1,000 B/s, but 5,000 bytes take 5 s
+    got, took = trickle(srv, 5000, b" " * 100, 0.1, 30)
     assert got.startswith(b"HTTP/1.1 408"), got[:200]
-    assert time.monotonic() - t0 < 2.5
+    assert took < 2.5
 
 
 # ---- connections per client -----------------------------------------------------------------
