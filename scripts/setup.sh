@@ -17,6 +17,11 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js and npm (tests/integration/test_signature_verifiers.py, bench's reference rows): Debian's
+# nodejs and npm only when no node / npm is on PATH already. A node from elsewhere (NodeSource's
+# nodejs, which ships its own npm and conflicts with Debian's npm package) is kept as it is.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
