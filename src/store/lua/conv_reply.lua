@@ -1,0 +1,34 @@
+-- An outbound message (operator through the API, or the agent's answer). In a widget
+-- conversation it is stored and emitted (message_sent) at once. In a platform conversation it is
+-- stored with "status":"queued" and its send through the platform's API joins the sending
+-- account's pacing line (FIFO, one send in flight per account, docs/channels.md); message_sent
+-- follows once the platform accepted it (conv_sent).
+-- ARGV: cx JSON, tenant id, conversation id, message id, sender JSON, mtail, etail, once key
+-- ('' = none: otherwise a second call with the same key changes nothing), text for the platform
+-- -> {'NOCONV'} | {'DUP'} | {'OK', message JSON}
+-- uses: emit conv
+local cx = cjson.decode(ARGV[1])
+local tp = 'sb:{t:' .. ARGV[2] .. '}:'
+local h = redis.call('HMGET', tp .. 'conv:' .. ARGV[3], 'channel', 'channelId', 'chatId', 'status', 'agentId',
+  'serviceUrl', 'thread')
+if not h[1] then return {'NOCONV'} end
+if ARGV[8] ~= '' and not redis.call('SET', tp .. 'once:' .. ARGV[8], '1', 'NX', 'EX', 604800) then
+  return {'DUP'}
+end
+local c = {channel = h[1], channelId = h[2], chatId = h[3], status = h[4], agentId = h[5]}
+if c.channel == 'widget' then
+  local seq, mj = conv_append(cx, ARGV[2], ARGV[3], c, 'message_sent', ARGV[5], ARGV[6], ARGV[7], ARGV[4], 'r')
+  return {'OK', mj}
+end
+local seq, mj, data = conv_append(cx, ARGV[2], ARGV[3], c, nil, ARGV[5], ARGV[6] .. ',"status":"queued"',
+  ARGV[7], ARGV[4], 'r')
+local pk = 'send:' .. ARGV[2] .. ':' .. c.channelId
+local d = {id = 'snd_' .. ARGV[4], t = ARGV[2], k = 'send', ev = 'message_sent', pf = c.channel,
+  ch = c.channelId, chat = c.chatId, svc = h[6] or '', th = h[7] or '', cid = ARGV[3], mid = ARGV[4], seq = seq,
+  tx = ARGV[9],
+  ed = data, url = 'send:' .. c.channel, ep = string.sub(redis.sha1hex(pk), 1, 16), body = '',
+  to = 10000, n = 0, ca = cx.now, pk = pk}
+redis.call('RPUSH', 'sb:pace:' .. pk .. ':q', cjson.encode(d))
+local nxt = tonumber(redis.call('GET', 'sb:pace:' .. pk .. ':next') or '0')
+redis.call('ZADD', 'sb:pace:due', 'NX', math.max(cx.now, nxt), pk)
+return {'OK', mj}

@@ -1,0 +1,12 @@
+-- A new holder's first step: every entry pending under any consumer (former holders, fenced off
+-- by channel_inbound), oldest first, becomes its own. KEYS: inbound stream. ARGV: group,
+-- consumer, most entries -> entries as XREADGROUP gives them
+local out, cursor = {}, '0-0'
+repeat
+  local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, cursor, 'COUNT', 100)
+  cursor = r[1]
+  for _, x in ipairs(r[2]) do
+    if type(x) == 'table' and type(x[2]) == 'table' then out[#out + 1] = x end
+  end
+until cursor == '0-0' or #out >= tonumber(ARGV[3])
+return out

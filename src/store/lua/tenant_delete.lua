@@ -1,0 +1,26 @@
+-- KEYS: tenant, tenants index, apikeys, byhash, widgets, agents, channels, widget index,
+-- channel index, subscriptions, webhook secret, dead letters, dead index, dead-letter count,
+-- purge hash. ARGV: id, endpoint key prefix -> 1 deleted, 0 unknown. Deliveries already queued
+-- for the tenant fail at their next attempt (no secret) and are dead-lettered under no tenant.
+-- The tenant's other keys (conversations, sessions, claims) are left to tenant_purge.
+-- uses: unbind
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, wid in ipairs(redis.call('HKEYS', KEYS[5])) do redis.call('HDEL', KEYS[8], wid) end
+for _, v in ipairs(redis.call('HVALS', KEYS[7])) do unbind(KEYS[9], v) end
+local subs = redis.call('GET', KEYS[10])
+if subs then
+  local ok, o = pcall(cjson.decode, subs)
+  if ok and type(o) == 'table' then
+    for _, sub in pairs(o) do
+      if type(sub) == 'table' and sub.ep then
+        redis.call('DEL', ARGV[2] .. sub.ep, ARGV[2] .. sub.ep .. ':attempts')
+      end
+    end
+  end
+end
+local dead = redis.call('HLEN', KEYS[12])
+if dead > 0 then redis.call('DECRBY', KEYS[14], dead) end
+redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11], KEYS[12], KEYS[13])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[15], ARGV[1], '0')
+return 1
