@@ -1,0 +1,194 @@
+"""The Redis Lua scripts alone (docs/scripts.md): every script scripts/embed_lua.py assembles from
+src/store/lua loads on a real redis-server, a few run with EVAL on hand-made keys give the
+answers their headers document, and the embed tool refuses a library piece nobody uses, a
+`uses:` name that does not exist, and a script the build does not list."""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from sbhelpers import REPO, RedisError
+
+EMBED = os.path.join(REPO, "scripts", "embed_lua.py")
+LUA_DIR = os.path.join(REPO, "src", "store", "lua")
+NAMES = sorted(f[:-4] for f in os.listdir(LUA_DIR) if f.endswith(".lua"))
+PIECES = sorted(f[:-4] for f in os.listdir(os.path.join(LUA_DIR, "lib")) if f.endswith(".lua"))
+
+
+def embed(*args, lua_dir=None):
+    cmd = [sys.executable, EMBED] + (["--dir", lua_dir] if lua_dir else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def assembled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lua")
+    r = embed("dump", str(out))
+    assert r.returncode == 0, r.stderr
+    return {n: (out / (n + ".lua")).read_text() for n in NAMES}
+
+
+def show(name):
+    r = embed("show", name)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_script_loads(redis, assembled, name):
+    src = assembled[name]
+    # The SHA-1 Redis answers is the one sb_scripts_init computes from the same text.
+    assert redis.cmd("SCRIPT", "LOAD", src).decode() == hashlib.sha1(src.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("piece", PIECES)
+def test_library_piece_compiles_alone(redis, piece):
+    with open(os.path.join(LUA_DIR, "lib", piece + ".lua")) as f:
+        redis.cmd("SCRIPT", "LOAD", f.read())
+
+
+def test_show_prints_what_dump_writes(assembled):
+    assert show("session_start") == assembled["session_start"]
+    assert show("binding_get") == assembled["binding_get"]
+
+
+def test_comments_are_not_sent(assembled):
+    for name, src in assembled.items():
+        assert not re.search(r"^\s*--", src, re.M), name
+        assert "\n\n" not in src, name
+
+
+def test_pieces_are_pasted_in_order(assembled):
+    """widget_message: emit, conv, ratelimit, widget, session, widget_auth, then its body."""
+    src = assembled["widget_message"]
+    at = [src.index(s) for s in ("local function sb_emit(", "local function conv_data(",
+                                 "local function rl_now(", "local function widget_gate(",
+                                 "local function sess_get(", "local function widget_auth(",
+                                 "local cx = cjson.decode(ARGV[1])")]
+    assert at == sorted(at)
+
+
+def test_ratelimit_admits_limit_then_refuses(redis, assembled):
+    src = assembled["ratelimit"]
+    key = "sb:rate:test:1.2.3.4"
+    for n in range(1, 4):
+        ok, count, reset = redis.cmd("EVAL", src, 1, key, 60000, 3)
+        assert (ok, count) == (1, n)
+        assert 0 < reset <= 60000
+    ok, count, reset = redis.cmd("EVAL", src, 1, key, 60000, 3)
+    assert (ok, count) == (0, 3)
+    assert 0 < reset <= 60000
+    assert 0 < redis.cmd("PTTL", key) <= 60000
+    # Another subject has its own window.
+    assert redis.cmd("EVAL", src, 1, "sb:rate:test:5.6.7.8", 60000, 3)[:2] == [1, 1]
+
+
+def test_binding_get(redis, assembled):
+    src = assembled["binding_get"]
+    idx = "sb:idx:channels"
+    assert redis.cmd("EVAL", src, 1, idx, "slack:T1") is None
+    redis.cmd("HSET", idx, "slack:T1", "t1:ch1")
+    redis.cmd("HSET", "sb:{t:t1}:tenant", "status", "active")
+    redis.cmd("HSET", "sb:{t:t1}:channels", "ch1", '{"id":"ch1"}')
+    assert redis.cmd("EVAL", src, 1, idx, "slack:T1") == [b"t1", b"ch1", b'{"id":"ch1"}']
+    redis.cmd("HSET", "sb:{t:t1}:tenant", "status", "suspended")
+    assert redis.cmd("EVAL", src, 1, idx, "slack:T1") is None
+
+
+def test_raw_file_runs_as_is(redis):
+    """A script without library pieces or batch frame runs straight from its file, comments and
+    all (what `redis-cli --eval src/store/lua/binding_get.lua ...` does)."""
+    with open(os.path.join(LUA_DIR, "binding_get.lua")) as f:
+        assert redis.cmd("EVAL", f.read(), 1, "sb:idx:channels", "slack:T9") is None
+
+
+def test_batched_inbound_accept(redis, assembled):
+    """Two calls in one run (1 key each; each call's arguments preceded by their count): the
+    second claims one event again and one new."""
+    src = assembled["inbound_accept"]
+    stream = "sb:q:in"
+    call1 = ["3", "60", "sb:{t:t1}:seen:c:e1", '{"n":1}']
+    call2 = ["5", "60", "sb:{t:t1}:seen:c:e1", '{"n":1}', "sb:{t:t1}:seen:c:e2", '{"n":2}']
+    assert redis.cmd("EVAL", src, 2, stream, stream, *call1, *call2) == [1, 1]
+    assert redis.cmd("XLEN", stream) == 2
+
+
+def test_batched_session_start_unknown_widget(redis, assembled):
+    src = assembled["session_start"]
+    args = ["8", "w_none", "", "60000", "5", "tokhash", "sess1", "3600000", "conv1"]
+    assert redis.cmd("EVAL", src, 4, "sb:idx:widgets", "sb:rate:s:a", "sb:idx:widgets", "sb:rate:s:b",
+                     *args, *args) == [b"NOWIDGET", b"NOWIDGET"]
+
+
+def test_script_error_is_redis_error(redis, assembled):
+    # A wrong key type fails the call with Redis's error, as documented in lib/ratelimit.lua.
+    redis.cmd("HSET", "sb:rate:test:h", "f", "v")
+    with pytest.raises(RedisError, match="WRONGTYPE"):
+        redis.cmd("EVAL", assembled["ratelimit"], 1, "sb:rate:test:h", 60000, 3)
+
+
+def test_check_passes():
+    r = embed("check")
+    assert r.returncode == 0, r.stderr
+
+
+def test_every_script_is_in_the_build():
+    """src/store/meson.build lists exactly the files of src/store/lua and lua/lib (the build
+    itself also refuses a script file it is not given)."""
+    with open(os.path.join(REPO, "src", "store", "meson.build")) as f:
+        build = f.read()
+    assert sorted(re.findall(r"'lua/(\w+)\.lua'", build)) == NAMES
+    assert sorted(re.findall(r"'lua/lib/(\w+)\.lua'", build)) == PIECES
+
+
+@pytest.fixture
+def lua_copy(tmp_path):
+    d = tmp_path / "lua"
+    shutil.copytree(LUA_DIR, d)
+    return d
+
+
+def test_check_refuses_unused_piece(lua_copy):
+    (lua_copy / "lib" / "orphan.lua").write_text("-- nobody uses me\nlocal function orphan() end\n")
+    r = embed("check", lua_dir=str(lua_copy))
+    assert r.returncode == 1
+    assert "used by no script: orphan" in r.stderr
+
+
+def test_check_refuses_unknown_piece(lua_copy):
+    p = lua_copy / "auth_key.lua"
+    p.write_text("-- uses: nosuch\n" + p.read_text())
+    r = embed("check", lua_dir=str(lua_copy))
+    assert r.returncode == 1
+    assert "uses `nosuch`, which is not in lib/" in r.stderr
+
+
+def test_check_refuses_piece_before_its_prerequisite(lua_copy):
+    p = lua_copy / "conv_close.lua"
+    p.write_text(p.read_text().replace("-- uses: emit conv", "-- uses: conv emit"))
+    r = embed("check", lua_dir=str(lua_copy))
+    assert r.returncode == 1
+    assert "`conv` calls `emit`" in r.stderr
+
+
+def test_check_refuses_late_directive(lua_copy):
+    p = lua_copy / "auth_key.lua"
+    p.write_text(p.read_text() + "-- uses: emit\n")
+    r = embed("check", lua_dir=str(lua_copy))
+    assert r.returncode == 1
+    assert "after the first line of code" in r.stderr
+
+
+def test_build_refuses_unlisted_script(lua_copy, tmp_path):
+    (lua_copy / "extra.lua").write_text("return 1\n")
+    given = [str(lua_copy / (n + ".lua")) for n in NAMES]
+    r = embed("c", str(tmp_path / "out.c"), *given)
+    assert r.returncode == 1
+    assert "not listed in the build (src/store/meson.build): extra.lua" in r.stderr
+    r = embed("c", str(tmp_path / "out.c"), *given, str(lua_copy / "extra.lua"))
+    assert r.returncode == 0, r.stderr
