@@ -31,14 +31,22 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+const char *__ubsan_default_options(void);
+
+/* An UndefinedBehaviorSanitizer report stops the run like a crash, whatever UBSAN_OPTIONS says
+ * (without halt_on_error, UBSan prints and carries on, and the fuzzer would not save the input). */
+const char *__ubsan_default_options(void)
+{
+    return "halt_on_error=1:print_stacktrace=1";
+}
 
 #define FUZZ_MAX_BODY (64 * 1024) /* the server's is --max-body; small keeps runs fast */
-#define MAX_MESSAGES 64
+#define MAX_MESSAGES  64
 
 #define CHECK(cond)                                                                                                    \
     do {                                                                                                               \
         if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "fuzz_request: invariant failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "fuzz_request: invariant failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);               \
             abort();                                                                                                   \
         }                                                                                                              \
     } while (0)
@@ -274,8 +282,7 @@ static void dispatch(stream_t *s)
         (void)sb_origin_valid(tmp);
         (void)sb_url_valid(tmp);
     }
-    bool json_type = header_get(s, "content-type", &v) && v.len >= 16 &&
-                     sb_ascii_ieq(v.p, 16, "application/json");
+    bool json_type = header_get(s, "content-type", &v) && v.len >= 16 && sb_ascii_ieq(v.p, 16, "application/json");
     (void)sb_utf8_valid(url.p, url.len);
 
     check_body(s, json_type);
