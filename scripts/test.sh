@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs the Debian packages, builds a release and an ASan+UBSan build, and
 # runs the cmocka unit tests and the black-box integration suite (a real server against a real
-# redis-server started by the tests) against each. Ends with "N passed, N failed".
+# redis-server started by the tests) against each; then builds the libFuzzer targets and runs
+# each for a minute (run_fuzz). Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +67,67 @@ run_suite() { # name, build dir, meson options...
   count_pytest "$logdir/it-$name.log"
 }
 
+# libFuzzer targets (docs/fuzzing.md), built with clang, ASan and UBSan: each replays its seeds and
+# regressions (meson's fuzz suite), then fuzzes for FUZZ_SECONDS from its committed corpus, two
+# targets at a time (one per core). New inputs go to a scratch directory, never into tests/fuzz/.
+# A target that does not build fails the build; a crash, sanitizer report, leak, timeout or broken
+# invariant fails that target's run, and its input and log are kept in build-ci-fuzz/fuzz-failures/.
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_TARGETS=(fuzz_request:corpus:http.dict fuzz_platforms:corpus-platforms:platforms.dict
+  fuzz_jwks:corpus-jwks:jwks.dict)
+
+fuzz_one() { # build dir, target, corpus, dictionary; writes the run's log and exit status
+  local dir=$1 t=$2 corpus=$3 dict=$4 work="$logdir/fuzz-$2"
+  "$dir/tests/fuzz/$t" -dict="tests/fuzz/$dict" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$work/" "$work/new" "tests/fuzz/$corpus" >"$work/log" 2>&1
+  echo $? >"$work/rc"
+}
+
+run_fuzz() {
+  local dir=build-ci-fuzz spec t corpus dict running=0 rc
+  rm -rf "$dir/fuzz-failures"
+  echo "=== fuzz build ($dir)"
+  if ! CC=clang build "$dir" -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false; then
+    echo "fuzz build failed"
+    failed=$((failed + 1))
+    return
+  fi
+  echo "=== fuzz: seeds and regressions, each input once"
+  meson test -C "$dir" --suite fuzz --print-errorlogs >"$logdir/fuzz-smoke.log" 2>&1
+  tail -n 12 "$logdir/fuzz-smoke.log"
+  count_meson "$logdir/fuzz-smoke.log"
+  echo "=== fuzz: ${FUZZ_SECONDS}s per target, two at a time"
+  for spec in "${FUZZ_TARGETS[@]}"; do
+    IFS=: read -r t corpus dict <<<"$spec"
+    mkdir -p "$logdir/fuzz-$t/new"
+    if [ "$running" -ge 2 ]; then
+      wait -n
+      running=$((running - 1))
+    fi
+    fuzz_one "$dir" "$t" "$corpus" "$dict" &
+    running=$((running + 1))
+  done
+  wait
+  for spec in "${FUZZ_TARGETS[@]}"; do
+    IFS=: read -r t corpus dict <<<"$spec"
+    rc=$(cat "$logdir/fuzz-$t/rc" 2>/dev/null || echo missing)
+    if [ "$rc" = 0 ]; then
+      passed=$((passed + 1))
+      echo "fuzz $t: ok, $(grep -oE 'number_of_executed_units: [0-9]+' "$logdir/fuzz-$t/log" | awk '{print $2}') runs," \
+        "$(grep -oE 'cov: [0-9]+' "$logdir/fuzz-$t/log" | tail -1)"
+    else
+      failed=$((failed + 1))
+      echo "fuzz $t: FAILED (exit $rc)"
+      tail -n 60 "$logdir/fuzz-$t/log"
+      mkdir -p "$dir/fuzz-failures"
+      cp "$logdir/fuzz-$t/log" "$dir/fuzz-failures/$t.log"
+      find "$logdir/fuzz-$t" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+        -o -name 'oom-*' -o -name 'slow-unit-*' \) -exec cp {} "$dir/fuzz-failures/" \;
+      echo "fuzz $t: log and input in $dir/fuzz-failures/ (docs/fuzzing.md: reproduce and minimize)"
+    fi
+  done
+}
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
 export LSAN_OPTIONS=exitcode=88
@@ -75,6 +137,7 @@ if $PY scripts/check_layers.py; then passed=$((passed + 1)); else failed=$((fail
 
 run_suite release build-ci-release --buildtype=release -Db_ndebug=true
 run_suite sanitizers build-ci-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+run_fuzz
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
