@@ -416,13 +416,11 @@ sb_start() {
   dir=${SVC_DIR[$name]}
   mkdir -p "$dir/data"
   if pin_wanted "$threads"; then pin=("${PIN_SERVER[@]}"); SVC_PINNED[$name]=1; fi
-  # Every load generator connects from 127.0.0.1: one client as far as the per-client
-  # connection cap is concerned (idle_conns alone opens 10,000), so the cap is off here.
   # shellcheck disable=SC2086  # BENCH_SB_ARGS is a list of flags on purpose
   svc_spawn "$name" switchboard "$dir/switchboard.log" \
     "${pin[@]}" env SWITCHBOARD_ADMIN_TOKEN="$BENCH_ADMIN_TOKEN" \
     "$SB_BIN" --listen "127.0.0.1:$port" --redis "$url" --threads "$threads" \
-    --log-level warn --data-dir "$dir/data" --max-connections-per-ip 0 $BENCH_SB_ARGS "$@"
+    --log-level warn --data-dir "$dir/data" $BENCH_SB_ARGS "$@"
   wait_http "$name" /healthz
   # /readyz proves the Redis URL works; the /healthz scenario does not need it, later ones do.
   local deadline=$((SECONDS + BENCH_START_TIMEOUT))

@@ -73,7 +73,8 @@ scenario_idle_conns() {
   fi
 
   if bench_have_sb; then
-    sb_start sb-idle 2
+    # All 10,000 come from 127.0.0.1, one client to --max-connections-per-ip (1024 by default).
+    sb_start sb-idle 2 --max-connections-per-ip 0
     idle_measure "idle $n conns sb-2t" sb-idle "$n"
     local mib
     mib=$(kb_to_mib "$IDLE_LAST_RSS_KB")
