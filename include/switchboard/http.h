@@ -1,8 +1,9 @@
 /* The HTTP server (src/http/server.c; requests: request.c, answers: response.c): N loop threads,
  * each with its own libuv loop and SO_REUSEPORT listener; what else a loop holds (its Redis
- * connection, job runner...) the application plugs in through sb_server_hooks_t. A connection handles one request at a time: the parser pauses after each
- * message, so pipelined requests are answered in order and an asynchronous handler (waiting on
- * Redis) simply holds the rest of the input until it responds. */
+ * connection, job runner...) the application plugs in through sb_server_hooks_t. A connection
+ * handles one request at a time: the parser pauses after each message, so pipelined requests
+ * are answered in order and an asynchronous handler (waiting on Redis) simply holds the rest of
+ * the input until it responds. */
 #ifndef SWITCHBOARD_HTTP_H
 #define SWITCHBOARD_HTTP_H
 
@@ -101,9 +102,9 @@ struct sb_server {
     sb_server_hooks_t hooks;
     unsigned nloops;
     sb_loop_t **loops;
-    uint64_t open_conns; /* across loops, atomic */
+    uint64_t open_conns;    /* across loops, atomic */
     struct sb_peers *peers; /* open connections per client (--max-connections-per-ip), NULL: no cap */
-    int stop_requested;  /* atomic */
+    int stop_requested;     /* atomic */
 };
 
 struct sb_loop {
