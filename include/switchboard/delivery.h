@@ -1,8 +1,12 @@
 /* The delivery engine (docs/deliveries.md): subscriptions fan events out into a Redis Streams
  * queue shared by every instance; each loop thread consumes it with its own Redis connection,
  * sends with the non-blocking client, and records every outcome (success, scheduled retry,
- * dead letter) in one script that also acknowledges the entry. Files: engine.c (the consumer,
- * attempts, retry schedule and outcomes), emit.c (fan-out), sign.c (signatures), commands.c. */
+ * dead letter) in one script that also acknowledges the entry. Files: engine.c (the
+ * composition of one loop's engine), jobs.c (the job runner, jobs.h), attempt.c (an attempt's
+ * entry and its recorded outcome), webhook.c (event and agent deliveries), send.c (platform
+ * sends), outcome.c (SPEC 8's outcomes and the retry schedule, outcome.h), sweeps.c (retry
+ * promotion, pacing, idle close, tenant purge, queue depth), emit.c (fan-out), sign.c
+ * (signatures), commands.c. */
 #ifndef SWITCHBOARD_DELIVERY_H
 #define SWITCHBOARD_DELIVERY_H
 
@@ -23,6 +27,14 @@ typedef struct sb_delivery sb_delivery_t;
 
 sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics, sb_store_t *store,
                                unsigned loop_index);
+/* The inbound queue's job (docs/channels.md "Order"), as sb_inbound_process
+ * (src/channels/inbound.c) is: store one entry as the consumer `owner`, then done(data). */
+typedef void (*sb_inbound_fn)(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry,
+                              const char *json, size_t len, void (*done)(void *data), void *data);
+/* Registers the inbound lane (sb:q:in, held by one consumer cluster-wide through its lease)
+ * with fn as its job; before sb_delivery_start, once. Without it the engine leaves that queue
+ * to others. */
+void sb_delivery_set_inbound(sb_delivery_t *d, sb_inbound_fn fn);
 void sb_delivery_start(sb_delivery_t *d);
 /* Stops consuming; in-flight attempts are abandoned unacknowledged (another instance, or this
  * one after a restart, takes them over). */

@@ -23,6 +23,7 @@ static int loop_init(sb_loop_t *loop, void *data)
     sb_services_t *s = &a->svc;
     s->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
     s->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, s->store, loop->index);
+    sb_delivery_set_inbound(s->delivery, sb_inbound_process);
     s->client = sb_delivery_client(s->delivery);
     s->pubsub = sb_pubsub_new(&loop->uv, cfg, &loop->metrics, s->store);
     s->bindings = sb_bindings_new();

@@ -1,0 +1,244 @@
+/* A platform send (engine.h; docs/channels.md "Replies out"): an outbound message of a platform
+ * conversation, sent through the platform's API as a delivery. `send_prepare` (one script: the
+ * channel binding and whether the account's endpoint is enabled), for Teams a Bot Framework
+ * OAuth token (each loop keeps it until a minute before it expires, src/channels/outbound.c),
+ * the request the channel builds (sb_send_build), the platform's verdict (sb_send_result) under
+ * SPEC 8 (outcome.h), and a final verdict written into the message (conv_sent: "sent" with
+ * message_sent, or "failed") before the delivery is recorded (attempt.c). It may call the
+ * store, the client, channels.h's send and token functions, conv's event context, outcome.h
+ * and attempt.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine.h"
+#include "switchboard/alloc.h"
+#include "switchboard/conv.h"
+#include "switchboard/text.h"
+
+static void on_send_recorded(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb__attempt_t *a = data;
+    sb_delivery_t *d = a->d;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        sb__attempt_free(a); /* not recorded: taken over later, the verdict written then */
+    else if (a->err[0])
+        sb__record_outcome(a, "dead", a->err, true, 0);
+    else
+        sb__record_outcome(a, "success", NULL, true, 0);
+    sb__d_called_back(d);
+}
+
+/* The final verdict of a send is written into the message first (and message_sent emitted for
+ * an accepted one), then the delivery is recorded. */
+static void send_final(sb__attempt_t *a, bool sent, const char *pmid, const char *error)
+{
+    sb_delivery_t *d = a->d;
+    if (!sent)
+        snprintf(a->err, sizeof(a->err), "%s", error ? error : "");
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, d->cfg);
+    char once[80];
+    snprintf(once, sizeof(once), "sent:%.60s", a->id);
+    const char *argv[] = {
+        cx.json, a->tenant, a->conv, a->seq, pmid ? pmid : "", a->ed, sent ? once : "", sent ? "sent" : "failed",
+        a->err};
+    int rc = sb__d_eval(d, &sb_script_conv_sent, 0, SB_ARRAY_SIZE(argv), argv, on_send_recorded, a);
+    sb_event_cx_free(&cx);
+    if (rc < 0)
+        sb__attempt_free(a);
+}
+
+/* A failure before or without an answer to judge: final. */
+static void send_failed(sb__attempt_t *a, const char *error)
+{
+    a->outcome = SB_OUTCOME_FAILED;
+    send_final(a, false, NULL, error);
+}
+
+/* The verdict on an answer (outcome.h): a retry goes back to the head of the account's line
+ * (finish); the others are final. */
+static void send_verdict(sb__attempt_t *a, const sb_outcome_t *o, const char *pmid)
+{
+    switch (o->verdict) {
+    case SB_VERDICT_RETRY: sb__record_outcome(a, "retry", o->error, true, o->delay_ms); break;
+    case SB_VERDICT_SUCCESS: send_final(a, true, pmid, NULL); break;
+    case SB_VERDICT_EXHAUSTED:
+        a->outcome = SB_OUTCOME_DEAD;
+        send_final(a, false, NULL, o->error);
+        break;
+    case SB_VERDICT_FINAL:
+    case SB_VERDICT_GONE: /* not a verdict on sends: a 410 is final */ send_failed(a, o->error); break;
+    }
+}
+
+static void on_send_response(void *data, const sb_client_resp_t *resp)
+{
+    sb__attempt_t *a = data;
+    if (resp->error == SB_CLIENT_ERR_SHUTDOWN) {
+        sb__attempt_free(a);
+        return;
+    }
+    a->resp = *resp;
+    a->resp.body = NULL;
+    a->resp_body = sb__excerpt(resp->body, resp->body_len, SB__RESPONSE_EXCERPT_CHARS);
+    sb_metrics_observe_attempt(a->d->metrics, resp->latency_us);
+    char err[200], pmid[128];
+    err[0] = pmid[0] = '\0';
+    sb_attempt_result_t r = {.kind = SB_ATTEMPT_SEND,
+                             .error = resp->error,
+                             .error_text = resp->error_text,
+                             .status = resp->status,
+                             .retry_after_s = resp->retry_after_s,
+                             .answer = SB_ANSWER_ACCEPTED,
+                             .answer_error = err,
+                             .oauth = a->app != NULL,
+                             .attempt = a->n};
+    if (resp->error == SB_CLIENT_OK && resp->status >= 200 && resp->status < 300) {
+        int v = sb_send_result(a->snd.platform, resp->body, resp->body_len, pmid, sizeof(pmid), err, sizeof(err));
+        r.answer = v == SB_SEND_ACCEPTED ? SB_ANSWER_ACCEPTED
+                   : v == SB_SEND_RETRY  ? SB_ANSWER_RETRY
+                                         : SB_ANSWER_REFUSED;
+    }
+    if (resp->error == SB_CLIENT_OK && resp->status == 401 && a->app)
+        sb_send_token_forget(a->app); /* a revoked or expired Bot Framework token: fetch a new one */
+    sb_outcome_t o;
+    sb_outcome_decide(&r, &a->d->retry, &o);
+    send_verdict(a, &o, pmid);
+}
+
+static void send_request(sb__attempt_t *a, const cJSON *chcfg, const char *bearer)
+{
+    sb_delivery_t *d = a->d;
+    sb_send_req_t r;
+    char err[300];
+    if (sb_send_build(d->cfg, &a->snd, chcfg, bearer, &r, err, sizeof(err)) < 0) {
+        send_failed(a, err);
+        return;
+    }
+    sb_free(a->shown_url);
+    a->shown_url = r.shown_url;
+    r.shown_url = NULL;
+    a->url = a->shown_url;
+    sb_client_req_t cr = {r.url, "POST", r.headers, r.body, strlen(r.body), a->timeout_ms};
+    int rc = sb_client_send(d->client, &cr, on_send_response, a);
+    sb_send_req_free(&r);
+    if (rc < 0)
+        send_failed(a, "invalid URL");
+}
+
+static void on_token(void *data, const sb_client_resp_t *resp)
+{
+    sb__attempt_t *a = data;
+    if (resp->error == SB_CLIENT_ERR_SHUTDOWN) {
+        sb__attempt_free(a);
+        return;
+    }
+    sb_delivery_t *d = a->d;
+    const cJSON *chcfg = cJSON_GetObjectItemCaseSensitive(a->chrec, "config");
+    a->resp = *resp;
+    a->resp.body = NULL;
+    char token[SB_BF_TOKEN_MAX];
+    if (resp->error == SB_CLIENT_OK && resp->status >= 200 && resp->status < 300 &&
+        sb_send_token_put(a->app, resp->body, resp->body_len) == 0 && sb_send_token_get(a->app, token, sizeof(token))) {
+        send_request(a, chcfg, token);
+        return;
+    }
+    a->url = d->cfg->botframework_token_url;
+    sb_attempt_result_t r = {.kind = SB_ATTEMPT_TOKEN,
+                             .error = resp->error,
+                             .error_text = resp->error_text,
+                             .status = resp->status,
+                             .retry_after_s = resp->retry_after_s,
+                             .answer = SB_ANSWER_RETRY, /* no token in it */
+                             .attempt = a->n};
+    sb_outcome_t o;
+    sb_outcome_decide(&r, &d->retry, &o);
+    send_verdict(a, &o, NULL);
+}
+
+static void on_send_prepared_body(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb__attempt_t *a = data;
+    sb_delivery_t *d = a->d;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || d->closing) {
+        sb__attempt_free(a);
+        return;
+    }
+    const redisReply *ch = reply->element[0], *en = reply->element[1];
+    if (reply->element[2]->integer == 0) {
+        sb__record_outcome(a, "drop", NULL, false, 0); /* the tenant was deleted: nothing left to write to */
+        return;
+    }
+    a->chrec = ch->str && ch->len ? cJSON_ParseWithLength(ch->str, ch->len) : NULL;
+    const cJSON *chcfg = cJSON_GetObjectItemCaseSensitive(a->chrec, "config");
+    if (!cJSON_IsObject(chcfg)) {
+        send_failed(a, "the channel was deleted");
+        return;
+    }
+    if (en->str && strcmp(en->str, "0") == 0) {
+        send_failed(a, "endpoint disabled");
+        return;
+    }
+    if (strcmp(a->snd.platform, "teams") != 0) {
+        send_request(a, chcfg, NULL);
+        return;
+    }
+    a->app = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chcfg, "appId"));
+    const char *pw = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chcfg, "appPassword"));
+    char buf[SB_BF_TOKEN_MAX];
+    const char *token = a->app && sb_send_token_get(a->app, buf, sizeof(buf)) ? buf : NULL;
+    if (token || !a->app || !pw || !sb_teams_service_url_allowed(chcfg, a->snd.service_url)) {
+        send_request(a, chcfg, token); /* or its error: no password, serviceUrl not allowed */
+        return;
+    }
+    char *form = sb_send_token_request(a->app, pw);
+    sb_client_req_t cr = {d->cfg->botframework_token_url,
+                          "POST",
+                          "Content-Type: application/x-www-form-urlencoded\r\nConnection: keep-alive\r\n",
+                          form,
+                          strlen(form),
+                          a->timeout_ms};
+    int rc = sb_client_send(d->client, &cr, on_token, a);
+    sb_free(form);
+    if (rc < 0)
+        send_failed(a, "invalid --botframework-token-url");
+}
+
+static void on_send_prepared(sb_store_t *st, redisReply *reply, void *data)
+{
+    sb_delivery_t *d = ((sb__attempt_t *)data)->d;
+    on_send_prepared_body(st, reply, data);
+    sb__d_called_back(d);
+}
+
+bool sb__send_parse(sb__attempt_t *a)
+{
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(a->dj, "seq");
+    a->send = true;
+    a->conv = sb__jstr(a->dj, "cid");
+    a->ch = sb__jstr(a->dj, "ch");
+    a->pk = sb__jstr(a->dj, "pk");
+    a->ed = sb__jstr(a->dj, "ed");
+    a->snd.platform = sb__jstr(a->dj, "pf");
+    a->snd.chat = sb__jstr(a->dj, "chat");
+    a->snd.service_url = sb__jstr(a->dj, "svc");
+    a->snd.thread = sb__jstr(a->dj, "th");
+    a->snd.text = sb__jstr(a->dj, "tx");
+    if (!cJSON_IsNumber(seq) || seq->valuedouble < 1 || seq->valuedouble > 9007199254740992.0)
+        return false;
+    snprintf(a->seq, sizeof(a->seq), "%.0f", seq->valuedouble);
+    return a->conv && sb_uuid_valid(a->conv, strlen(a->conv)) && a->ch && a->pk && a->ed && a->snd.platform &&
+           a->snd.chat && a->snd.text;
+}
+
+void sb__send_start(sb__attempt_t *a, const char *k_ep)
+{
+    char k_ch[SB_KEY_MAX], k_tenant[SB_KEY_MAX];
+    sb_key_tenant(k_ch, a->tenant, "channels");
+    sb_key_tenant(k_tenant, a->tenant, "tenant");
+    const char *argv[] = {k_ch, k_ep, k_tenant, a->ch};
+    if (sb__d_eval(a->d, &sb_script_send_prepare, 3, 4, argv, on_send_prepared, a) < 0)
+        sb__attempt_free(a);
+}
