@@ -128,7 +128,7 @@ extern const sb_rate_rule_t sb_rule_session_start, sb_rule_otp_verify, sb_rule_w
 
 /* widget.c: shared by the widget route families */
 void sb_widget_origin(const sb_req_t *req, char out[320]);
-/* CORS headers for an origin the widget gate (SB_LUA_WIDGET) admitted: only ever after it. */
+/* CORS headers for an origin the widget gate (widget_gate, src/store/lua/lib/widget.lua) admitted: only ever after it. */
 void sb_widget_cors(sb_req_t *req, const char *origin);
 const char *sb_widget_id_param(sb_req_t *req); /* NULL (404 answered) when malformed */
 /* Answers the gate's refusals ('NOWIDGET' 404, 'ORIGIN' 403, 'SUSPENDED' 403), without CORS

@@ -1,5 +1,5 @@
 /* Conversations (docs/conversations.md): (tenant, channel, external chat), their messages and
- * events (src/conv/conv.c). The Lua side lives in src/store/lua_lib.h and conv_scripts.c; this is the C half that
+ * events (src/conv/conv.c). The Lua side lives in src/store/lua/lib/conv.lua and the scripts under src/store/lua/; this is the C half that
  * the widget routes, the native API and the delivery engine share. */
 #ifndef SWITCHBOARD_CONV_H
 #define SWITCHBOARD_CONV_H

@@ -13,7 +13,7 @@
  *     the token endpoint's own 4xx but 429 are final (its credentials are wrong).
  * Not here: disabling an endpoint that has failed without a success for --disable-after-ms.
  * That needs the endpoint's failingSince, which the finish script reads and writes atomically
- * with the failure it records (src/store/delivery_scripts.c), so the rule lives there. */
+ * with the failure it records (src/store/lua/finish.lua), so the rule lives there. */
 #ifndef SWITCHBOARD_OUTCOME_H
 #define SWITCHBOARD_OUTCOME_H
 

@@ -23,7 +23,7 @@ typedef struct sb_script {
     const char *name;
     const char *source;
     char sha[41]; /* filled by sb_scripts_init() */
-    /* A batched script (lua_lib.h, SB_LUA_BATCH) serves many calls in one run; every call of it
+    /* A batched script (src/store/lua/lib/batch.lua, "-- batch: K") serves many calls in one run; every call of it
      * passes this many keys. 0: one call per run. */
     int batch_keys;
 } sb_script_t;
@@ -90,7 +90,7 @@ extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant
     sb_script_tenant_delete, sb_script_tenant_purge, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list,
     sb_script_entity_get, sb_script_entity_put, sb_script_entity_delete;
 
-/* The delivery engine's Lua scripts (delivery_scripts.c; scripts.c registers them). */
+/* The delivery engine's Lua scripts (src/store/lua/; the generated table registers them). */
 extern sb_script_t sb_script_emit, sb_script_prepare, sb_script_finish, sb_script_promote, sb_script_pace_tick,
     sb_script_reclaim, sb_script_subs_put, sb_script_secret_get, sb_script_secret_rotate, sb_script_endpoints,
     sb_script_endpoint_enable, sb_script_dead_replay, sb_script_dead_recover, sb_script_dead_list,

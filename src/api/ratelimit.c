@@ -1,5 +1,5 @@
 /* Rate limits (SPEC 2, docs/ratelimit.md): exact rolling windows held in Redis. The Lua half
- * (src/store/lua_lib.h) is pasted into the scripts of routes that limit inside their own single
+ * (src/store/lua/lib/ratelimit.lua) is pasted into the scripts of routes that limit inside their own single
  * round trip; sb_ratelimit_check is the stand-alone check for any other route. This file says
  * how a limit looks on the wire. */
 #include <stdio.h>

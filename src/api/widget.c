@@ -277,7 +277,7 @@ static bool answer_number(sb_str_t *s, long long *v)
     return true;
 }
 
-/* session_start's answer (widget_scripts.c): 'NOWIDGET' | 'ORIGIN' | 'SUSPENDED' | 'OTP' |
+/* session_start's answer (src/store/lua/session_start.lua): 'NOWIDGET' | 'ORIGIN' | 'SUSPENDED' | 'OTP' |
  * 'LIMIT <count> <reset ms>' | 'OK <count> <reset ms> <expiresAt ms> <tenant id>'. */
 static void on_session_started(sb_store_t *st, redisReply *reply, void *data)
 {

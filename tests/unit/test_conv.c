@@ -18,7 +18,7 @@
 
 static sb_config_t cfg;
 
-/* What conv_append in lua_lib.h does with the pieces. */
+/* What conv_append in src/store/lua/lib/conv.lua does with the pieces. */
 static cJSON *assemble(const char *sender, const char *tail)
 {
     char buf[16384];
