@@ -1,8 +1,12 @@
-/* Channels (docs/channels.md): Slack, Teams, Telegram and WhatsApp as switchboard sees them,
- * without HTTP answers of its own: the per-loop cache of bindings (binding.c), the request
- * proofs and the inbound queue's processing (inbound.c), Bot Framework keys and tokens
- * (teams_keys.c, jwt.c), and the platforms' send requests and results (outbound.c). The
- * webhook routes that use them are the API layer's (src/api/channel_webhooks.c). */
+/* The channels layer (docs/channels.md): Slack, Teams, Telegram and WhatsApp as switchboard
+ * sees them. Not an HTTP API: nothing here answers a request (the webhook routes are the API
+ * layer's, src/api/channel_webhooks.c). What is declared here: the binding cache each loop
+ * keeps and the look-up through it (binding.c), shared-secret tokens and the request proofs of
+ * Slack (slack.c) and Meta (whatsapp.c), Bot Framework signing keys (teams_keys.c, jwt.c) and
+ * the serviceUrl allow-list (teams.c), the inbound queue's processing (inbound.c), and the send
+ * façades and the Bot Framework token cache the delivery layer calls (outbound.c; the
+ * client-credentials request: teams.c). Each platform's parser, proof, send and config schema
+ * sit behind one operations table: platform.h. */
 #ifndef SWITCHBOARD_CHANNELS_H
 #define SWITCHBOARD_CHANNELS_H
 
@@ -27,21 +31,31 @@ typedef struct sb_binding {
     const cJSON *cfg; /* its config */
 } sb_binding_t;
 
-/* The per-loop cache of bindings (found and unknown), kept --binding-cache-ms. */
+/* A cache of bindings (found and unknown), kept --binding-cache-ms. One per loop: it takes no
+ * lock, so a loop's own thread is its only user. */
 typedef struct sb_bindings sb_bindings_t;
 sb_bindings_t *sb_bindings_new(void);
 void sb_bindings_free(sb_bindings_t *b);
 
-/* The cached entry of an index field ("slack:T123", ...) while it is fresh (now: uv_now ms),
- * else NULL: the caller runs sb_script_binding_get and hands its reply to sb_bindings_put.
- * .found tells a known binding from a cached "none". Valid until the next put. */
-const sb_binding_t *sb_bindings_lookup(sb_bindings_t *bs, const char *field, uint64_t now);
-/* Caches the script's reply ({tenant id, channel id, channel JSON} or nil) for the field until
- * expires; returns the entry. */
-const sb_binding_t *sb_bindings_put(sb_bindings_t *bs, const char *field, const redisReply *reply, uint64_t expires);
+/* cb gets status 0 and the binding of an index field ("slack:T123", ...), or NULL when there is
+ * none; or -EAGAIN (and NULL) when the store failed: the caller answers that. It runs at once
+ * from the cache, else after one script; the binding is valid only during cb. */
+typedef void (*sb_binding_cb)(void *data, int status, const sb_binding_t *b);
+/* A look-up in flight, in the caller's memory until cb has run (like a libuv request). */
+typedef struct sb_binding_find {
+    sb_bindings_t *bs;
+    uv_loop_t *loop;
+    uint64_t ttl_ms;
+    sb_binding_cb cb;
+    void *data;
+    char field[SB_BINDING_FIELD_MAX];
+} sb_binding_find_t;
+/* Looks field up in the loop's cache bs, else through the store st (the result cached ttl_ms,
+ * by the loop's clock). */
+void sb_binding_find(sb_binding_find_t *f, sb_bindings_t *bs, sb_store_t *st, uv_loop_t *loop, uint64_t ttl_ms,
+                     const char *field, sb_binding_cb cb, void *data);
 
-/* A config secret and its rotation twin ("<name>Previous"): true when check(secret) holds for
- * either. Missing secrets never match. */
+/* A config secret (previous: its rotation twin "<name>Previous"); NULL when missing or empty. */
 const char *sb_binding_secret(const sb_binding_t *b, const char *name, bool previous);
 
 /* Shared-secret tokens (Telegram's secret token, Slack's legacy verification token, WhatsApp's
@@ -66,14 +80,14 @@ void sb_teams_keys_get(sb_teams_keys_t *k, const char *url, const char *inline_j
 void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
                         size_t len, void (*done)(void *data), void *data);
 
-/* Slack request proof (pure, for tests): 0 when sig is "v0=" + hex HMAC-SHA256(secret,
+/* Slack request proof (slack.c; pure, for tests): 0 when sig is "v0=" + hex HMAC-SHA256(secret,
  * "v0:" ts ":" body) and ts is within 300 s of now_s; -EPERM otherwise. */
 int sb_slack_signature_ok(const char *secret, const char *sig, size_t siglen, const char *ts, size_t tslen,
                           const char *body, size_t n, int64_t now_s);
-/* "sha256=" + hex HMAC-SHA256(secret, body) (WhatsApp, Meta): 0 or -EPERM. */
+/* "sha256=" + hex HMAC-SHA256(secret, body) (WhatsApp, Meta; whatsapp.c): 0 or -EPERM. */
 int sb_hub_signature_ok(const char *secret, const char *sig, size_t siglen, const char *body, size_t n);
 
-/* ---------- replies out (src/channels/outbound.c) ---------- */
+/* ---------- replies out (outbound.c, dispatching to each platform's file) ---------- */
 
 /* One platform send, as its queue entry describes it. */
 typedef struct sb_send {
@@ -100,7 +114,7 @@ enum { SB_SEND_ACCEPTED = 0, SB_SEND_REFUSED = 1, SB_SEND_RETRY = 2 };
 int sb_send_result(const char *platform, const char *body, size_t len, char *pmid, size_t pmidlen, char *err,
                    size_t errlen);
 
-/* Teams replies go only to allow-listed hosts (the bot's token travels with them): the origin of
+/* Teams replies (teams.c) go only to allow-listed hosts (the bot's token travels with them): the origin of
  * one of the channel's allowedServiceUrls, or, when it lists none, https://smba.trafficmanager.net
  * and https hosts under botframework.com. */
 bool sb_teams_service_url_allowed(const cJSON *chcfg, const char *service_url);
@@ -112,7 +126,7 @@ bool sb_teams_service_url_allowed(const cJSON *chcfg, const char *service_url);
 bool sb_send_token_get(const char *app, char *out, size_t cap);
 int sb_send_token_put(const char *app, const char *body, size_t len);
 void sb_send_token_forget(const char *app);
-/* The client-credentials form body (to free). */
+/* The Bot Framework's client-credentials form body (teams.c; to free). */
 char *sb_send_token_request(const char *app, const char *password);
 
 #endif

@@ -8,6 +8,7 @@
 #include "switchboard/clock.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
+#include "switchboard/platform.h"
 #include "switchboard/text.h"
 
 typedef struct kind {
@@ -166,131 +167,17 @@ static cJSON *view_agent(cJSON *rec)
 
 /* ---------- channels ---------- */
 
-typedef struct channel_type {
-    const char *type;
-    const char *ident; /* required platform identifier, unique across tenants */
-    const char *const *fields;
-    const char *const *secrets;
-    const char *const *lists; /* array-of-URL fields */
-    const char *const *objects;
-} channel_type_t;
+/* The config schema and the index fields of each type are its platform's (platform.h). */
 
-static const char *const slack_fields[] = {
-    "teamId", "signingSecret", "signingSecretPrevious", "verificationToken", "verificationTokenPrevious", "botToken",
-    NULL};
-static const char *const slack_secrets[] = {
-    "signingSecret", "signingSecretPrevious", "verificationToken", "verificationTokenPrevious", "botToken", NULL};
-static const char *const teams_fields[] = {
-    "appId", "appPassword", "appPasswordPrevious", "jwks", "jwksUrl", "allowedServiceUrls", NULL};
-static const char *const teams_secrets[] = {"appPassword", "appPasswordPrevious", NULL};
-static const char *const teams_lists[] = {"allowedServiceUrls", NULL};
-static const char *const teams_objects[] = {"jwks", NULL};
-static const char *const telegram_fields[] = {"botId", "botToken", "secretToken", "secretTokenPrevious", NULL};
-static const char *const telegram_secrets[] = {"botToken", "secretToken", "secretTokenPrevious", NULL};
-static const char *const whatsapp_fields[] = {"phoneNumberId",     "wabaId",       "appSecret",
-                                              "appSecretPrevious", "verifyToken",  "verifyTokenPrevious",
-                                              "accessToken",       "displayPhone", NULL};
-static const char *const whatsapp_secrets[] = {"appSecret",           "appSecretPrevious", "verifyToken",
-                                               "verifyTokenPrevious", "accessToken",       NULL};
-static const char *const none[] = {NULL};
-
-/* Secondary index fields (docs/channels.md). */
-typedef struct secondary {
-    const char *type, *field, *prefix;
-    bool hashed;
-} secondary_t;
-static const secondary_t secondary[] = {
-    {"telegram", "secretToken", "tgsecret", true}, {"telegram", "secretTokenPrevious", "tgsecret", true},
-    {"whatsapp", "verifyToken", "waverify", true}, {"whatsapp", "verifyTokenPrevious", "waverify", true},
-    {"whatsapp", "wabaId", "wawaba", false},       {NULL, NULL, NULL, false},
-};
-
-static const channel_type_t channel_types[] = {
-    {"slack", "teamId", slack_fields, slack_secrets, none, none},
-    {"teams", "appId", teams_fields, teams_secrets, teams_lists, teams_objects},
-    {"telegram", "botId", telegram_fields, telegram_secrets, none, none},
-    {"whatsapp", "phoneNumberId", whatsapp_fields, whatsapp_secrets, none, none},
-};
-
-static bool in_list(const char *const *list, const char *s)
+/* "'type' must be one of slack, teams, ..." from the table of platforms. */
+static int bad_type(sb_verr_t *e)
 {
-    for (; *list; list++)
-        if (strcmp(*list, s) == 0)
-            return true;
-    return false;
-}
-
-static const channel_type_t *channel_type(const char *t)
-{
-    for (size_t i = 0; i < SB_ARRAY_SIZE(channel_types); i++)
-        if (t && strcmp(channel_types[i].type, t) == 0)
-            return &channel_types[i];
-    return NULL;
-}
-
-static int index_ident_check(const cJSON *cfg, const char *field, sb_verr_t *e)
-{
-    const char *v = str_of(cfg, field);
-    if (v && (strpbrk(v, "{} \r\n") || strlen(v) > 128)) {
-        char name[96];
-        snprintf(name, sizeof(name), "config.%s", field);
-        return sb_verr_set(e, name, "'%s' must be at most 128 characters without spaces or braces", name);
-    }
-    return 0;
-}
-
-static int merge_channel_config(cJSON *cfg, const cJSON *in, const channel_type_t *ct, sb_verr_t *e)
-{
-    if (!cJSON_IsObject(in))
-        return sb_verr_set(e, "config", "'config' must be an object");
-    if (sb_v_only(in, ct->fields, "config", e) < 0)
-        return -EINVAL;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, in)
-    {
-        char name[96];
-        snprintf(name, sizeof(name), "config.%s", it->string);
-        if (in_list(ct->lists, it->string)) {
-            if (!cJSON_IsArray(it))
-                return sb_verr_set(e, name, "'%s' must be an array of URLs", name);
-            int i = 0;
-            const cJSON *u;
-            cJSON_ArrayForEach(u, it)
-            {
-                if (!cJSON_IsString(u) || strlen(u->valuestring) > 2048 || !sb_url_valid(u->valuestring))
-                    return sb_verr_set(e, name, "'%s[%d]' must be an http:// or https:// URL", name, i);
-                i++;
-            }
-        } else if (in_list(ct->objects, it->string)) {
-            if (!cJSON_IsObject(it) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(it, "keys")))
-                return sb_verr_set(e, name, "'%s' must be a JWKS object with a \"keys\" array", name);
-        } else if (strcmp(it->string, "jwksUrl") == 0) {
-            if (!cJSON_IsString(it) || !sb_url_valid(it->valuestring))
-                return sb_verr_set(e, name, "'%s' must be an http:// or https:// URL", name);
-        } else if (cJSON_IsNull(it) && strcmp(it->string, ct->ident) != 0) {
-            /* null clears an optional field (for example a rotated-out previous secret) */
-        } else if (!cJSON_IsString(it) || it->valuestring[0] == '\0' || strlen(it->valuestring) > 4096) {
-            return sb_verr_set(e, name, "'%s' must be a non-empty string", name);
-        }
-        if (cJSON_IsNull(it))
-            cJSON_DeleteItemFromObjectCaseSensitive(cfg, it->string);
-        else
-            put(cfg, it->string, it);
-    }
-    const char *id = str_of(cfg, ct->ident);
-    if (!id) {
-        char name[96];
-        snprintf(name, sizeof(name), "config.%s", ct->ident);
-        return sb_verr_set(e, name, "'%s' is required for a %s channel", name, ct->type);
-    }
-    /* Identifiers that go into the channel index as they are: the platform identity and the
-     * plain secondary fields (wabaId). A newline would split the index field list. */
-    if (index_ident_check(cfg, ct->ident, e) < 0)
-        return -EINVAL;
-    for (const secondary_t *x = secondary; x->type; x++)
-        if (!x->hashed && strcmp(x->type, ct->type) == 0 && index_ident_check(cfg, x->field, e) < 0)
-            return -EINVAL;
-    return 0;
+    char list[256] = "";
+    size_t n = 0;
+    const sb_platform_t *p;
+    for (size_t i = 0; (p = sb_platform_at(i)) != NULL && n < sizeof(list); i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", p->type);
+    return sb_verr_set(e, "type", "'type' must be one of %s", list);
 }
 
 static int merge_channel(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
@@ -300,15 +187,15 @@ static int merge_channel(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
         return -EINVAL;
     const char *cur_type = str_of(rec, "type");
     if (v) {
-        if (!channel_type(v->valuestring))
-            return sb_verr_set(e, "type", "'type' must be one of slack, teams, telegram, whatsapp");
+        if (!sb_platform_find(v->valuestring))
+            return bad_type(e);
         if (cur_type && strcmp(cur_type, v->valuestring) != 0)
             return sb_verr_set(e, "type", "a channel's 'type' cannot change; create a new channel");
         put(rec, "type", v);
     }
-    const channel_type_t *ct = channel_type(str_of(rec, "type"));
-    if (!ct)
-        return sb_verr_set(e, "type", "'type' must be one of slack, teams, telegram, whatsapp");
+    const sb_platform_t *p = sb_platform_find(str_of(rec, "type"));
+    if (!p)
+        return bad_type(e);
     if (sb_v_uuid(in, "agentId", NULL, create, false, &v, e) < 0)
         return -EINVAL;
     if (v)
@@ -322,31 +209,17 @@ static int merge_channel(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
     if (cfg_in || create) {
         if (!cfg_in)
             return sb_verr_set(e, "config", "'config' is required");
-        if (merge_channel_config(cfg, cfg_in, ct, e) < 0)
+        if (p->config_check(cfg, cfg_in, e) < 0)
             return -EINVAL;
     }
-    char binding[160];
-    snprintf(binding, sizeof(binding), "%s:%s", ct->type, str_of(cfg, ct->ident));
-    cJSON_DeleteItemFromObjectCaseSensitive(rec, "bindingKey");
-    cJSON_AddStringToObject(rec, "bindingKey", binding);
-    /* Every index field of the binding (docs/channels.md): the platform identity, then what
-     * the requests that carry no identity are found by (hashed secrets, the WABA id). */
+    /* Every index field of the binding (docs/channels.md): the platform identity (also the
+     * bindingKey), then what the requests that carry no identity are found by. */
     cJSON *keys = cJSON_CreateArray();
-    cJSON_AddItemToArray(keys, cJSON_CreateString(binding));
-    for (const secondary_t *x = secondary; x->type; x++) {
-        const char *val = strcmp(x->type, ct->type) == 0 ? str_of(cfg, x->field) : NULL;
-        if (!val)
-            continue;
-        char field[160];
-        if (x->hashed) {
-            char h[65];
-            sb_sha256_hex(val, strlen(val), h);
-            snprintf(field, sizeof(field), "%s:%s", x->prefix, h);
-        } else {
-            snprintf(field, sizeof(field), "%s:%s", x->prefix, val);
-        }
-        cJSON_AddItemToArray(keys, cJSON_CreateString(field));
-    }
+    p->binding_fields(cfg, keys);
+    const char *binding = cJSON_GetStringValue(cJSON_GetArrayItem(keys, 0));
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "bindingKey");
+    if (binding)
+        cJSON_AddStringToObject(rec, "bindingKey", binding);
     cJSON_DeleteItemFromObjectCaseSensitive(rec, "bindingKeys");
     cJSON_AddItemToObject(rec, "bindingKeys", keys);
     return 0;
@@ -376,11 +249,11 @@ static char *binding_fields(sb_req_t *req, const cJSON *rec)
 
 static cJSON *view_channel(cJSON *rec)
 {
-    const channel_type_t *ct = channel_type(str_of(rec, "type"));
+    const sb_platform_t *p = sb_platform_find(str_of(rec, "type"));
     cJSON *cfg = cJSON_GetObjectItemCaseSensitive(rec, "config");
     cJSON *set = cJSON_CreateArray();
-    if (ct && cfg) {
-        for (const char *const *s = ct->secrets; *s; s++) {
+    if (p && cfg) {
+        for (const char *const *s = p->secrets; *s; s++) {
             if (cJSON_GetObjectItemCaseSensitive(cfg, *s)) {
                 cJSON_AddItemToArray(set, cJSON_CreateString(*s));
                 cJSON_DeleteItemFromObjectCaseSensitive(cfg, *s);

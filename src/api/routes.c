@@ -1,7 +1,6 @@
 /* The route table: every route switchboard serves, with the credential it takes. Reads like
  * the SPEC's tables; handlers live in one file per route family. */
 #include "switchboard/api.h"
-#include "switchboard/channels.h"
 #include "switchboard/metrics.h"
 
 #define T "/api/admin/tenants/{tenantId}"

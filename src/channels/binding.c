@@ -1,7 +1,10 @@
 /* Channel bindings for the inbound webhooks (docs/channels.md): found through the global index
- * by one script (the caller runs it), kept in each loop's own cache for --binding-cache-ms
- * (unknown fields too, so a flood of made-up identities costs one script per field and second,
- * not one per request). */
+ * by one script, kept --binding-cache-ms in a cache of which each loop has its own (the app
+ * layer makes one per loop; nothing here is shared between threads), unknown fields too, so a
+ * flood of made-up identities costs one script per field and second, not one per request. The
+ * caller hands in the loop's cache and store; a store failure is its callback's to answer. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "switchboard/alloc.h"
@@ -68,17 +71,42 @@ static void fill(sb_binding_t *s, const char *field, const redisReply *r, uint64
     copy_id(s->agent, sizeof(s->agent), cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "agentId")));
 }
 
-const sb_binding_t *sb_bindings_lookup(sb_bindings_t *bs, const char *field, uint64_t now)
+static void on_found(sb_store_t *st, redisReply *reply, void *data)
 {
-    sb_binding_t *s = slot_of(bs, field);
-    return s->expires > now && strcmp(s->field, field) == 0 ? s : NULL;
+    SB_UNUSED(st);
+    sb_binding_find_t *f = data;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        f->cb(f->data, -EAGAIN, NULL);
+        return;
+    }
+    sb_binding_t *s = slot_of(f->bs, f->field);
+    fill(s, f->field, reply, uv_now(f->loop) + f->ttl_ms);
+    f->cb(f->data, 0, s->found ? s : NULL);
 }
 
-const sb_binding_t *sb_bindings_put(sb_bindings_t *bs, const char *field, const redisReply *reply, uint64_t expires)
+void sb_binding_find(sb_binding_find_t *f, sb_bindings_t *bs, sb_store_t *st, uv_loop_t *loop, uint64_t ttl_ms,
+                     const char *field, sb_binding_cb cb, void *data)
 {
     sb_binding_t *s = slot_of(bs, field);
-    fill(s, field, reply, expires);
-    return s;
+    if (s->expires > uv_now(loop) && strcmp(s->field, field) == 0) {
+        cb(data, 0, s->found ? s : NULL);
+        return;
+    }
+    size_t n = strlen(field);
+    if (n >= SB_BINDING_FIELD_MAX)
+        n = 0; /* longer than any index field: found by no one */
+    f->bs = bs;
+    f->loop = loop;
+    f->ttl_ms = ttl_ms;
+    f->cb = cb;
+    f->data = data;
+    memcpy(f->field, field, n);
+    f->field[n] = '\0';
+    char k_idx[SB_KEY_MAX];
+    sb_key_global(k_idx, "idx", "channels");
+    const char *argv[] = {k_idx, f->field};
+    if (sb_store_eval(st, &sb_script_binding_get, 1, 2, argv, NULL, on_found, f) < 0)
+        cb(data, -EAGAIN, NULL);
 }
 
 const char *sb_binding_secret(const sb_binding_t *b, const char *name, bool previous)

@@ -1,53 +1,157 @@
-/* The channels' pure side of inbound webhooks (docs/channels.md): the request proofs of Slack
- * and Meta (WhatsApp) and shared-secret tokens, and the processing of the inbound queue, whose
- * entries the job runner hands to sb_inbound_process. The HTTP handlers that parse, verify and
- * answer are the API layer's (src/api/channel_webhooks.c). */
+/* What every platform's inbound side shares (docs/channels.md): reading a payload into the
+ * request's memory with errors that name the field, shared-secret tokens, the verification
+ * step that records a binding, the queue items and the one script that claims each event id
+ * and queues the new messages, and the processing of the inbound queue, whose entries the job
+ * runner hands to sb_inbound_process. The platforms' parsers and proofs are their own files
+ * (slack.c, teams.c, telegram.c, whatsapp.c); the HTTP routes are the API layer's
+ * (src/api/channel_webhooks.c). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "internal.h"
 #include "switchboard/alloc.h"
-#include "switchboard/channels.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
+#include "switchboard/json.h"
 #include "switchboard/log.h"
 #include "switchboard/text.h"
 
-#define SLACK_SKEW_S 300
+#define ITEM_MAX (64 * 1024) /* a queue item: ids, a name and one text of <= 4096 characters, escaped */
+
+/* ---------- reading a payload ---------- */
+
+void *sb__in_alloc(sb_inbound_t *in, size_t n)
+{
+    return in->req.alloc(in->req.ctx, n);
+}
+
+const char *sb__in_strdup(sb_inbound_t *in, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *d = sb__in_alloc(in, n + 1);
+    memcpy(d, s, n + 1);
+    return d;
+}
+
+const char *sb__in_get(sb_inbound_t *in, int kind, const char *name, size_t *len)
+{
+    size_t n = 0;
+    const char *v = in->req.get(in->req.ctx, kind, name, &n);
+    if (len)
+        *len = v ? n : 0;
+    return v;
+}
+
+int sb__in_fail(sb_inbound_t *in, int code, const char *field, const char *fmt, ...)
+{
+    snprintf(in->err.field, sizeof(in->err.field), "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(in->err.detail, sizeof(in->err.detail), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+cJSON *sb__in_json_object(sb_inbound_t *in)
+{
+    char err[SB_JSON_ERR_MAX];
+    cJSON *o = sb_json_parse(in->req.body, in->req.len, err);
+    if (!o) {
+        sb__in_fail(in, -EINVAL, NULL, "the body %s", err);
+        return NULL;
+    }
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        sb__in_fail(in, -EINVAL, NULL, "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+int sb__in_str(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, size_t max, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v) || strlen(v->valuestring) > max)
+        return sb__in_fail(in, -EINVAL, field, "'%s' must be a string of at most %zu bytes", field, max);
+    *out = sb__in_strdup(in, v->valuestring);
+    return 0;
+}
+
+int sb__in_text(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    bool blank = true;
+    if (cJSON_IsString(v))
+        for (const char *p = v->valuestring; *p && blank; p++)
+            blank = (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n');
+    if (!cJSON_IsString(v) || blank || sb_utf8_chars(v->valuestring, strlen(v->valuestring)) > SB_MSG_TEXT_MAX)
+        return sb__in_fail(in, -EINVAL, field, "'%s' must be a non-empty string of at most %d characters", field,
+                           SB_MSG_TEXT_MAX);
+    *out = sb__in_strdup(in, v->valuestring);
+    return 0;
+}
+
+bool sb__json_int(const cJSON *v, long long *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9007199254740992.0 && v->valuedouble <= 9007199254740992.0))
+        return false;
+    *out = (long long)v->valuedouble;
+    return (double)*out == v->valuedouble;
+}
+
+sb_in_msg_t *sb__in_add_msg(sb_inbound_t *in)
+{
+    /* the capacities are 1, 2, 4, ...: the array is full when its count is a power of two */
+    if (in->nmsgs == 0 || (in->nmsgs & (in->nmsgs - 1)) == 0) {
+        size_t cap = in->nmsgs ? 2 * in->nmsgs : 1;
+        sb_in_msg_t *grown = sb__in_alloc(in, cap * sizeof(*grown));
+        if (in->nmsgs)
+            memcpy(grown, in->msgs, in->nmsgs * sizeof(*grown));
+        in->msgs = grown;
+    }
+    sb_in_msg_t *m = &in->msgs[in->nmsgs++];
+    memset(m, 0, sizeof(*m));
+    return m;
+}
+
+int sb__in_field(sb_inbound_t *in, const char *field)
+{
+    for (size_t i = 0; i < in->nfields; i++)
+        if (strcmp(in->fields[i], field) == 0)
+            return (int)i;
+    if (in->nfields == SB_INBOUND_MAX_BINDINGS)
+        return -1;
+    in->fields[in->nfields] = sb__in_strdup(in, field);
+    return (int)in->nfields++;
+}
+
+bool sb__ident_ok(const char *s)
+{
+    return s && s[0] && strlen(s) <= SB_IDENT_MAX && !strpbrk(s, "{} \r\n");
+}
 
 /* ---------- proofs ---------- */
 
-static bool hex_hmac_equal(const char *secret, const void *const *parts, const size_t *lens, size_t nparts,
-                           const char *hex, size_t hexlen)
+bool sb__hex_hmac_equal(const char *secret, const void *const *parts, const size_t *lens, size_t nparts,
+                        const char *hex, size_t hexlen)
 {
+    if (!secret)
+        return false;
     unsigned char mac[32];
     sb_hmac_sha256_parts(secret, strlen(secret), parts, lens, nparts, mac);
-    char want[65];
+    char want[SB_HMAC_HEX_SIZE + 1];
     sb_hex_encode(mac, 32, want);
-    return sb_ct_equal(want, 64, hex, hexlen);
-}
-
-int sb_slack_signature_ok(const char *secret, const char *sig, size_t siglen, const char *ts, size_t tslen,
-                          const char *body, size_t n, int64_t now_s)
-{
-    uint64_t t;
-    if (!secret || !sig || !ts || siglen != 67 || memcmp(sig, "v0=", 3) != 0 ||
-        sb_parse_u64(ts, tslen, UINT64_MAX / 2, &t) < 0)
-        return -EPERM;
-    if ((int64_t)t < now_s - SLACK_SKEW_S || (int64_t)t > now_s + SLACK_SKEW_S)
-        return -EPERM;
-    const void *parts[] = {"v0:", ts, ":", body};
-    const size_t lens[] = {3, tslen, 1, n};
-    return hex_hmac_equal(secret, parts, lens, 4, sig + 3, siglen - 3) ? 0 : -EPERM;
-}
-
-int sb_hub_signature_ok(const char *secret, const char *sig, size_t siglen, const char *body, size_t n)
-{
-    if (!secret || !sig || siglen != 71 || memcmp(sig, "sha256=", 7) != 0)
-        return -EPERM;
-    const void *parts[] = {body};
-    const size_t lens[] = {n};
-    return hex_hmac_equal(secret, parts, lens, 1, sig + 7, siglen - 7) ? 0 : -EPERM;
+    return sb_ct_equal(want, SB_HMAC_HEX_SIZE, hex, hexlen);
 }
 
 /* Shared-secret tokens (Telegram's secret token, Slack's legacy verification token, WhatsApp's
@@ -61,6 +165,145 @@ bool sb_token_equal(const char *secret, const char *given)
     sb_sha256(secret, strlen(secret), a);
     sb_sha256(given, strlen(given), b);
     return sb_ct_equal(a, 32, b, 32);
+}
+
+bool sb__token_either(const sb_binding_t *b, const char *name, const char *given)
+{
+    return sb_token_equal(sb_binding_secret(b, name, false), given) ||
+           sb_token_equal(sb_binding_secret(b, name, true), given);
+}
+
+bool sb__binding_is(const sb_binding_t *b, const char *type)
+{
+    return b && b->found && strcmp(b->type, type) == 0;
+}
+
+/* ---------- verification ---------- */
+
+void sb_inbound_init(sb_inbound_t *in, const sb_platform_t *p, const sb_in_source_t *src, bool handshake)
+{
+    memset(in, 0, sizeof(*in));
+    in->platform = p;
+    in->req = *src;
+    if (!in->req.body)
+        in->req.body = "";
+    in->handshake = handshake;
+}
+
+static void on_verified(void *data, int status)
+{
+    sb_inbound_t *in = data;
+    in->bound[in->_i].verified = status == 0;
+    in->_done(in->_data, status);
+}
+
+static void copy_id(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src);
+}
+
+int sb_inbound_verify(sb_inbound_t *in, size_t i, const sb_binding_t *b, const sb_inbound_env_t *env,
+                      sb_inbound_done_fn done, void *data)
+{
+    if (i >= in->nfields)
+        return -EPERM;
+    if (!in->bound) { /* one small array per request, in its memory */
+        in->bound = sb__in_alloc(in, in->nfields * sizeof(*in->bound));
+        memset(in->bound, 0, in->nfields * sizeof(*in->bound));
+    }
+    sb_in_bound_t *x = &in->bound[i];
+    memset(x, 0, sizeof(*x));
+    if (b) { /* the ids only: the binding itself is the cache's, and may leave it meanwhile */
+        copy_id(x->tid, sizeof(x->tid), b->tid);
+        copy_id(x->cid, sizeof(x->cid), b->cid);
+        copy_id(x->agent, sizeof(x->agent), b->agent);
+        copy_id(x->type, sizeof(x->type), b->type);
+    }
+    in->_done = done;
+    in->_data = data;
+    in->_i = i;
+    int rc = in->platform->verify(in, i, b, env, on_verified, in);
+    if (rc != SB_INBOUND_PENDING)
+        x->verified = rc == 0;
+    return rc;
+}
+
+bool sb_inbound_verified(const sb_inbound_t *in)
+{
+    for (size_t i = 0; in->bound && i < in->nfields; i++)
+        if (in->bound[i].verified)
+            return true;
+    return false;
+}
+
+/* ---------- into the queue ---------- */
+
+static void put_member(sb_buf_t *o, const char *name, const char *v)
+{
+    sb_buf_puts(o, name);
+    sb_buf_putc(o, '"');
+    sb_buf_json_escape(o, v, strlen(v));
+    sb_buf_putc(o, '"');
+}
+
+/* The queue item of one message (docs/channels.md), written into o (reset first): the ids and
+ * strings are escaped as they are appended, no JSON tree is built on the way in. */
+static void item_json(sb_buf_t *o, const sb_in_bound_t *b, const sb_in_msg_t *m)
+{
+    sb_buf_reset(o);
+    put_member(o, "{\"k\":\"in\",\"t\":", b->tid);
+    put_member(o, ",\"ch\":", b->type);
+    put_member(o, ",\"cid\":", b->cid);
+    put_member(o, ",\"ag\":", b->agent);
+    put_member(o, ",\"chat\":", m->chat);
+    put_member(o, ",\"mid\":", m->pmid ? m->pmid : m->event_id);
+    put_member(o, ",\"from\":{\"id\":", m->from ? m->from : "");
+    if (m->name)
+        put_member(o, ",\"name\":", m->name);
+    put_member(o, "},\"text\":", m->text);
+    if (m->svc)
+        put_member(o, ",\"svc\":", m->svc);
+    if (m->thread)
+        put_member(o, ",\"th\":", m->thread);
+    sb_buf_putc(o, '}');
+}
+
+int sb_inbound_accept(sb_store_t *st, sb_inbound_t *in, sb_store_cb cb, void *data)
+{
+    size_t n = 0;
+    for (size_t i = 0; in->bound && i < in->nmsgs; i++)
+        n += in->bound[in->msgs[i].binding].verified;
+    if (n == 0)
+        return 0;
+    /* in the request's memory: the store copies what it sends */
+    const char **argv = sb__in_alloc(in, (2 + 2 * n) * sizeof(char *));
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%u", in->platform->claim_ttl_s);
+    argv[0] = SB_Q_IN;
+    argv[1] = ttl;
+    sb_buf_t item;
+    sb_buf_init(&item, ITEM_MAX);
+    size_t k = 0;
+    for (size_t i = 0; i < in->nmsgs; i++) {
+        const sb_in_msg_t *m = &in->msgs[i];
+        const sb_in_bound_t *b = &in->bound[m->binding];
+        if (!b->verified)
+            continue;
+        size_t cap = SB_KEY_MAX + SB_EVENT_ID_MAX + 64;
+        char *claim = sb__in_alloc(in, cap);
+        snprintf(claim, cap, "sb:{t:%s}:seen:%s:%s", b->tid, b->cid, m->event_id);
+        item_json(&item, b, m);
+        char *copy = sb__in_alloc(in, item.len + 1);
+        memcpy(copy, item.data, item.len);
+        copy[item.len] = '\0';
+        argv[2 + 2 * k] = claim;
+        argv[3 + 2 * k] = copy;
+        k++;
+    }
+    sb_buf_free(&item);
+    if (sb_store_eval(st, &sb_script_inbound_accept, 1, (int)(2 + 2 * n), argv, NULL, cb, data) < 0)
+        return -EAGAIN;
+    return (int)n;
 }
 
 /* ---------- the queue's side ---------- */
