@@ -1,0 +1,342 @@
+/* Unit tests for src/channels/whatsapp.c through its operations (platform.h): payloads with
+ * several entries and changes naming several phone numbers (every message kept with its
+ * binding, statuses and non-text messages acknowledged), the account id of a change without
+ * metadata, errors that name the field, X-Hub-Signature-256 against each binding (and its
+ * rotation twin; a binding that fails loses only its own messages), the GET subscription
+ * check, the config's index fields, and the Graph API send. Signatures come from mbedTLS. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+
+#include "test_channels_fake.h"
+
+#define APP_SECRET "meta-app-secret"
+#define TEXT(id, from, body)                                                                                           \
+    "{\"id\":\"" id "\",\"from\":\"" from "\",\"type\":\"text\",\"text\":{\"body\":\"" body "\"}}"
+#define CHANGE(pnid, msgs)                                                                                             \
+    "{\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{\"phone_number_id\":\"" pnid  \
+    "\"},\"messages\":[" msgs "]}}"
+#define PAYLOAD(entries) "{\"object\":\"whatsapp_business_account\",\"entry\":[" entries "]}"
+
+static int parse(fake_req_t *f, const char *body, const char *sig)
+{
+    if (sig)
+        fake_header(f, "x-hub-signature-256", sig);
+    return fake_parse(f, "whatsapp", body, false);
+}
+
+/* Parses body signed with secret. */
+static int parse_signed(fake_req_t *f, const char *body, const char *secret, char sig[80])
+{
+    mbed_hmac_hex(secret, body, "sha256=", sig, 80);
+    return parse(f, body, sig);
+}
+
+static void test_multi_entry_multi_change(void **state)
+{
+    (void)state;
+    const char *body = PAYLOAD("{\"id\":\"WABA1\",\"changes\":[" CHANGE(
+        "111", TEXT("wamid.1", "4911", "one") "," TEXT(
+                   "wamid.2", "4912",
+                   "two")) "," CHANGE("222", TEXT("wamid.3", "4913",
+                                                  "three")) "]},"
+                                                            "{\"id\":\"WABA2\",\"changes\":[" CHANGE(
+                                                                "111", "{\"id\":\"wamid.4\",\"from\":\"4914\",\"type\":"
+                                                                       "\"image\",\"image\":{\"id\":\"i\"}},"
+                                                                       "" TEXT("wamid.5", "4915", "five")) "]}");
+    fake_req_t f = {0};
+    char sig[80];
+    assert_int_equal(parse_signed(&f, body, APP_SECRET, sig), 0);
+    assert_int_equal(f.in.nfields, 2);
+    assert_string_equal(f.in.fields[0], "whatsapp:111");
+    assert_string_equal(f.in.fields[1], "whatsapp:222");
+    /* every text message of every change of every entry, each with its binding; the image is not stored */
+    assert_int_equal(f.in.nmsgs, 4);
+    static const struct {
+        const char *id, *from, *text;
+        int binding;
+    } want[] = {{"wamid.1", "4911", "one", 0},
+                {"wamid.2", "4912", "two", 0},
+                {"wamid.3", "4913", "three", 1},
+                {"wamid.5", "4915", "five", 0}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(f.in.msgs[i].event_id, want[i].id);
+        assert_string_equal(f.in.msgs[i].pmid, want[i].id);
+        assert_string_equal(f.in.msgs[i].chat, want[i].from);
+        assert_string_equal(f.in.msgs[i].text, want[i].text);
+        assert_int_equal(f.in.msgs[i].binding, want[i].binding);
+    }
+    /* one binding verifies, the other holds another secret: only the first keeps its messages */
+    sb_binding_t a = binding("whatsapp", "{\"phoneNumberId\":\"111\",\"appSecret\":\"" APP_SECRET "\"}");
+    sb_binding_t b = binding("whatsapp", "{\"phoneNumberId\":\"222\",\"appSecret\":\"another\"}");
+    assert_int_equal(fake_verify(&f, 0, &a, 0), 0);
+    assert_int_equal(fake_verify(&f, 1, &b, 0), -EPERM);
+    assert_true(f.in.bound[0].verified);
+    assert_false(f.in.bound[1].verified);
+    binding_free(&a);
+    binding_free(&b);
+    fake_free(&f);
+}
+
+static void test_contacts_and_statuses(void **state)
+{
+    (void)state;
+    const char *body = PAYLOAD(
+        "{\"id\":\"WABA1\",\"changes\":[{\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"111\"},"
+        "\"contacts\":[{\"wa_id\":\"4900\",\"profile\":{\"name\":\"Other\"}},{\"wa_id\":\"4911\",\"profile\":{\"name\":"
+        "\"Grace\"}}],\"messages\":[" TEXT(
+            "wamid.1", "4911",
+            "hi") "]}},"
+                  "{\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"111\"},\"statuses\":[{\"id\":"
+                  "\"wamid.out\",\"status\":\"delivered\"}]}}]}");
+    fake_req_t f = {0};
+    assert_int_equal(parse(&f, body, "sha256=00"), 0);
+    assert_int_equal(f.in.nmsgs, 1);
+    assert_string_equal(f.in.msgs[0].name, "Grace");
+    assert_int_equal(f.in.nfields, 1);
+    fake_free(&f);
+    /* statuses only: acknowledged once verified, nothing stored */
+    fake_req_t g = {0};
+    assert_int_equal(parse(&g,
+                           PAYLOAD("{\"id\":\"W\",\"changes\":[{\"value\":{\"metadata\":{\"phone_number_id\":\"111\"},"
+                                   "\"statuses\":[{\"id\":\"s\"}]}}]}"),
+                           "sha256=00"),
+                     0);
+    assert_int_equal(g.in.nmsgs, 0);
+    assert_string_equal(g.in.fields[0], "whatsapp:111");
+    fake_free(&g);
+    /* seed 000's body: no metadata, the entry's account id finds the binding */
+    fake_req_t h = {0};
+    assert_int_equal(
+        parse(&h, PAYLOAD("{\"id\":\"WABA9\",\"changes\":[{\"value\":{\"messages\":[" TEXT("m1", "49", "x") "]}}]}"),
+              "sha256=00"),
+        0);
+    assert_string_equal(h.in.fields[0], "wawaba:WABA9");
+    fake_free(&h);
+}
+
+static void test_errors_name_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *field;
+    } cases[] = {
+        {"{\"object\":\"whatsapp_business_account\"}", "entry"},
+        {PAYLOAD("7"), "entry"},
+        {PAYLOAD("{\"id\":\"W\"}"), "entry"},
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[{\"field\":\"messages\"}]}"), "entry.changes.value"},
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[{\"value\":{\"metadata\":{\"phone_number_id\":\"1\"},\"messages\":{}}}]}"),
+         "entry.changes.value"},
+        {PAYLOAD("{\"changes\":[{\"value\":{\"messages\":[]}}]}"), "entry.changes.value.metadata"},
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE("1", "{\"from\":\"49\",\"type\":\"text\"}") "]}"), "messages"},
+        /* a message that is not an object was once left unanswered */
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE("1", "1") "]}"), "messages"},
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE("1", "{\"id\":7,\"from\":\"49\"}") "]}"), "messages.id"},
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE("1", "{\"id\":\"m\",\"from\":\"49\",\"type\":\"text\"}") "]}"),
+         "messages.text"},
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE("1", TEXT("m", "49", " ")) "]}"), "messages.text.body"},
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE(
+             "1", "{\"id\":\"m\",\"from\":\"49\",\"type\":\"text\",\"text\":{}}") "]}"),
+         "messages.text.body"},
+        {PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE("1", "") "," CHANGE("2", "") "," CHANGE("3", "") "," CHANGE(
+             "4", "") "," CHANGE("5", "") "," CHANGE("6", "") "," CHANGE("7", "") "," CHANGE("8",
+                                                                                             "") "," CHANGE("9",
+                                                                                                            "") "]}"),
+         "entry"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse(&f, cases[i].body, "sha256=00"), -EINVAL);
+        assert_string_equal(f.in.err.field, cases[i].field);
+        assert_true(f.in.err.detail[0] != '\0');
+        fake_free(&f);
+    }
+}
+
+/* More than 256 messages in one payload are refused, not cut. */
+static void test_message_cap(void **state)
+{
+    (void)state;
+    char body[64 * 1024];
+    size_t n = (size_t)snprintf(body, sizeof(body),
+                                "{\"entry\":[{\"id\":\"W\",\"changes\":[{\"value\":{\"metadata\":{\"phone_number_id\":"
+                                "\"1\"},\"messages\":[");
+    for (int i = 0; i < 257; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "%s{\"id\":\"m%d\",\"from\":\"49\",\"type\":\"text\","
+                              "\"text\":{\"body\":\"x\"}}",
+                              i ? "," : "", i);
+    snprintf(body + n, sizeof(body) - n, "]}}]}]}");
+    fake_req_t f = {0};
+    assert_int_equal(parse(&f, body, "sha256=00"), -EINVAL);
+    assert_string_equal(f.in.err.detail, "too many messages in one payload");
+    fake_free(&f);
+}
+
+static void test_hub_signature(void **state)
+{
+    (void)state;
+    const char *body = PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE("111", TEXT("m", "49", "x")) "]}");
+    sb_binding_t b = binding("whatsapp", "{\"phoneNumberId\":\"111\",\"appSecret\":\"" APP_SECRET "\"}");
+    sb_binding_t rot = binding(
+        "whatsapp", "{\"phoneNumberId\":\"111\",\"appSecret\":\"new\",\"appSecretPrevious\":\"" APP_SECRET "\"}");
+    sb_binding_t none = binding("whatsapp", "{\"phoneNumberId\":\"111\"}");
+    char sig[80];
+    fake_req_t f = {0};
+    assert_int_equal(parse_signed(&f, body, APP_SECRET, sig), 0);
+    assert_int_equal(fake_verify(&f, 0, &b, 0), 0);
+    assert_int_equal(fake_verify(&f, 0, &rot, 0), 0);
+    assert_int_equal(fake_verify(&f, 0, &none, 0), -EPERM);
+    assert_int_equal(fake_verify(&f, 0, NULL, 0), -EPERM);
+    fake_free(&f);
+    /* the signature of another secret, of another body, without its prefix, upper-case hex */
+    fake_req_t g = {0};
+    assert_int_equal(parse_signed(&g, body, "other", sig), 0);
+    assert_int_equal(fake_verify(&g, 0, &b, 0), -EPERM);
+    fake_free(&g);
+    char other[80];
+    mbed_hmac_hex(APP_SECRET, "{}", "sha256=", other, sizeof(other));
+    fake_req_t h = {0};
+    assert_int_equal(parse(&h, body, other), 0);
+    assert_int_equal(fake_verify(&h, 0, &b, 0), -EPERM);
+    fake_free(&h);
+    mbed_hmac_hex(APP_SECRET, body, "", other, sizeof(other));
+    fake_req_t k = {0};
+    assert_int_equal(parse(&k, body, other), 0);
+    assert_int_equal(fake_verify(&k, 0, &b, 0), -EPERM);
+    fake_free(&k);
+    mbed_hmac_hex(APP_SECRET, body, "sha256=", other, sizeof(other));
+    for (char *p = other + 7; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 32);
+    fake_req_t l = {0};
+    assert_int_equal(parse(&l, body, other), 0);
+    assert_int_equal(fake_verify(&l, 0, &b, 0), -EPERM);
+    fake_free(&l);
+    /* no signature header: 401 before any binding is looked up */
+    fake_req_t m = {0};
+    assert_int_equal(parse(&m, body, NULL), -EPERM);
+    fake_free(&m);
+    binding_free(&b);
+    binding_free(&rot);
+    binding_free(&none);
+}
+
+static int handshake(fake_req_t *f, const char *mode, const char *token, const char *challenge)
+{
+    if (mode)
+        fake_query(f, "hub.mode", mode);
+    if (token)
+        fake_query(f, "hub.verify_token", token);
+    if (challenge)
+        fake_query(f, "hub.challenge", challenge);
+    return fake_parse(f, "whatsapp", NULL, true);
+}
+
+static void test_subscription_check(void **state)
+{
+    (void)state;
+    fake_req_t f = {0};
+    assert_int_equal(handshake(&f, "subscribe", "vt-1", "1158201444"), 0);
+    char want[128];
+    mbed_sha_field("waverify", "vt-1", want, sizeof(want));
+    assert_string_equal(f.in.fields[0], want);
+    assert_string_equal(f.in.challenge, "1158201444");
+    sb_binding_t b = binding("whatsapp", "{\"phoneNumberId\":\"111\",\"verifyToken\":\"vt-1\"}");
+    sb_binding_t rot = binding("whatsapp", "{\"phoneNumberId\":\"111\",\"verifyToken\":\"vt-2\","
+                                           "\"verifyTokenPrevious\":\"vt-1\"}");
+    sb_binding_t other = binding("whatsapp", "{\"phoneNumberId\":\"111\",\"verifyToken\":\"vt-10\"}");
+    assert_int_equal(fake_verify(&f, 0, &b, 0), 0);
+    assert_int_equal(fake_verify(&f, 0, &rot, 0), 0);
+    /* refusals of the GET are 403 */
+    assert_int_equal(fake_verify(&f, 0, &other, 0), -EACCES);
+    assert_string_equal(f.in.err.detail, "verification refused");
+    assert_int_equal(fake_verify(&f, 0, NULL, 0), -EACCES);
+    fake_free(&f);
+    static const char *const bad[][3] = {
+        {"unsubscribe", "vt-1", "c"},  {NULL, "vt-1", "c"},       {"subscribe", "", "c"},
+        {"subscribe", NULL, "c"},      {"subscribe", "vt-1", ""}, {"subscribe", "vt-1", NULL},
+        {"subscribe", "vt-1", "\xff"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fake_req_t g = {0};
+        assert_int_equal(handshake(&g, bad[i][0], bad[i][1], bad[i][2]), -EACCES);
+        assert_string_equal(g.in.err.detail, "verification refused");
+        fake_free(&g);
+    }
+    binding_free(&b);
+    binding_free(&rot);
+    binding_free(&other);
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    cJSON *cfg;
+    sb_verr_t e;
+    char fields[512], a[128], want[512];
+    assert_int_equal(config_check("whatsapp",
+                                  "{\"phoneNumberId\":\"111\",\"wabaId\":\"W1\",\"appSecret\":\"s\","
+                                  "\"verifyToken\":\"vt\",\"accessToken\":\"EAAB\",\"displayPhone\":\"+49 1\"}",
+                                  &cfg, &e),
+                     0);
+    binding_fields("whatsapp", cfg, fields, sizeof(fields));
+    mbed_sha_field("waverify", "vt", a, sizeof(a));
+    snprintf(want, sizeof(want), "whatsapp:111 %s wawaba:W1", a);
+    assert_string_equal(fields, want);
+    cJSON_Delete(cfg);
+    /* the account id goes into the index as it is: no spaces */
+    assert_int_equal(config_check("whatsapp", "{\"phoneNumberId\":\"111\",\"wabaId\":\"W 1\"}", &cfg, &e), -EINVAL);
+    assert_string_equal(e.field, "config.wabaId");
+    cJSON_Delete(cfg);
+    assert_int_equal(config_check("whatsapp", "{\"wabaId\":\"W1\"}", &cfg, &e), -EINVAL);
+    assert_string_equal(e.field, "config.phoneNumberId");
+    cJSON_Delete(cfg);
+}
+
+static void test_send(void **state)
+{
+    (void)state;
+    sb_config_t cfg = {0};
+    cfg.graph_api_base = "http://graph.test/v21.0";
+    cJSON *ch = cJSON_Parse("{\"phoneNumberId\":\"1 1\",\"accessToken\":\"EAAB\"}");
+    sb_send_t s = {.platform = "whatsapp", .chat = "4911", .text = "hi"};
+    sb_send_req_t r;
+    char err[256] = "";
+    assert_int_equal(sb_send_build(&cfg, &s, ch, NULL, &r, err, sizeof(err)), 0);
+    assert_string_equal(r.url, "http://graph.test/v21.0/1%201/messages");
+    assert_non_null(strstr(r.headers, "Authorization: Bearer EAAB\r\n"));
+    assert_string_equal(r.body, "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\",\"to\":\"4911\","
+                                "\"type\":\"text\",\"text\":{\"body\":\"hi\"}}");
+    sb_send_req_free(&r);
+    cJSON_Delete(ch);
+    ch = cJSON_Parse("{\"phoneNumberId\":\"111\"}");
+    assert_int_equal(sb_send_build(&cfg, &s, ch, NULL, &r, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "the channel has no accessToken to send with");
+    cJSON_Delete(ch);
+    char pmid[64];
+    const char *ok = "{\"messages\":[{\"id\":\"wamid.X\"}]}";
+    assert_int_equal(sb_send_result("whatsapp", ok, strlen(ok), pmid, sizeof(pmid), err, sizeof(err)),
+                     SB_SEND_ACCEPTED);
+    assert_string_equal(pmid, "wamid.X");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_multi_entry_multi_change),
+        cmocka_unit_test(test_contacts_and_statuses),
+        cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_message_cap),
+        cmocka_unit_test(test_hub_signature),
+        cmocka_unit_test(test_subscription_check),
+        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_send),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
