@@ -1,7 +1,8 @@
 /* A platform send (engine.h; docs/channels.md "Replies out"): an outbound message of a platform
  * conversation, sent through the platform's API as a delivery. `send_prepare` (one script: the
  * channel binding and whether the account's endpoint is enabled), for Teams a Bot Framework
- * OAuth token (each loop keeps it until a minute before it expires, src/channels/outbound.c),
+ * OAuth token (one process-wide cache keeps it until a minute before it expires,
+ * src/channels/outbound.c),
  * the request the channel builds (sb_send_build), the platform's verdict (sb_send_result) under
  * SPEC 8 (outcome.h), and a final verdict written into the message (conv_sent: "sent" with
  * message_sent, or "failed") before the delivery is recorded (attempt.c). It may call the
