@@ -52,8 +52,9 @@ static void on_finished_body(sb_store_t *st, redisReply *reply, void *data)
                    : a->outcome == SB_OUTCOME_FAILED ? SB_OUTCOME_FAILED
                                                      : SB_OUTCOME_DEAD;
         sb_metrics_add(&d->metrics->deliveries[slot], 1);
-        if (reply->element[1]->integer == 1) /* forget the cached "enabled" at once */
-            sb__webhook_forget(a);
+        const sb__attempt_kind_t *k = a->send ? &d->send : &d->webhook;
+        if (reply->element[1]->integer == 1 && k->forget) /* forget the cached "enabled" at once */
+            k->forget(a);
         if (reply->element[1]->integer == 1 && !d->closing) {
             /* Tell the tenant's other subscribers. */
             sb_log(SB_LOG_WARN, "endpoint disabled", "\"tenant\":\"%s\",\"endpoint\":\"%s\"", a->tenant, a->ep);
@@ -187,8 +188,8 @@ void sb__attempt_job(void *data, const char *entry, const char *json, size_t len
     a->ep = sb__jstr(a->dj, "ep");
     a->body = sb__jstr(a->dj, "body");
     const char *kind = sb__jstr(a->dj, "k");
-    bool send = kind && strcmp(kind, "send") == 0;
-    if (send && !sb__send_parse(a))
+    const sb__attempt_kind_t *k = kind && strcmp(kind, "send") == 0 ? &d->send : &d->webhook;
+    if (k->parse && !k->parse(a))
         a->id = NULL; /* malformed: dropped below */
     if (kind && strcmp(kind, "agent") == 0) {
         a->agent = sb__jstr(a->dj, "ag");
@@ -213,8 +214,5 @@ void sb__attempt_job(void *data, const char *entry, const char *json, size_t len
         sb__attempt_free(a);
         return;
     }
-    if (send)
-        sb__send_start(a, k_ep);
-    else
-        sb__webhook_start(a, k_secret, k_ep);
+    k->start(a, k_secret, k_ep);
 }

@@ -9,7 +9,6 @@
 
 #include "engine.h"
 #include "switchboard/alloc.h"
-#include "switchboard/crypto.h"
 
 /* Fresh deliveries, retries, and inbound channel messages (docs/channels.md): the runner's
  * consumer machinery (group, budgets, reclaim of dead consumers) works all three queues.
@@ -25,37 +24,11 @@
 #define RETRY_BUDGET   128
 #define INBOUND_BUDGET 8
 
-int sb__d_pending(sb_delivery_t *d, int rc)
-{
-    if (rc == 0)
-        d->store_pending++;
-    return rc;
-}
-
-int sb__d_eval(sb_delivery_t *d, const sb_script_t *script, int nkeys, int argc, const char **argv, sb_store_cb cb,
-               void *data)
-{
-    return sb__d_pending(d, sb_store_eval(d->store, script, nkeys, argc, argv, NULL, cb, data));
-}
-
 static void engine_free(sb_delivery_t *d)
 {
     sb__sweeps_free(d->sweeps);
     sb__webhook_free(d);
     sb_free(d);
-}
-
-void sb__d_called_back(sb_delivery_t *d)
-{
-    if (--d->store_pending == 0 && d->parts_closed)
-        engine_free(d);
-}
-
-uint32_t sb__random_u32(void)
-{
-    uint32_t r;
-    sb_random_bytes(&r, sizeof(r));
-    return r;
 }
 
 static uint32_t jitter(void *data)
@@ -86,6 +59,9 @@ sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metri
     d->retry = (sb_retry_schedule_t){cfg->retry_schedule, cfg->retry_steps, jitter, NULL};
     d->jobs = sb_jobs_new(loop, cfg, metrics, store, loop_index);
     d->client = sb_client_new(loop, cfg);
+    d->webhook = sb__webhook_kind;
+    d->send = sb__send_kind;
+    d->free_parts = engine_free;
     sb__webhook_init(d);
     d->lanes[0] = (sb__lane_t){d, SB_Q_FRESH};
     d->lanes[1] = (sb__lane_t){d, SB_Q_RETRY};

@@ -2,7 +2,8 @@
  * engine.c composes, the attempt of a delivery that attempt.c starts and records and webhook.c
  * or send.c carries out, and the functions each part offers the others. sweeps.c uses the
  * engine only. Every store command whose callback touches the engine or one of its attempts
- * is counted (sb__d_pending / sb__d_eval) and its callback ends with sb__d_called_back. */
+ * is counted (sb__d_pending / sb__d_eval, pending.c) and its callback ends with
+ * sb__d_called_back. The parts call down (attempt.c, pending.c), never up to engine.c. */
 #ifndef SWITCHBOARD_DELIVERY_ENGINE_H
 #define SWITCHBOARD_DELIVERY_ENGINE_H
 
@@ -19,6 +20,16 @@
 
 typedef struct sb__prep_entry sb__prep_entry_t; /* webhook.c */
 typedef struct sb__sweeps sb__sweeps_t;         /* sweeps.c */
+typedef struct sb__attempt sb__attempt_t;
+
+/* What carries out an attempt of one kind of delivery (webhook.c: events and agent calls,
+ * send.c: platform sends). attempt.c reads the entry and records the outcome; it calls these
+ * through the table engine.c fills, so it names neither file. */
+typedef struct sb__attempt_kind {
+    bool (*parse)(sb__attempt_t *a); /* the kind's own members; false: malformed (NULL: none) */
+    void (*start)(sb__attempt_t *a, const char *k_secret, const char *k_ep);
+    void (*forget)(sb__attempt_t *a); /* the endpoint was disabled: drop cached state (NULL: none) */
+} sb__attempt_kind_t;
 
 /* A delivery lane (fresh or retry) as its attempts see it: the stream their outcome is
  * acknowledged on. */
@@ -36,10 +47,12 @@ struct sb_delivery {
     sb_jobs_t *jobs;
     unsigned index;
     bool closing;
-    sb_retry_schedule_t retry; /* --retry-schedule with the CSPRNG's jitter */
-    sb__lane_t lanes[2];       /* fresh, retry */
-    sb_inbound_fn inbound;     /* the inbound lane's job (sb_delivery_set_inbound) */
-    sb__prep_entry_t *prep;    /* webhook.c: direct-mapped cache of `prepare` answers */
+    sb_retry_schedule_t retry;            /* --retry-schedule with the CSPRNG's jitter */
+    sb__lane_t lanes[2];                  /* fresh, retry */
+    sb__attempt_kind_t webhook, send;     /* engine.c fills them from webhook.c and send.c */
+    void (*free_parts)(sb_delivery_t *d); /* engine.c: run once the last counted command called back */
+    sb_inbound_fn inbound;                /* the inbound lane's job (sb_delivery_set_inbound) */
+    sb__prep_entry_t *prep;               /* webhook.c: direct-mapped cache of `prepare` answers */
     sb__sweeps_t *sweeps;
     unsigned pending_closes;
     void (*done)(void *);
@@ -51,7 +64,7 @@ struct sb_delivery {
     bool parts_closed;
 };
 
-typedef struct sb__attempt {
+struct sb__attempt {
     sb_delivery_t *d;
     const char *stream; /* its lane's */
     sb_job_done_fn done;
@@ -74,7 +87,7 @@ typedef struct sb__attempt {
     sb_client_resp_t resp;
     char *resp_body;
     int outcome; /* the metric's slot of a final failure: SB_OUTCOME_FAILED or _DEAD */
-} sb__attempt_t;
+};
 
 /* engine.c */
 int sb__d_pending(sb_delivery_t *d, int rc);
@@ -94,18 +107,14 @@ void sb__record_outcome(sb__attempt_t *a, const char *outcome, const char *error
 char *sb__excerpt(const char *s, size_t n, size_t max_chars);
 const char *sb__jstr(const cJSON *o, const char *k);
 
-/* webhook.c */
+/* webhook.c: signs and sends an event or agent delivery once its secrets and endpoint state are
+ * known; its `prepare` cache is forgotten for an endpoint that was just disabled. */
 void sb__webhook_init(sb_delivery_t *d);
 void sb__webhook_free(sb_delivery_t *d);
-/* Signs and sends an event or agent delivery once its secrets and endpoint state are known. */
-void sb__webhook_start(sb__attempt_t *a, const char *k_secret, const char *k_ep);
-/* The endpoint was disabled: forget its cached "enabled" at once. */
-void sb__webhook_forget(sb__attempt_t *a);
+extern const sb__attempt_kind_t sb__webhook_kind;
 
-/* send.c */
-/* A send entry's own members (conv_reply wrote them): false when one is missing. */
-bool sb__send_parse(sb__attempt_t *a);
-void sb__send_start(sb__attempt_t *a, const char *k_ep);
+/* send.c: a send entry's own members (conv_reply wrote them), then the platform's request. */
+extern const sb__attempt_kind_t sb__send_kind;
 
 /* sweeps.c: registers its periodic tasks with d->jobs */
 sb__sweeps_t *sb__sweeps_new(sb_delivery_t *d);

@@ -214,7 +214,7 @@ static void on_send_prepared(sb_store_t *st, redisReply *reply, void *data)
     sb__d_called_back(d);
 }
 
-bool sb__send_parse(sb__attempt_t *a)
+static bool send_parse(sb__attempt_t *a)
 {
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(a->dj, "seq");
     a->send = true;
@@ -234,8 +234,9 @@ bool sb__send_parse(sb__attempt_t *a)
            a->snd.chat && a->snd.text;
 }
 
-void sb__send_start(sb__attempt_t *a, const char *k_ep)
+static void send_start(sb__attempt_t *a, const char *k_secret, const char *k_ep)
 {
+    SB_UNUSED(k_secret); /* a send is not signed: the platform takes its own credential */
     char k_ch[SB_KEY_MAX], k_tenant[SB_KEY_MAX];
     sb_key_tenant(k_ch, a->tenant, "channels");
     sb_key_tenant(k_tenant, a->tenant, "tenant");
@@ -243,3 +244,5 @@ void sb__send_start(sb__attempt_t *a, const char *k_ep)
     if (sb__d_eval(a->d, &sb_script_send_prepare, 3, 4, argv, on_send_prepared, a) < 0)
         sb__attempt_free(a);
 }
+
+const sb__attempt_kind_t sb__send_kind = {send_parse, send_start, NULL};

@@ -42,7 +42,7 @@ static sb__prep_entry_t *prep_slot(sb_delivery_t *d, const char *tenant, const c
     return &d->prep[sb_fnv1a_str(key) % PREP_SLOTS];
 }
 
-void sb__webhook_forget(sb__attempt_t *a)
+static void webhook_forget(sb__attempt_t *a)
 {
     char key[96];
     sb__prep_entry_t *e = prep_slot(a->d, a->tenant, a->ep, a->agent, key);
@@ -205,7 +205,7 @@ static void on_prepared(sb_store_t *st, redisReply *reply, void *data)
     sb__d_called_back(d);
 }
 
-void sb__webhook_start(sb__attempt_t *a, const char *k_secret, const char *k_ep)
+static void webhook_start(sb__attempt_t *a, const char *k_secret, const char *k_ep)
 {
     sb_delivery_t *d = a->d;
     char key[96];
@@ -221,3 +221,5 @@ void sb__webhook_start(sb__attempt_t *a, const char *k_secret, const char *k_ep)
     if (sb__d_eval(d, &sb_script_prepare, 3, 5, argv, on_prepared, a) < 0)
         sb__attempt_free(a);
 }
+
+const sb__attempt_kind_t sb__webhook_kind = {NULL, webhook_start, webhook_forget};
