@@ -186,12 +186,3 @@ cJSON *sb_json_body_parse(const sb_req_t *req, bool allow_empty, sb_verr_t *e)
     }
     return root;
 }
-
-cJSON *sb_json_body(sb_req_t *req, bool allow_empty)
-{
-    sb_verr_t e;
-    cJSON *root = sb_json_body_parse(req, allow_empty, &e);
-    if (!root)
-        sb_resp_verr(req, &e);
-    return root;
-}

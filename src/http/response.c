@@ -175,3 +175,12 @@ void sb_resp_verr(sb_req_t *req, const sb_verr_t *e)
 {
     sb_resp_problem(req, 400, e->detail, e->field[0] ? e->field : NULL);
 }
+
+cJSON *sb_json_body(sb_req_t *req, bool allow_empty)
+{
+    sb_verr_t e;
+    cJSON *root = sb_json_body_parse(req, allow_empty, &e);
+    if (!root)
+        sb_resp_verr(req, &e);
+    return root;
+}
