@@ -79,10 +79,20 @@ struct sb_req {
 
 typedef void (*sb_request_fn)(sb_req_t *req); /* set by the API layer: auth + handler */
 
+/* What the server calls once it has read a request (front.c): dispatch routes it (404 / 405 /
+ * OPTIONS answered there, else hooks.on_request); refuse answers a request that failed before
+ * any handler with a problem body. The server itself writes no response: it is given this. */
+typedef struct sb_front {
+    void (*dispatch)(sb_req_t *req);
+    void (*refuse)(sb_req_t *req, int status, const char *detail);
+} sb_front_t;
+extern const sb_front_t sb_http_front;
+
 /* What the application plugs into each loop (the way redis's ae loop takes beforesleep): the
  * server runs connections and knows nothing of what a loop's services are. */
 typedef struct sb_server_hooks {
     sb_request_fn on_request; /* a routed request: authentication, then the handler */
+    const sb_front_t *front;  /* routing and early refusals: &sb_http_front */
     /* On the main thread, once per loop, before any thread runs: make the loop's services
      * (loop->app). Non-zero fails sb_server_init. */
     int (*loop_init)(sb_loop_t *loop, void *data);
@@ -98,7 +108,6 @@ typedef struct sb_server_hooks {
 struct sb_server {
     sb_config_t *cfg;
     sb_router_t *router;
-    sb_request_fn on_request;
     sb_server_hooks_t hooks;
     unsigned nloops;
     sb_loop_t **loops;
@@ -184,6 +193,7 @@ cJSON *sb_json_body(sb_req_t *req, bool allow_empty);
 /* The same without answering: NULL with the problem in e (its field empty). */
 cJSON *sb_json_body_parse(const sb_req_t *req, bool allow_empty, sb_verr_t *e);
 void sb_resp_no_content(sb_req_t *req);
+/* The reason phrase of a status code (server.c writes it in the status line). */
 const char *sb_status_text(int status);
 
 /* Streamed responses (Server-Sent Events): the head goes out with chunked transfer coding and
@@ -199,7 +209,7 @@ int sb_resp_stream_writev(sb_req_t *req, const uv_buf_t *parts, unsigned nparts)
 void sb_resp_stream_end(sb_req_t *req);
 #define SB_STREAM_MAX_QUEUED (1u << 20) /* output a slow client may leave unread before it is dropped */
 
-/* --- internal, shared by server.c and response.c --- */
+/* --- the connection output (server.c), used by response.c --- */
 /* body_len SIZE_MAX: chunked */
 void sb__conn_write_head(sb_req_t *req, int status, const char *content_type, size_t body_len);
 void sb__conn_write(sb_req_t *req, const void *p, size_t n);

@@ -87,5 +87,5 @@ static void loop_drained(sb_loop_t *loop, void (*done)(sb_loop_t *loop))
 
 void sb_app_hooks(sb_server_hooks_t *hooks)
 {
-    *hooks = (sb_server_hooks_t){sb_api_on_request, loop_init, loop_start, loop_drained, NULL};
+    *hooks = (sb_server_hooks_t){sb_api_on_request, &sb_http_front, loop_init, loop_start, loop_drained, NULL};
 }

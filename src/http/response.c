@@ -1,4 +1,5 @@
-/* Response helpers: status texts, extra headers, JSON and problem+json bodies. */
+/* Response helpers: extra headers, JSON and problem+json bodies, streams (written through
+ * server.c's connection output, sb__conn_*). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,39 +8,6 @@
 #include "switchboard/alloc.h"
 #include "switchboard/http.h"
 #include "switchboard/log.h"
-
-const char *sb_status_text(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-    }
-}
 
 void sb_resp_header(sb_req_t *req, const char *name, const char *value)
 {

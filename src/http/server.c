@@ -1,5 +1,6 @@
 /* HTTP server: listeners, connections, parsing, keep-alive, timeouts and graceful stop.
- * Owns every sb_conn_t; calls the router and then the application's on_request hook. What a
+ * Owns every sb_conn_t; hands each request read to the front door it is given (hooks.front,
+ * front.c: routing and early refusals), so it writes no response itself. What a
  * loop serves with (store, job runner, caches) is the application's: it is made, started and
  * stopped through the hooks (http.h), so this file names none of it. */
 #include "switchboard/http.h"
@@ -263,6 +264,39 @@ static void update_date(sb_loop_t *loop)
     strftime(loop->date, sizeof(loop->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
 }
 
+const char *sb_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
 void sb__conn_write(sb_req_t *req, const void *p, size_t n)
 {
     if (req->conn && !req->conn->shut)
@@ -450,7 +484,7 @@ static void conn_fail(sb_conn_t *c, int status, const char *detail)
     req->keep_alive = false;
     req->dispatched = true;
     c->closing = true;
-    sb_resp_problem(req, status, detail, NULL);
+    c->loop->srv->hooks.front->refuse(req, status, detail);
 }
 
 /* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host field (HTTP/1.0 may have none). */
@@ -477,28 +511,10 @@ static void conn_dispatch(sb_conn_t *c)
         req->keep_alive = false;
     const char *bad_host = host_problem(c, req);
     if (bad_host) {
-        req->keep_alive = false;
-        c->closing = true;
-        sb_resp_problem(req, 400, bad_host, NULL);
+        conn_fail(c, 400, bad_host);
         return;
     }
-    int rc = sb_router_match(loop->srv->router, req->method, req->path.p, req->path.len, &req->match);
-    if (rc == -ENOENT) {
-        sb_resp_problem(req, 404, "no route for this path", NULL);
-        return;
-    }
-    if (rc == -EPERM) {
-        char allow[128];
-        sb_allow_header(req->match.allowed | SB_M_OPTIONS, allow, sizeof(allow));
-        sb_resp_header(req, "Allow", allow);
-        if (req->method == SB_M_OPTIONS) {
-            sb_resp_no_content(req);
-            return;
-        }
-        sb_resp_problem(req, 405, "method not allowed for this path", NULL);
-        return;
-    }
-    loop->srv->on_request(req);
+    loop->srv->hooks.front->dispatch(req);
 }
 
 static void conn_feed(sb_conn_t *c, const char *data, size_t len)
@@ -850,7 +866,6 @@ int sb_server_init(sb_server_t *srv, sb_config_t *cfg, sb_router_t *router, cons
     srv->cfg = cfg;
     srv->router = router;
     srv->hooks = *hooks;
-    srv->on_request = hooks->on_request;
     srv->nloops = cfg->threads;
     if (cfg->max_connections_per_ip)
         srv->peers = sb_peers_new();
