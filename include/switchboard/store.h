@@ -81,7 +81,7 @@ extern sb_script_t *const sb_scripts[];
 extern const size_t sb_scripts_count;
 void sb_scripts_init(void);
 extern sb_script_t sb_script_binding_get, sb_script_inbound_accept, sb_script_channel_inbound, sb_script_send_prepare,
-    sb_script_inbound_lease, sb_script_inbound_takeover;
+    sb_script_lane_lease, sb_script_lane_takeover;
 extern sb_script_t sb_script_widget_config, sb_script_session_start, sb_script_otp_start, sb_script_otp_verify;
 extern sb_script_t sb_script_widget_message, sb_script_widget_read, sb_script_conv_since, sb_script_conv_reply,
     sb_script_conv_sent, sb_script_conv_idle, sb_script_conv_note, sb_script_conv_close, sb_script_conv_list,
@@ -97,16 +97,18 @@ extern sb_script_t sb_script_emit, sb_script_prepare, sb_script_finish, sb_scrip
     sb_script_queue_depth, sb_script_record_attempt, sb_script_groups, sb_script_attempts;
 
 /* The global queue keys (docs/keys.md): one queue for every instance. */
-#define SB_Q_FRESH    "sb:q:fresh"
-#define SB_Q_RETRY    "sb:q:retry"
-#define SB_Q_IN       "sb:q:in"       /* inbound channel messages (docs/channels.md) */
-#define SB_Q_IN_LEASE "sb:q:in:lease" /* the one consumer storing them (docs/channels.md "Order") */
-#define SB_Q_DELAY    "sb:q:delay"
-#define SB_Q_RECV     "sb:q:recv"
-#define SB_Q_DEAD     "sb:q:dead" /* count of dead letters, every tenant */
-#define SB_Q_GROUP    "sb"
-#define SB_PACE_DUE   "sb:pace:due"
-#define SB_PURGE      "sb:purge" /* deleted tenants whose keys are being removed (tenant_purge) */
+#define SB_Q_FRESH     "sb:q:fresh"
+#define SB_Q_RETRY     "sb:q:retry"
+#define SB_Q_IN        "sb:q:in"       /* inbound channel messages (docs/channels.md) */
+#define SB_Q_IN_LEASE  "sb:q:in:lease" /* the one consumer storing them (docs/channels.md "Order") */
+#define SB_Q_DELAY     "sb:q:delay"
+#define SB_Q_RECV      "sb:q:recv"
+#define SB_Q_DEAD      "sb:q:dead" /* count of dead letters, every tenant */
+#define SB_Q_GROUP     "sb"
+#define SB_HB_PREFIX   "sb:hb:" /* + consumer: its heartbeat (sb_key_heartbeat; the reclaim script appends) */
+#define SB_PACE_DUE    "sb:pace:due"
+#define SB_PACE_PREFIX "sb:pace:" /* + endpoint: its pacing queue (the pacing scripts append) */
+#define SB_PURGE       "sb:purge" /* deleted tenants whose keys are being removed (tenant_purge) */
 
 /* --- keys.c: every key switchboard writes is built here (docs/keys.md) --- */
 #define SB_KEY_MAX 192
@@ -116,6 +118,10 @@ int sb_key_tenant(char out[SB_KEY_MAX], const char *tenant_id, const char *part)
 int sb_key_tenant_item(char out[SB_KEY_MAX], const char *tenant_id, const char *part, const char *id);
 /* "sb:<part>" and "sb:<part>:<id>" — global keys (tenant list, lookup indexes). */
 int sb_key_global(char out[SB_KEY_MAX], const char *part, const char *id);
+/* "sb:{t:<tenant>}:seen:<channel>:<event id>" (cap bytes) — an inbound event's dedup claim. */
+int sb_key_seen(char *out, size_t cap, const char *tenant_id, const char *channel_id, const char *event_id);
+/* "sb:hb:<consumer>" — a job runner consumer's heartbeat. */
+int sb_key_heartbeat(char out[SB_KEY_MAX], const char *consumer);
 /* What goes before and after a tenant id in "sb:{t:<tenant>}:<part>", for a script that builds
  * the key of each tenant it lists. */
 void sb_key_tenant_affixes(const char *part, char prefix[16], char suffix[SB_KEY_MAX]);

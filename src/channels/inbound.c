@@ -291,7 +291,7 @@ int sb_inbound_accept(sb_store_t *st, sb_inbound_t *in, sb_store_cb cb, void *da
             continue;
         size_t cap = SB_KEY_MAX + SB_EVENT_ID_MAX + 64;
         char *claim = sb__in_alloc(in, cap);
-        snprintf(claim, cap, "sb:{t:%s}:seen:%s:%s", b->tid, b->cid, m->event_id);
+        sb_key_seen(claim, cap, b->tid, b->cid, m->event_id);
         item_json(&item, b, m);
         char *copy = sb__in_alloc(in, item.len + 1);
         memcpy(copy, item.data, item.len);

@@ -54,7 +54,7 @@ struct sb_jobs {
     sb_store_t *qstore; /* the runner's connection: blocking reads */
     unsigned index;
     char consumer[160];
-    char hb_key[200];
+    char hb_key[SB_KEY_MAX];
     bool reading, groups_ready, groups_pending, closing;
     lane_t lanes[SB_JOBS_MAX_LANES];
     unsigned nlanes;
@@ -348,7 +348,7 @@ static void reclaim_step(sb_jobs_t *j, uint64_t now, const char *wall_s)
         lane_t *l = &j->lanes[k];
         if (!sb_lane_may_reclaim(&l->st))
             continue;
-        const char *argv[] = {l->spec.stream, SB_Q_RECV,    SB_Q_GROUP, j->consumer, "sb:hb:", vis,
+        const char *argv[] = {l->spec.stream, SB_Q_RECV,    SB_Q_GROUP, j->consumer, SB_HB_PREFIX, vis,
                               RECLAIM_COUNT,  POISON_LIMIT, wall_s};
         if (j_eval(j, &sb_script_reclaim, 2, 9, argv, on_reclaimed, l) == 0)
             l->st.reclaiming = true;
@@ -395,7 +395,7 @@ static void on_lease(sb_store_t *st, redisReply *reply, void *data)
         l->held = true;
         l->st.ready = false;
         const char *argv[] = {l->spec.stream, SB_Q_GROUP, j->consumer, TAKEOVER_MAX};
-        if (j_eval(j, &sb_script_inbound_takeover, 1, 4, argv, on_taken_over, l) < 0)
+        if (j_eval(j, &sb_script_lane_takeover, 1, 4, argv, on_taken_over, l) < 0)
             l->held = false;
     } else if (r == 0 && l->held) {
         /* Another consumer has it, or Redis did not answer: stop taking entries either way (the
@@ -417,7 +417,7 @@ static void lease_step(lane_t *l, uint64_t now)
         return;
     l->last_lease = now;
     const char *argv[] = {l->spec.lease_key, j->consumer, LEASE_MS};
-    if (j_eval(j, &sb_script_inbound_lease, 1, 3, argv, on_lease, l) == 0)
+    if (j_eval(j, &sb_script_lane_lease, 1, 3, argv, on_lease, l) == 0)
         l->lease_busy = true;
 }
 
@@ -477,7 +477,7 @@ sb_jobs_t *sb_jobs_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *me
     sb_random_bytes(r, sizeof(r));
     snprintf(j->consumer, sizeof(j->consumer), "%s:%d:%u:%02x%02x%02x%02x", cfg->instance_id ? cfg->instance_id : "sb",
              (int)getpid(), loop_index, r[0], r[1], r[2], r[3]);
-    snprintf(j->hb_key, sizeof(j->hb_key), "sb:hb:%s", j->consumer);
+    sb_key_heartbeat(j->hb_key, j->consumer);
     uv_timer_init(loop, &j->tick);
     j->tick.data = j;
     return j;
@@ -556,7 +556,7 @@ void sb_jobs_close(sb_jobs_t *j, void (*done)(void *), void *data)
         /* The next holder need not wait for the lease to run out. The loop's store closes once
          * the runner is closed, so the runner waits for this answer (or the command deadline). */
         const char *argv[] = {l->spec.lease_key, j->consumer, "0"};
-        if (sb_store_eval(j->store, &sb_script_inbound_lease, 1, 3, argv, NULL, on_lease_released, j) == 0)
+        if (sb_store_eval(j->store, &sb_script_lane_lease, 1, 3, argv, NULL, on_lease_released, j) == 0)
             j->pending_closes++;
         l->held = l->st.ready = false;
     }

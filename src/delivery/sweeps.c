@@ -53,7 +53,7 @@ static bool promote(void *data, uint64_t now, int64_t wall)
         return false;
     char wall_s[24];
     wall_str(wall, wall_s);
-    const char *argv[] = {SB_Q_DELAY, SB_Q_RETRY, SB_PACE_DUE, wall_s, PROMOTE_MAX, "sb:pace:"};
+    const char *argv[] = {SB_Q_DELAY, SB_Q_RETRY, SB_PACE_DUE, wall_s, PROMOTE_MAX, SB_PACE_PREFIX};
     if (sb__d_eval(s->d, &sb_script_promote, 3, 6, argv, on_promoted, s) == 0)
         s->promote_busy = true;
     return true;
@@ -79,7 +79,7 @@ static bool pace(void *data, uint64_t now, int64_t wall)
     char wall_s[24];
     wall_str(wall, wall_s);
     char gaps[PACE_KEYS][16];
-    const char *argv[5 + PACE_KEYS] = {SB_PACE_DUE, SB_Q_FRESH, wall_s, "sb:pace:", "16"};
+    const char *argv[5 + PACE_KEYS] = {SB_PACE_DUE, SB_Q_FRESH, wall_s, SB_PACE_PREFIX, "16"};
     for (int i = 0; i < PACE_KEYS; i++) {
         snprintf(gaps[i], sizeof(gaps[i]), "%u", sb_pace_gap_ms(s->d->cfg->pace_ms, sb__random_u32()));
         argv[5 + i] = gaps[i];

@@ -42,3 +42,13 @@ int sb_key_global(char out[SB_KEY_MAX], const char *part, const char *id)
         return JOIN(out, "sb:", part, ":", id);
     return JOIN(out, "sb:", part);
 }
+
+int sb_key_heartbeat(char out[SB_KEY_MAX], const char *consumer)
+{
+    return JOIN(out, SB_HB_PREFIX, consumer);
+}
+
+int sb_key_seen(char *out, size_t cap, const char *tenant_id, const char *channel_id, const char *event_id)
+{
+    return sb_str_join(out, cap, (const char *const[]){"sb:{t:", tenant_id, "}:seen:", channel_id, ":", event_id}, 6);
+}

@@ -1,5 +1,6 @@
--- The inbound lease (docs/channels.md "Order"): one consumer at a time, cluster-wide, stores
--- inbound messages, so a chat's messages are stored in the order they were queued.
+-- A lane's lease (jobs.c, an exclusive lane): one consumer at a time, cluster-wide, takes the
+-- lane's entries. The inbound lane is one (docs/channels.md "Order"): a chat's messages are
+-- stored in the order they were queued.
 -- KEYS: lease. ARGV: consumer, ttl ms ('0': give it up) -> 2 taken (it was free: whatever a
 -- former holder left pending is to be taken over), 1 renewed, 0 another consumer holds it
 local cur = redis.call('GET', KEYS[1])

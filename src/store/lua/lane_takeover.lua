@@ -1,5 +1,6 @@
--- A new holder's first step: every entry pending under any consumer (former holders, fenced off
--- by channel_inbound), oldest first, becomes its own. KEYS: inbound stream. ARGV: group,
+-- A new lease holder's first step (lane_lease.lua): every entry pending under any consumer
+-- (former holders, fenced off by the lane's own script, e.g. channel_inbound), oldest first,
+-- becomes its own. KEYS: the lane's stream. ARGV: group,
 -- consumer, most entries -> entries as XREADGROUP gives them
 local out, cursor = {}, '0-0'
 repeat
