@@ -25,8 +25,10 @@ typedef struct sb_delivery sb_delivery_t;
 #define SB_COMMAND_TIMEOUT_MS 3000
 #define SB_COMMAND_MAX_CHARS  4096
 
+/* client: the loop's HTTP client, borrowed; it must outlive the engine's attempts (close order:
+ * sb_delivery_close, then the client, then sb_delivery_free). */
 sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics, sb_store_t *store,
-                               unsigned loop_index);
+                               sb_client_t *client, unsigned loop_index);
 /* The inbound queue's job (docs/channels.md "Order"), as sb_inbound_process
  * (src/channels/inbound.c) is: store one entry as the consumer `owner`, then done(data). */
 typedef void (*sb_inbound_fn)(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry,
@@ -36,10 +38,13 @@ typedef void (*sb_inbound_fn)(sb_store_t *st, const sb_config_t *cfg, const char
  * to others. */
 void sb_delivery_set_inbound(sb_delivery_t *d, sb_inbound_fn fn);
 void sb_delivery_start(sb_delivery_t *d);
-/* Stops consuming; in-flight attempts are abandoned unacknowledged (another instance, or this
- * one after a restart, takes them over). */
+/* Stops consuming: done(data) once the runner is closed. In-flight attempts are abandoned
+ * unacknowledged (another instance, or this one after a restart, takes them over) when the
+ * owner then closes the client, which ends their calls. */
 void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data);
-sb_client_t *sb_delivery_client(sb_delivery_t *d);
+/* After the client has closed: the engine is freed once the last of its store commands has
+ * called back (the owner may close the store now). */
+void sb_delivery_free(sb_delivery_t *d);
 
 /* --- emit.c: the emit API the route families call --- */
 typedef void (*sb_emit_cb)(void *data, int status, const redisReply *deliveries);

@@ -1,5 +1,5 @@
 /* The per-loop composition (app.h): each loop thread's Redis connection, subscriber connection,
- * job runner with its HTTP client, and the channel caches, made in one place with their start
+ * HTTP client, job runner, and the channel caches, made in one place with their start
  * and stop order. The HTTP server calls these through its hooks and knows none of them; the
  * route handlers reach them through sb_services() (api.h). */
 #include "switchboard/app.h"
@@ -7,6 +7,7 @@
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
 #include "switchboard/channels.h"
+#include "switchboard/client.h"
 #include "switchboard/delivery.h"
 #include "switchboard/store.h"
 
@@ -22,9 +23,9 @@ static int loop_init(sb_loop_t *loop, void *data)
     app_loop_t *a = sb_calloc(1, sizeof(*a));
     sb_services_t *s = &a->svc;
     s->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
-    s->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, s->store, loop->index);
+    s->client = sb_client_new(&loop->uv, cfg);
+    s->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, s->store, s->client, loop->index);
     sb_delivery_set_inbound(s->delivery, sb_inbound_process);
-    s->client = sb_delivery_client(s->delivery);
     s->pubsub = sb_pubsub_new(&loop->uv, cfg, &loop->metrics, s->store);
     s->bindings = sb_bindings_new();
     s->teams_keys = sb_teams_keys_new(&loop->uv, s->client);
@@ -59,25 +60,36 @@ static void on_store_closed(sb_store_t *st, void *data)
     done(loop);
 }
 
-static void on_delivery_closed(void *data)
+/* The client's close ended every call in flight (the engine's attempts, the Teams key fetches,
+ * the command flow's calls): now the engine and the caches can go. */
+static void on_client_closed(void *data)
 {
     sb_loop_t *loop = data;
     app_loop_t *a = loop->app;
     sb_services_t *s = &a->svc;
+    s->client = NULL;
+    sb_delivery_free(s->delivery); /* freed once its last store command calls back */
     s->delivery = NULL;
-    s->client = NULL;              /* it closed with the runner */
     sb_bindings_free(s->bindings); /* no request is left to use them */
     s->bindings = NULL;
-    sb_teams_keys_free(s->teams_keys); /* its fetches ended with the runner's client */
+    sb_teams_keys_free(s->teams_keys);
     s->teams_keys = NULL;
     sb_pubsub_close(s->pubsub); /* every event stream is gone with its connection */
     s->pubsub = NULL;
     sb_store_close(s->store, on_store_closed, loop);
 }
 
-/* Stop order, once the loop's last connection is gone: the job runner (abandoning attempts in
- * flight, unacknowledged, for others to take over) with its client, the caches, the subscriber
- * connection, then the Redis connection; the server closes its own handles after. */
+static void on_delivery_closed(void *data)
+{
+    sb_loop_t *loop = data;
+    app_loop_t *a = loop->app;
+    sb_client_close(a->svc.client, on_client_closed, loop);
+}
+
+/* Stop order, once the loop's last connection is gone: the job runner (no attempt starts
+ * after), the HTTP client (abandoning the attempts in flight, unacknowledged, for others to
+ * take over), the engine, the caches, the subscriber connection, then the Redis connection;
+ * the server closes its own handles after. */
 static void loop_drained(sb_loop_t *loop, void (*done)(sb_loop_t *loop))
 {
     app_loop_t *a = loop->app;

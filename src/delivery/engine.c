@@ -1,5 +1,5 @@
 /* The delivery engine of one loop thread (delivery.h): the composition of its parts. It makes
- * the loop's HTTP client and the job runner (jobs.c), and registers with the runner what runs
+ * the job runner (jobs.c), borrows the loop's HTTP client (the application's), and registers with the runner what runs
  * in it: the fresh and retry lanes, whose job is an attempt (attempt.c, then webhook.c or
  * send.c), the inbound lane, whose job is the one given to sb_delivery_set_inbound, and the
  * periodic sweeps (sweeps.c). It counts the loop-store commands of those parts, so that it is
@@ -48,7 +48,7 @@ static void inbound_job(void *data, const char *entry, const char *json, size_t 
 /* ---------- lifecycle ---------- */
 
 sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metrics_t *metrics, sb_store_t *store,
-                               unsigned loop_index)
+                               sb_client_t *client, unsigned loop_index)
 {
     sb_delivery_t *d = sb_calloc(1, sizeof(*d));
     d->loop = loop;
@@ -58,7 +58,7 @@ sb_delivery_t *sb_delivery_new(uv_loop_t *loop, const sb_config_t *cfg, sb_metri
     d->index = loop_index;
     d->retry = (sb_retry_schedule_t){cfg->retry_schedule, cfg->retry_steps, jitter, NULL};
     d->jobs = sb_jobs_new(loop, cfg, metrics, store, loop_index);
-    d->client = sb_client_new(loop, cfg);
+    d->client = client;
     d->webhook = sb__webhook_kind;
     d->send = sb__send_kind;
     d->free_parts = engine_free;
@@ -86,22 +86,11 @@ void sb_delivery_start(sb_delivery_t *d)
     sb_jobs_start(d->jobs);
 }
 
-sb_client_t *sb_delivery_client(sb_delivery_t *d)
-{
-    return d->client;
-}
-
-static void part_closed(void *data)
+static void runner_closed(void *data)
 {
     sb_delivery_t *d = data;
-    if (--d->pending_closes > 0)
-        return;
-    /* The owner may now close the loop's store; its pending callbacks still find the engine. */
     if (d->done)
         d->done(d->done_data);
-    d->parts_closed = true;
-    if (d->store_pending == 0)
-        engine_free(d);
 }
 
 void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data)
@@ -109,8 +98,13 @@ void sb_delivery_close(sb_delivery_t *d, void (*done)(void *), void *data)
     d->closing = true;
     d->done = done;
     d->done_data = data;
-    d->pending_closes = 2;
-    /* The runner first, so that no attempt the client's close ends starts another read. */
-    sb_jobs_close(d->jobs, part_closed, d);
-    sb_client_close(d->client, part_closed, d);
+    sb_jobs_close(d->jobs, runner_closed, d);
+}
+
+void sb_delivery_free(sb_delivery_t *d)
+{
+    /* The owner may now close the loop's store; its pending callbacks still find the engine. */
+    d->parts_closed = true;
+    if (d->store_pending == 0)
+        engine_free(d);
 }

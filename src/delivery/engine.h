@@ -54,7 +54,6 @@ struct sb_delivery {
     sb_inbound_fn inbound;                /* the inbound lane's job (sb_delivery_set_inbound) */
     sb__prep_entry_t *prep;               /* webhook.c: direct-mapped cache of `prepare` answers */
     sb__sweeps_t *sweeps;
-    unsigned pending_closes;
     void (*done)(void *);
     void *done_data;
     /* Commands on the loop's store whose callbacks still hold this engine or one of its
