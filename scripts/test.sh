@@ -74,7 +74,7 @@ run_suite() { # name, build dir, meson options...
 # invariant fails that target's run, and its input and log are kept in build-ci-fuzz/fuzz-failures/.
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_TARGETS=(fuzz_request:corpus:http.dict fuzz_platforms:corpus-platforms:platforms.dict
-  fuzz_jwks:corpus-jwks:jwks.dict)
+  fuzz_jwks:corpus-jwks:jwks.dict fuzz_client:corpus-client:client.dict)
 
 fuzz_one() { # build dir, target, corpus, dictionary; writes the run's log and exit status
   local dir=$1 t=$2 corpus=$3 dict=$4 work="$logdir/fuzz-$2"

@@ -1,11 +1,12 @@
 /* Non-blocking HTTP/1.1 client (see client.h). A call owns its deadline timer; a connection
  * belongs to an origin pool and carries one call at a time. TLS runs over two memory queues
  * between the socket and mbedTLS: bio_recv drains what libuv read, bio_send collects what
- * mbedTLS wants written, and every mbedTLS step is followed by one flush. */
+ * mbedTLS wants written, and every mbedTLS step is followed by one flush. Each call parses its
+ * response with its own sb__resp_parser_t (client_parse.h), which knows nothing of the
+ * connection, so tests/fuzz/fuzz_client.c can feed it bytes alone. */
 #include "switchboard/client.h"
 
 #include <arpa/inet.h>
-#include <llhttp.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client_parse.h"
 #include "switchboard/alloc.h"
 #include "switchboard/buf.h"
 #include "switchboard/clock.h"
@@ -47,7 +49,6 @@ struct conn {
     conn_t *next_idle;
     call_t *call;
     uv_connect_t creq;
-    llhttp_t parser;
     bool tls, handshaken, connected, closing, reused;
     mbedtls_ssl_context ssl;
     sb_buf_t tls_in;
@@ -72,17 +73,8 @@ struct call {
     call_t *next_wait;
     call_t *prev_all, *next_all;
     struct sockaddr_storage addr;
-    sb_buf_t body;
-    size_t body_total;
-    int status;
-    long retry_after;
-    bool keep_alive, complete, got_bytes, sent, done, retried, waiting;
-    char hdr[16];
-    size_t hdr_len;
-    bool hdr_overflow;
-    char ra[64];
-    size_t ra_len;
-    bool in_ra;
+    sb__resp_parser_t resp;
+    bool got_bytes, sent, done, retried, waiting;
     uint64_t start_ns;
 };
 
@@ -102,8 +94,6 @@ struct sb_client {
     void *close_data;
     unsigned open_conns;
 };
-
-static llhttp_settings_t resp_settings;
 
 /* ---------- SSRF guard ---------- */
 
@@ -245,7 +235,7 @@ static void call_unref(call_t *call)
     if (--call->refs > 0)
         return;
     sb_free(call->request);
-    sb_buf_free(&call->body);
+    sb__resp_parser_free(&call->resp);
     sb_free(call);
 }
 
@@ -287,7 +277,7 @@ static void call_finish(call_t *call, int error, const char *fmt, ...)
     call->conn = NULL;
     if (c) {
         c->call = NULL;
-        if (error == SB_CLIENT_OK && call->keep_alive && !c->closing && !cl->closing) {
+        if (error == SB_CLIENT_OK && call->resp.keep_alive && !c->closing && !cl->closing) {
             c->idle_since = uv_now(cl->loop);
             c->next_idle = c->origin->idle;
             c->origin->idle = c;
@@ -312,11 +302,9 @@ static void call_finish(call_t *call, int error, const char *fmt, ...)
         vsnprintf(r.error_text, sizeof(r.error_text), fmt, ap);
         va_end(ap);
     }
-    r.status = error == SB_CLIENT_OK ? call->status : 0;
-    r.body = call->body.data ? call->body.data : "";
-    r.body_len = call->body.len;
-    r.body_total = call->body_total;
-    r.retry_after_s = call->retry_after;
+    sb__resp_parser_result(&call->resp, &r);
+    if (error != SB_CLIENT_OK)
+        r.status = 0;
     r.latency_us = (uv_hrtime() - call->start_ns) / 1000;
     call->cb(call->data, &r);
     if (call->origin)
@@ -333,72 +321,151 @@ static void on_deadline(uv_timer_t *t)
                 (unsigned long long)((uv_hrtime() - call->start_ns) / 1000000));
 }
 
-/* ---------- response parsing ---------- */
+/* ---------- response parsing (client_parse.h): bytes in, no connection, no loop ---------- */
 
-static int on_resp_header_field(llhttp_t *p, const char *at, size_t len)
+static llhttp_settings_t resp_settings;
+static uv_once_t resp_settings_once = UV_ONCE_INIT;
+
+static int on_resp_header_field(llhttp_t *l, const char *at, size_t len)
 {
-    call_t *call = ((conn_t *)p->data)->call;
-    if (call->hdr_len + len < sizeof(call->hdr)) {
-        memcpy(call->hdr + call->hdr_len, at, len);
-        call->hdr_len += len;
+    sb__resp_parser_t *p = l->data;
+    if (p->hdr_len + len < sizeof(p->hdr)) {
+        memcpy(p->hdr + p->hdr_len, at, len);
+        p->hdr_len += len;
     } else {
-        call->hdr_overflow = true;
+        p->hdr_overflow = true;
     }
     return 0;
 }
 
-static int on_resp_header_field_complete(llhttp_t *p)
+static int on_resp_header_field_complete(llhttp_t *l)
 {
-    call_t *call = ((conn_t *)p->data)->call;
-    call->in_ra = !call->hdr_overflow && sb_ascii_ieq(call->hdr, call->hdr_len, "retry-after");
-    call->hdr_len = 0;
-    call->hdr_overflow = false;
-    call->ra_len = call->in_ra ? 0 : call->ra_len;
+    sb__resp_parser_t *p = l->data;
+    p->in_ra = !p->hdr_overflow && sb_ascii_ieq(p->hdr, p->hdr_len, "retry-after");
+    p->hdr_len = 0;
+    p->hdr_overflow = false;
+    p->ra_len = p->in_ra ? 0 : p->ra_len;
     return 0;
 }
 
-static int on_resp_header_value(llhttp_t *p, const char *at, size_t len)
+static int on_resp_header_value(llhttp_t *l, const char *at, size_t len)
 {
-    call_t *call = ((conn_t *)p->data)->call;
-    if (call->in_ra && call->ra_len + len < sizeof(call->ra)) {
-        memcpy(call->ra + call->ra_len, at, len);
-        call->ra_len += len;
+    sb__resp_parser_t *p = l->data;
+    if (p->in_ra && p->ra_len + len < sizeof(p->ra)) {
+        memcpy(p->ra + p->ra_len, at, len);
+        p->ra_len += len;
     }
     return 0;
 }
 
-static int on_resp_header_value_complete(llhttp_t *p)
+static int on_resp_header_value_complete(llhttp_t *l)
 {
-    call_t *call = ((conn_t *)p->data)->call;
-    if (call->in_ra)
-        call->retry_after = sb_retry_after_parse(call->ra, call->ra_len, sb_now_s());
-    call->in_ra = false;
+    sb__resp_parser_t *p = l->data;
+    if (p->in_ra)
+        p->retry_after = sb_retry_after_parse(p->ra, p->ra_len, p->now_s());
+    p->in_ra = false;
     return 0;
 }
 
-static int on_resp_headers_complete(llhttp_t *p)
+static int on_resp_headers_complete(llhttp_t *l)
 {
-    call_t *call = ((conn_t *)p->data)->call;
-    call->status = p->status_code;
+    sb__resp_parser_t *p = l->data;
+    p->status = l->status_code;
     return 0;
 }
 
-static int on_resp_body(llhttp_t *p, const char *at, size_t len)
+static int on_resp_body(llhttp_t *l, const char *at, size_t len)
 {
-    call_t *call = ((conn_t *)p->data)->call;
-    call->body_total += len;
-    size_t room = call->body.max - call->body.len;
-    sb_buf_append(&call->body, at, len < room ? len : room);
+    sb__resp_parser_t *p = l->data;
+    p->body_total += len;
+    size_t room = p->body.max - p->body.len;
+    sb_buf_append(&p->body, at, len < room ? len : room);
     return 0;
 }
 
-static int on_resp_complete(llhttp_t *p)
+/* Pauses: a call reads one response; what follows it is not for this call. */
+static int on_resp_complete(llhttp_t *l)
 {
-    conn_t *c = p->data;
-    c->call->complete = true;
-    c->call->keep_alive = llhttp_should_keep_alive(p) != 0;
+    sb__resp_parser_t *p = l->data;
+    p->complete = true;
+    p->keep_alive = llhttp_should_keep_alive(l) != 0;
     return HPE_PAUSED;
 }
+
+/* Once per process: loop threads start calls concurrently. */
+static void init_resp_settings(void)
+{
+    llhttp_settings_init(&resp_settings);
+    resp_settings.on_header_field = on_resp_header_field;
+    resp_settings.on_header_field_complete = on_resp_header_field_complete;
+    resp_settings.on_header_value = on_resp_header_value;
+    resp_settings.on_header_value_complete = on_resp_header_value_complete;
+    resp_settings.on_headers_complete = on_resp_headers_complete;
+    resp_settings.on_body = on_resp_body;
+    resp_settings.on_message_complete = on_resp_complete;
+}
+
+void sb__resp_parser_init(sb__resp_parser_t *p, size_t keep_body, int64_t (*now_s)(void))
+{
+    uv_once(&resp_settings_once, init_resp_settings);
+    memset(p, 0, sizeof(*p));
+    p->now_s = now_s;
+    p->retry_after = -1;
+    sb_buf_init(&p->body, keep_body);
+    sb__resp_parser_restart(p);
+}
+
+void sb__resp_parser_restart(sb__resp_parser_t *p)
+{
+    p->complete = false;
+    p->status = 0;
+    llhttp_init(&p->llhttp, HTTP_RESPONSE, &resp_settings);
+    p->llhttp.data = p;
+}
+
+int sb__resp_parser_feed(sb__resp_parser_t *p, const char *data, size_t len)
+{
+    llhttp_errno_t e = llhttp_execute(&p->llhttp, data, len);
+    if (p->complete) {
+        if (e == HPE_PAUSED) {
+            const char *pos = llhttp_get_error_pos(&p->llhttp);
+            if (pos && pos != data + len)
+                p->keep_alive = false; /* unexpected extra bytes */
+        }
+        return SB__RESP_DONE;
+    }
+    if (e != HPE_OK) {
+        p->error = e;
+        return SB__RESP_ERROR;
+    }
+    return SB__RESP_MORE;
+}
+
+bool sb__resp_parser_eof(sb__resp_parser_t *p)
+{
+    return llhttp_message_needs_eof(&p->llhttp) && llhttp_finish(&p->llhttp) == HPE_OK && p->complete;
+}
+
+void sb__resp_parser_result(const sb__resp_parser_t *p, sb_client_resp_t *r)
+{
+    r->status = p->status;
+    r->body = p->body.data ? p->body.data : "";
+    r->body_len = p->body.len;
+    r->body_total = p->body_total;
+    r->retry_after_s = p->retry_after;
+}
+
+const char *sb__resp_parser_error(const sb__resp_parser_t *p)
+{
+    return llhttp_errno_name(p->error);
+}
+
+void sb__resp_parser_free(sb__resp_parser_t *p)
+{
+    sb_buf_free(&p->body);
+}
+
+/* ---------- response ---------- */
 
 /* Feeds response bytes; finishes the call when the message is complete. */
 static void feed_response(conn_t *c, const char *data, size_t len)
@@ -409,18 +476,11 @@ static void feed_response(conn_t *c, const char *data, size_t len)
         return;
     }
     call->got_bytes = true;
-    llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
-    if (call->complete) {
-        if (e == HPE_PAUSED) {
-            const char *pos = llhttp_get_error_pos(&c->parser);
-            if (pos && pos != data + len)
-                call->keep_alive = false; /* unexpected extra bytes */
-        }
+    int rc = sb__resp_parser_feed(&call->resp, data, len);
+    if (rc == SB__RESP_DONE)
         call_finish(call, SB_CLIENT_OK, NULL);
-        return;
-    }
-    if (e != HPE_OK)
-        call_finish(call, SB_CLIENT_ERR_PROTOCOL, "malformed response: %s", llhttp_errno_name(e));
+    else if (rc == SB__RESP_ERROR)
+        call_finish(call, SB_CLIENT_ERR_PROTOCOL, "malformed response: %s", sb__resp_parser_error(&call->resp));
 }
 
 /* ---------- connections ---------- */
@@ -573,7 +633,7 @@ static void tls_drive(conn_t *c)
         if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
             break;
         /* close_notify, EOF or an error */
-        if (llhttp_message_needs_eof(&c->parser) && llhttp_finish(&c->parser) == HPE_OK && call->complete) {
+        if (sb__resp_parser_eof(&call->resp)) {
             call_finish(call, SB_CLIENT_OK, NULL);
         } else {
             call_finish(call, SB_CLIENT_ERR_CONNECT, "connection closed before a complete response");
@@ -613,12 +673,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c); /* an idle connection closed by the server */
         return;
     }
-    if (!c->tls && llhttp_message_needs_eof(&c->parser) && call->got_bytes) {
-        if (llhttp_finish(&c->parser) == HPE_OK && call->complete) {
-            call->keep_alive = false;
-            call_finish(call, SB_CLIENT_OK, NULL);
-            return;
-        }
+    if (!c->tls && call->got_bytes && sb__resp_parser_eof(&call->resp)) {
+        call->resp.keep_alive = false;
+        call_finish(call, SB_CLIENT_OK, NULL);
+        return;
     }
     if (c->reused && !call->got_bytes && !call->retried) {
         /* A pooled connection the server had closed: retry once on a fresh one. */
@@ -662,10 +720,8 @@ static void conn_attach(conn_t *c, call_t *call)
 {
     c->call = call;
     call->conn = c;
-    call->got_bytes = call->complete = false;
-    call->status = 0;
-    llhttp_init(&c->parser, HTTP_RESPONSE, &resp_settings);
-    c->parser.data = c;
+    call->got_bytes = false;
+    sb__resp_parser_restart(&call->resp);
     if (c->connected && (!c->tls || c->handshaken))
         call_write(call);
 }
@@ -954,10 +1010,9 @@ int sb_client_send(sb_client_t *cl, const sb_client_req_t *req, sb_client_cb cb,
     call->https = https;
     memcpy(call->host, host, sizeof(host));
     call->port = port;
-    call->retry_after = -1;
     call->refs = 1;
     call->start_ns = uv_hrtime();
-    sb_buf_init(&call->body, req->keep_body ? req->keep_body : SB_CLIENT_KEEP_BODY);
+    sb__resp_parser_init(&call->resp, req->keep_body ? req->keep_body : SB_CLIENT_KEEP_BODY, sb_now_s);
     /* The request is formatted once; a retry on a fresh connection resends the same bytes. */
     sb_buf_t b;
     sb_buf_init(&b, (size_t)-1 / 2);
@@ -1012,24 +1067,8 @@ static void on_sweep(uv_timer_t *t)
     }
 }
 
-static uv_once_t resp_settings_once = UV_ONCE_INIT;
-
-/* Once per process: loop threads create their clients concurrently. */
-static void init_resp_settings(void)
-{
-    llhttp_settings_init(&resp_settings);
-    resp_settings.on_header_field = on_resp_header_field;
-    resp_settings.on_header_field_complete = on_resp_header_field_complete;
-    resp_settings.on_header_value = on_resp_header_value;
-    resp_settings.on_header_value_complete = on_resp_header_value_complete;
-    resp_settings.on_headers_complete = on_resp_headers_complete;
-    resp_settings.on_body = on_resp_body;
-    resp_settings.on_message_complete = on_resp_complete;
-}
-
 sb_client_t *sb_client_new(uv_loop_t *loop, const sb_config_t *cfg)
 {
-    uv_once(&resp_settings_once, init_resp_settings);
     sb_client_t *cl = sb_calloc(1, sizeof(*cl));
     cl->loop = loop;
     cl->cfg = cfg;

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of fuzz_platforms (corpus-platforms/) and fuzz_jwks (corpus-jwks/).
+"""Writes the seed corpora of fuzz_platforms (corpus-platforms/), fuzz_jwks (corpus-jwks/) and
+fuzz_client (corpus-client/).
 
 The payloads follow the platforms' documented shapes and the ones the black-box tests send
 (tests/integration/test_channels_inbound.py, test_channels_teams.py). Each seed starts with the
 byte that picks the target's variant (see the targets' headers). The JWKS seeds are built from the
-test key inside fuzz_jwks.c, so its tokens verify there. The output is deterministic: run it again
+test key inside fuzz_jwks.c, so its tokens verify there. The client seeds are answers of the
+kinds the client gets from subscribers, platforms and the Bot Framework, each after the three
+set-up bytes fuzz_client.c reads (keep_body and chunk size, the cut). The output is deterministic: run it again
 after changing a target's key or variants, and commit what changed.
 
 Usage: python3 tests/fuzz/make_seeds.py
@@ -307,11 +310,120 @@ def jwks_seeds(key):
     return out
 
 
+# ---- HTTP client responses ----------------------------------------------------------------
+
+CLIENT_CAPS = {16384: 0, 1024: 1, 64: 2, 1: 3}  # fuzz_client.c caps[]
+
+
+def client_seed(resp, cap=16384, chunk=13, cut=None):
+    """The set-up bytes of fuzz_client.c, then the response. cut: where the second parse cuts
+    (default: right after the header block, or the middle when there is none)."""
+    if cut is None:
+        end = resp.find(b"\r\n\r\n")
+        cut = end + 4 if end >= 0 else len(resp) // 2
+    return bytes([(chunk - 1) << 2 | CLIENT_CAPS[cap], cut >> 8 & 0xFF, cut & 0xFF]) + resp
+
+
+def http(status_line, headers=(), body=b"", length=True):
+    head = status_line + b"\r\n"
+    if length:
+        head += b"Content-Length: %d\r\n" % len(body)
+    for h in headers:
+        head += h + b"\r\n"
+    return head + b"\r\n" + body
+
+
+def chunked(*chunks, trailers=()):
+    out = b""
+    for c in chunks:
+        out += b"%x\r\n" % len(c) + c + b"\r\n"
+    out += b"0\r\n"
+    for t in trailers:
+        out += t + b"\r\n"
+    return out + b"\r\n"
+
+
+def client_seeds():
+    out = {}
+    json_ct = b"Content-Type: application/json; charset=utf-8"
+    date = b"Date: Fri, 15 Jan 2027 08:00:00 GMT"
+    # answers with a length
+    out["ok_content_length"] = client_seed(http(b"HTTP/1.1 200 OK", [json_ct, date], j({"ok": True, "ts": "1700000001.000200"})))
+    out["ok_empty"] = client_seed(http(b"HTTP/1.1 200 OK"))
+    out["accepted_202"] = client_seed(http(b"HTTP/1.1 202 Accepted", [b"Server: subscriber"], b"queued"), chunk=1)
+    out["agent_reply"] = client_seed(http(b"HTTP/1.1 200 OK", [json_ct],
+                                          j({"reply": {"text": "merhaba \u00fc\u011f", "attachments": []}})), cut=20)
+    out["teams_jwks"] = client_seed(http(b"HTTP/1.1 200 OK", [json_ct, b"Cache-Control: public, max-age=86400"],
+                                         j({"keys": [{"kty": "RSA", "use": "sig", "kid": "k1", "n": "sXch", "e": "AQAB",
+                                                      "endorsements": ["msteams"]}]})))
+    out["telegram_error"] = client_seed(http(b"HTTP/1.1 400 Bad Request", [json_ct],
+                                             j({"ok": False, "error_code": 400, "description": "Bad Request: chat not found"})))
+    # chunked bodies
+    out["chunked"] = client_seed(http(b"HTTP/1.1 200 OK", [b"Transfer-Encoding: chunked", json_ct],
+                                      chunked(b'{"ok":', b"true}"), length=False))
+    out["chunked_ext_trailer"] = client_seed(http(b"HTTP/1.1 200 OK", [b"Transfer-Encoding: chunked"],
+                                                  b"7;name=value\r\nhello, \r\n6\r\nworld!\r\n0\r\nX-Checksum: 1\r\n\r\n",
+                                                  length=False), cut=60)
+    out["chunked_bad_size"] = client_seed(http(b"HTTP/1.1 200 OK", [b"Transfer-Encoding: chunked"],
+                                               b"zz\r\nhello\r\n0\r\n\r\n", length=False))
+    out["chunked_unfinished"] = client_seed(http(b"HTTP/1.1 200 OK", [b"Transfer-Encoding: chunked"],
+                                                 b"10\r\nonly part", length=False))
+    # Retry-After: seconds, dates (the target's clock is 2027-01-15T08:00:00Z), junk, twice
+    out["retry_after_seconds"] = client_seed(http(b"HTTP/1.1 429 Too Many Requests", [b"Retry-After: 120", json_ct],
+                                                  j({"ok": False, "error": "ratelimited"})))
+    out["retry_after_date"] = client_seed(http(b"HTTP/1.1 503 Service Unavailable",
+                                               [b"Retry-After: Fri, 15 Jan 2027 08:05:00 GMT"]), chunk=5)
+    out["retry_after_past_date"] = client_seed(http(b"HTTP/1.1 503 Service Unavailable",
+                                                    [b"retry-after:  Sun, 06 Nov 1994 08:49:37 GMT  "]))
+    out["retry_after_junk"] = client_seed(http(b"HTTP/1.1 429 Too Many Requests", [b"Retry-After: soon"]))
+    out["retry_after_twice"] = client_seed(http(b"HTTP/1.1 429 Too Many Requests",
+                                                [b"Retry-After: 5", b"RETRY-AFTER: 99999999999", b"Retry-After-Ms: 7"]),
+                                           cut=50)
+    out["retry_after_split_name"] = client_seed(http(b"HTTP/1.1 429 Too Many Requests", [b"Retry-After: 30"]),
+                                                cut=len(b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\nRetry-Af"))
+    # no body by status
+    out["no_content_204"] = client_seed(http(b"HTTP/1.1 204 No Content", [date], length=False))
+    out["not_modified_304"] = client_seed(http(b"HTTP/1.1 304 Not Modified", [b"Content-Length: 1234", b'ETag: "abc"'],
+                                               length=False))
+    out["continue_100_then_200"] = client_seed(b"HTTP/1.1 100 Continue\r\n\r\n" + http(b"HTTP/1.1 200 OK", body=b"ok"))
+    # connection handling: close-delimited, Connection headers, bytes after the response
+    out["http10_close_delimited"] = client_seed(http(b"HTTP/1.0 200 OK", [b"Content-Type: text/plain"],
+                                                     b"a body that runs to the end of the connection", length=False))
+    out["http11_close_delimited"] = client_seed(http(b"HTTP/1.1 200 OK", [b"Connection: close"], b"until EOF",
+                                                     length=False))
+    out["http10_keep_alive"] = client_seed(http(b"HTTP/1.0 200 OK", [b"Connection: keep-alive"], b"ok"))
+    out["http11_connection_close"] = client_seed(http(b"HTTP/1.1 200 OK", [b"Connection: close"], b"ok"))
+    out["extra_bytes_after"] = client_seed(http(b"HTTP/1.1 200 OK", body=b"ok") + http(b"HTTP/1.1 500 Internal Server Error"))
+    # bodies past the cap: kept truncated, counted in full
+    out["too_large_chunked"] = client_seed(http(b"HTTP/1.1 200 OK", [b"Transfer-Encoding: chunked"],
+                                                chunked(b"x" * 100, b"y" * 150, b"z" * 50), length=False), cap=64)
+    out["too_large_content_length"] = client_seed(http(b"HTTP/1.1 500 Internal Server Error", [b"Content-Type: text/html"],
+                                                       b"<html>" + b"e" * 1094), cap=1024, chunk=16)
+    out["too_large_one_byte_cap"] = client_seed(http(b"HTTP/1.1 200 OK", body=b"two"), cap=1)
+    out["body_cut_short"] = client_seed(http(b"HTTP/1.1 200 OK", [b"Content-Length: 100"], b"only ten b", length=False))
+    # malformed status lines and framing
+    out["bad_status_four_digits"] = client_seed(b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n")
+    out["bad_status_missing"] = client_seed(b"HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n")
+    out["bad_status_short"] = client_seed(b"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n")
+    out["bad_version"] = client_seed(b"HTTP/2 200\r\ncontent-length: 0\r\n\r\n")
+    out["bad_protocol"] = client_seed(b"ICY 200 OK\r\nicy-name: radio\r\n\r\n")
+    out["bad_lf_only"] = client_seed(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok")
+    out["bad_no_reason"] = client_seed(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok")
+    out["bad_header_space"] = client_seed(b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok")
+    out["bad_two_lengths"] = client_seed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!")
+    out["bad_length_and_chunked"] = client_seed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    out["bad_html_not_http"] = client_seed(b"<html><body>not http</body></html>\r\n")
+    return out
+
+
 def main():
     for name, data in platforms().items():
         write("corpus-platforms", name, data)
     for name, data in jwks_seeds(target_key()).items():
         write("corpus-jwks", name, data)
+    for name, data in client_seeds().items():
+        write("corpus-client", name, data)
 
 
 if __name__ == "__main__":
