@@ -63,6 +63,7 @@ typedef struct sb_config {
     char *botframework_jwks_url;   /* Bot Framework signing keys, for channels without their own */
     uint64_t conversation_idle_ms; /* open conversations idle this long are closed; 0: never */
     unsigned process_queues;       /* 1: this instance works the queues; 0: HTTP only (docs/deploy.md) */
+    char *public_url;              /* base of API chat bot_urls (docs/apichat.md); NULL: http:// + Host */
 } sb_config_t;
 
 enum { SB_CONFIG_OK = 0, SB_CONFIG_EXIT = 1 /* --help / --version printed */, SB_CONFIG_ERROR = -1 };

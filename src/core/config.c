@@ -90,6 +90,8 @@ static const opt_t opts[] = {
     {"process-queues", OPT_UINT, OFF(process_queues), 0, 1, "0|1",
      "1: also work the queues (inbound messages, deliveries, sends, retries, idle closes); 0: only answer "
      "HTTP and queue, leaving the queues to instances with 1 (default 1)"},
+    {"public-url", OPT_STR, OFF(public_url), 0, 0, "URL",
+     "the public base of this service, where API chat bot_urls point (default: http:// and the request's Host)"},
 };
 
 void sb_config_defaults(sb_config_t *cfg)
@@ -148,6 +150,7 @@ void sb_config_free(sb_config_t *cfg)
     sb_free(cfg->graph_api_base);
     sb_free(cfg->botframework_token_url);
     sb_free(cfg->botframework_jwks_url);
+    sb_free(cfg->public_url);
     memset(cfg, 0, sizeof(*cfg));
 }
 
