@@ -302,3 +302,59 @@ def test_foreign_origin_gets_an_error_and_no_session(server, redis, fakes, brows
     assert browser.widget("state") == "error"
     assert session_keys(redis) == []
     assert agent.count() == 0
+
+
+def test_operator_buttons_are_shown_and_a_postback_click_is_the_customers_message(
+        server, browser):
+    """docs/messages.md "Web widget": an operator's buttons under the message (a link opens in a
+    new tab; a postback button posts {"postback": {title, payload}}, shown as the customer's
+    message); every string set as text, never as HTML."""
+    srv = server(*SERVER_FLAGS)
+    w = ChatWidget(srv, origins=[srv.url])
+    browser.get("%s/demo?widget=%s" % (srv.url, w.id))
+    browser.wait_widget("state", lambda s: s == "idle", desc="idle")
+    browser.click(browser.shadow("[data-sb-launcher]"))
+    browser.wait_widget("state", lambda s: s == "ready", desc="ready")
+    browser.type(browser.shadow("[data-sb-input]"), "which size?")
+    browser.click(browser.shadow("[data-sb-send]"))
+    browser.wait_widget("messages", lambda ms: pairs(ms or []) == [("in", "which size?")],
+                        desc="showed the customer's message")
+    convs = w.api("GET", "/api/conversations").json()["items"]
+    assert len(convs) == 1, convs
+    cid = convs[0]["id"]
+
+    xss = "<img src=x onerror=alert(1)>"
+    title = "Yes " + xss
+    r = w.api("POST", "/api/conversations/%s/messages" % cid,
+              json={"text": "Pick one " + xss,
+                    "buttons": [{"title": title, "payload": "YES_1"},
+                                {"title": "Size guide", "url": "https://shop.example/sizes"}]})
+    assert r.status_code == 201, r.text
+    browser.wait_widget("messages", lambda ms: ("out", "Pick one " + xss) in pairs(ms or []),
+                        desc="showed the operator's message")
+    shown = browser.js(
+        "var r = document.querySelector('[data-sb-widget-host]').shadowRoot;"
+        "var p = r.querySelector('[data-sb-postback]'), a = r.querySelector('a.btn');"
+        "return {postback: p && {tag: p.tagName, text: p.textContent,"
+        "                        payload: p.getAttribute('data-sb-postback')},"
+        "        link: a && {text: a.textContent, href: a.getAttribute('href'),"
+        "                    target: a.getAttribute('target')},"
+        "        imgs: r.querySelectorAll('img').length,"
+        "        buttons: r.querySelectorAll('[data-sb-postback]').length};")
+    assert shown["postback"] == {"tag": "BUTTON", "text": title, "payload": "YES_1"}, shown
+    assert shown["buttons"] == 1, shown
+    assert shown["link"] == {"text": "Size guide", "href": "https://shop.example/sizes",
+                             "target": "_blank"}, shown
+    assert shown["imgs"] == 0, "a title is text, never HTML: %r" % shown
+
+    browser.click(browser.shadow("[data-sb-postback]"))
+    got = browser.wait_widget("messages", lambda ms: pairs(ms or [])[-1:] == [("in", title)],
+                              desc="showed the click as the customer's message")
+    assert pairs(got) == [("in", "which size?"), ("out", "Pick one " + xss), ("in", title)], got
+    stored = w.api("GET", "/api/conversations/%s/messages" % cid).json()["items"]
+    clicks = [m for m in stored if m.get("postback")]
+    assert len(clicks) == 1, stored
+    assert clicks[0]["direction"] == "in" and clicks[0]["text"] == title, clicks
+    assert clicks[0]["postback"] == {"title": title, "payload": "YES_1"}, clicks
+    assert browser.js("return document.querySelector('[data-sb-widget-host]')"
+                      ".shadowRoot.querySelectorAll('img').length;") == 0
