@@ -13,7 +13,7 @@
 #include "switchboard/validate.h"
 
 /* sb_route_t.flags: which credential a route takes */
-enum { SB_AUTH_NONE = 0, SB_AUTH_ADMIN = 1, SB_AUTH_TENANT = 2 };
+enum { SB_AUTH_NONE = 0, SB_AUTH_ADMIN = 1, SB_AUTH_TENANT = 2, SB_AUTH_PARTNER = 3 };
 
 /* routes.c */
 int sb_api_routes(sb_router_t *r);
@@ -24,6 +24,11 @@ void sb_auth_admin(sb_req_t *req);  /* runs the handler or answers 401/403 */
 void sb_auth_tenant(sb_req_t *req); /* async: looks the key up, then runs the handler */
 /* Parses "sbk_<tenantId>_<secret>"; copies the tenant id (37 bytes). */
 bool sb_api_key_parse(const char *key, size_t len, char tenant_id[37]);
+/* async: a partner key (Bearer "sbp_<partnerId>_<secret>") and, when the route has a
+ * {workspace_id}, that the partner reaches that tenant and it is active; then the handler runs
+ * with req->key_id = partner id, req->tenant_id = workspace. Refusals in the partner envelope. */
+void sb_auth_partner(sb_req_t *req);
+bool sb_partner_key_parse(const char *key, size_t len, char partner_id[37]);
 
 /* One page of a list, as a request context. */
 typedef struct sb_page {
@@ -98,6 +103,24 @@ void sb_admin_channel_update(sb_req_t *req);
 void sb_admin_channel_delete(sb_req_t *req);
 
 void sb_tenant_whoami(sb_req_t *req);
+
+/* partners.c: API chat partner API (SPEC 5.6, seed 004; docs/apichat.md) */
+void sb_admin_partner_create(sb_req_t *req);
+void sb_admin_partner_list(sb_req_t *req);
+void sb_admin_partner_get(sb_req_t *req);
+void sb_admin_partner_update(sb_req_t *req);
+void sb_admin_partner_delete(sb_req_t *req);
+void sb_partner_webhook_get(sb_req_t *req);
+void sb_partner_webhook_set(sb_req_t *req);
+void sb_partner_webhook_delete(sb_req_t *req);
+/* The partner routes' error envelope {"status":"error","message","field"?} (field may be NULL). */
+void sb_partner_fail(sb_req_t *req, int status, const char *message, const char *field);
+/* The bot_url route's lookup of a bot code: cb gets false/nil (no such code) or {tenant id, webhook
+ * url, verification key, webhook status, tenant status} (apichat_lookup.lua). -EAGAIN: no store. */
+int sb_apichat_lookup(sb_store_t *st, const char *code, sb_store_cb cb, void *data);
+extern sb_script_t sb_script_partner_create, sb_script_partner_get, sb_script_partner_update, sb_script_partner_list,
+    sb_script_partner_delete, sb_script_partner_auth, sb_script_apichat_set, sb_script_apichat_delete,
+    sb_script_apichat_lookup;
 
 /* client_ip.c: the socket peer, or the right-most untrusted X-Forwarded-For entry when the
  * peer is a trusted proxy (SPEC 2). */

@@ -41,6 +41,16 @@ static const struct {
     {SB_M_PUT, T "/channels/{id}", sb_admin_channel_update, SB_AUTH_ADMIN},
     {SB_M_DELETE, T "/channels/{id}", sb_admin_channel_delete, SB_AUTH_ADMIN},
 
+    /* API chat partner API (SPEC 5.6, seed 004) */
+    {SB_M_POST, "/api/admin/partners", sb_admin_partner_create, SB_AUTH_ADMIN},
+    {SB_M_GET, "/api/admin/partners", sb_admin_partner_list, SB_AUTH_ADMIN},
+    {SB_M_GET, "/api/admin/partners/{partnerId}", sb_admin_partner_get, SB_AUTH_ADMIN},
+    {SB_M_PUT, "/api/admin/partners/{partnerId}", sb_admin_partner_update, SB_AUTH_ADMIN},
+    {SB_M_DELETE, "/api/admin/partners/{partnerId}", sb_admin_partner_delete, SB_AUTH_ADMIN},
+    {SB_M_GET, "/api/partner/workspace/{workspace_id}/apichat-webhook", sb_partner_webhook_get, SB_AUTH_PARTNER},
+    {SB_M_POST, "/api/partner/workspace/{workspace_id}/apichat-webhook", sb_partner_webhook_set, SB_AUTH_PARTNER},
+    {SB_M_DELETE, "/api/partner/workspace/{workspace_id}/apichat-webhook", sb_partner_webhook_delete, SB_AUTH_PARTNER},
+
     /* tenant API (X-API-Key) */
     {SB_M_GET, "/api/tenant", sb_tenant_whoami, SB_AUTH_TENANT},
 
@@ -107,6 +117,7 @@ void sb_api_on_request(sb_req_t *req)
     switch (req->match.route->flags) {
     case SB_AUTH_ADMIN: sb_auth_admin(req); break;
     case SB_AUTH_TENANT: sb_auth_tenant(req); break;
+    case SB_AUTH_PARTNER: sb_auth_partner(req); break;
     default: req->match.route->handler(req);
     }
 }
