@@ -36,6 +36,11 @@ button{font:inherit;border:0;cursor:pointer;background:var(--c);color:#fff}
 .msg{padding:7px 11px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere}
 .in .msg{background:var(--c);color:#fff}.out .msg{background:#fff;border:1px solid #ddd}
 .row a{font-size:12px;color:#333}
+.img{max-width:100%;border-radius:8px;margin-top:4px}
+.card{display:flex;flex-direction:column;gap:2px;margin-top:4px;padding:6px;background:#fff;border:1px solid #ddd;border-radius:10px}
+.card small{color:#555}
+.btns{display:flex;flex-wrap:wrap;gap:4px;margin-top:4px}
+.btn{font-size:13px;padding:4px 10px;border-radius:12px;background:#fff;color:var(--c);border:1px solid var(--c);text-decoration:none}
 .note{padding:6px 12px;font-size:12px;color:#b42318}
 .again{background:none;color:var(--c);text-decoration:underline;font-size:12px;padding:0 12px 6px;text-align:left}
 form{display:flex;gap:6px;padding:10px;border-top:1px solid #ddd}
@@ -129,13 +134,44 @@ function add(m) {
   row.append(el('div', {class: 'msg', 'data-sb-seq': String(it.seq), 'data-sb-direction': it.direction},
     it.text));
   for (const a of Array.isArray(m.attachments) ? m.attachments : []) {
-    if (a && /^https?:\/\//i.test(a.url)) {
-      row.append(el('a', {href: a.url, target: '_blank', rel: 'noopener noreferrer'}, a.name || a.url));
+    if (!a || !httpUrl(a.url)) continue;
+    if (a.type === 'image') row.append(el('img', {class: 'img', src: a.url, alt: a.name || 'image'}));
+    else row.append(el('a', {href: a.url, target: '_blank', rel: 'noopener noreferrer'}, a.name || a.url));
+  }
+  if (it.direction === 'out') {
+    buttons(row, m.buttons);
+    for (const c of Array.isArray(m.cards) ? m.cards : []) {
+      if (!c || typeof c.title !== 'string') continue;
+      const card = el('div', {class: 'card', 'data-sb-card': ''});
+      if (httpUrl(c.imageUrl)) card.append(el('img', {class: 'img', src: c.imageUrl, alt: c.title}));
+      const t = httpUrl(c.itemUrl) ? el('a', {href: c.itemUrl, target: '_blank', rel: 'noopener noreferrer'}, c.title)
+        : el('b', null, c.title);
+      card.append(t);
+      if (typeof c.subtitle === 'string') card.append(el('small', null, c.subtitle));
+      buttons(card, c.buttons);
+      row.append(card);
     }
   }
   rows.set(it.seq, row);
   list.insertBefore(row, next);
   list.scrollTop = list.scrollHeight;
+}
+function httpUrl(u) { return typeof u === 'string' && /^https?:\/\//i.test(u); }
+// a message's buttons: a link opens its URL; a postback sends the click back as a message
+function buttons(parent, list) {
+  if (!Array.isArray(list) || !list.length) return;
+  const box = el('div', {class: 'btns'});
+  for (const b of list) {
+    if (!b || typeof b.title !== 'string') continue;
+    if (b.type === 'url' && httpUrl(b.url)) {
+      box.append(el('a', {class: 'btn', href: b.url, target: '_blank', rel: 'noopener noreferrer'}, b.title));
+    } else if (typeof b.payload === 'string') {
+      const btn = el('button', {type: 'button', class: 'btn', 'data-sb-postback': b.payload}, b.title);
+      btn.addEventListener('click', () => { postback(b.title, b.payload).catch(() => {}); });
+      box.append(btn);
+    }
+  }
+  parent.append(box);
 }
 function clearMessages() {
   msgs.length = 0;
@@ -263,8 +299,12 @@ async function send(text) {
   }
   if (state !== 'ready') throw new Error('widget is ' + state);
   if (!text.trim()) throw new Error('empty message');
+  return post({text});
+}
+
+async function post(body) {
   const g = gen;
-  const r = await call('POST', '/messages', {text}, sess.token);
+  const r = await call('POST', '/messages', body, sess.token);
   if (r.status === 401 || r.status === 403) {
     if (g === gen) lost(r.status);
     throw new Error('session lost');
@@ -273,6 +313,12 @@ async function send(text) {
   if (r.status !== 201) throw new Error(why(r));
   add(r.data);
   return r.data;
+}
+
+// postback(title, payload): a click on a button, sent as the customer's message
+async function postback(title, payload) {
+  if (state !== 'ready') throw new Error('widget is ' + state);
+  return post({postback: {title, payload}});
 }
 
 // ---- Server-Sent Events over fetch (headers: Authorization, Last-Event-ID)
@@ -337,7 +383,7 @@ async function readEvents(reader, ctl, g) {
 }
 
 window.SwitchboardWidget = {
-  open, close, send,
+  open, close, send, postback,
   messages: () => msgs.map(({seq, direction, text}) => ({seq, direction, text})),
   state: () => state,
   error: () => err,

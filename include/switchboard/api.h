@@ -194,6 +194,7 @@ void sb_webhook_telegram(sb_req_t *req);
 void sb_webhook_whatsapp_verify(sb_req_t *req);
 void sb_webhook_whatsapp(sb_req_t *req);
 void sb_webhook_teams(sb_req_t *req);
+void sb_webhook_apichat(sb_req_t *req);
 
 void sb_webhooks_subs_get(sb_req_t *req);
 void sb_webhooks_subs_put(sb_req_t *req);

@@ -89,10 +89,21 @@ int sb_hub_signature_ok(const char *secret, const char *sig, size_t siglen, cons
 
 /* ---------- replies out (outbound.c, dispatching to each platform's file) ---------- */
 
+/* The platforms that cannot show c (each one's content_check), as the JSON object
+ * sb_conv_reply takes: {"<type>": {"field": ..., "detail": ...}, ...}; NULL when all can (to
+ * free with sb_free). */
+struct sb_content;
+char *sb_content_unfit(const struct sb_content *c);
+
 /* One platform send, as its queue entry describes it. */
 typedef struct sb_send {
-    const char *platform, *chat, *service_url, *text;
+    const char *platform, *chat, *service_url, *text; /* text: the plain rendering (links as lines) */
     const char *thread; /* Slack: the thread to reply in (NULL or "": the channel itself) */
+    /* The content for the platform's own rendering (docs/messages.md); NULL: text only. A
+     * platform that needs several requests for it (Telegram, WhatsApp) sends part `part` of
+     * them; the request says whether more follow. */
+    const struct sb_content *content;
+    unsigned part;
 } sb_send_t;
 
 typedef struct sb_send_req {
@@ -100,6 +111,7 @@ typedef struct sb_send_req {
     char *shown_url; /* the same with any credential shown as <token>: attempt logs, dead letters */
     char *headers;   /* header lines */
     char *body;
+    bool more; /* another part of the message follows this one */
 } sb_send_req_t;
 
 /* The request of a send from the channel's config (credentials) and, for Teams, the bearer

@@ -12,6 +12,7 @@
  *   -EPERM   401 (no binding, or a proof that does not verify: the detail is the caller's);
  *   -EACCES  403, err holds the detail (and field);
  *   -EAGAIN  503 with Retry-After: retry_after_s, err holds the detail (Teams: no key set);
+ *   -ENOENT  404, err holds the detail (API chat: no such bot_url, no apichat channel);
  *   SB_INBOUND_PENDING (verify only) done(data, status) runs later, exactly once. */
 #ifndef SWITCHBOARD_PLATFORM_H
 #define SWITCHBOARD_PLATFORM_H
@@ -24,6 +25,7 @@
 #include "switchboard/buf.h"
 #include "switchboard/channels.h"
 #include "switchboard/config.h"
+#include "switchboard/conv.h"
 #include "switchboard/store.h"
 #include "switchboard/validate.h"
 
@@ -52,6 +54,10 @@ typedef struct sb_in_msg {
     const char *pmid;   /* the platform's message id (NULL: the event id) */
     const char *svc;    /* Teams: the serviceUrl replies go to */
     const char *thread; /* Slack: the thread (thread_ts) the message was written in */
+    /* NULL, or a JSON object text {attachments?, postback?} of the model (docs/messages.md):
+     * the media the customer sent and the button they clicked. text may then be NULL. */
+    const char *content;
+    const char *email, *phone; /* API chat: the contact's, kept on the sender (NULL: none) */
     int binding;        /* which of the request's bindings (fields[]) it belongs to */
 } sb_in_msg_t;
 
@@ -93,6 +99,7 @@ typedef struct sb_inbound_env {
     int64_t now_s;               /* Unix time: Slack's timestamp window, the JWT's exp and nbf */
     const sb_config_t *cfg;      /* --botframework-jwks-url */
     sb_teams_keys_t *teams_keys; /* the loop's Bot Framework signing keys */
+    sb_store_t *store;           /* the loop's store (API chat checks its flow key there) */
 } sb_inbound_env_t;
 
 /* A send being built: the façade (sb_send_build) sets the Content-Type header line and an empty
@@ -101,11 +108,15 @@ typedef struct sb_inbound_env {
 typedef struct sb_send_draft {
     sb_buf_t url, shown, headers;
     cJSON *body;
+    bool more; /* the platform sets it when s->part is not the message's last request */
 } sb_send_draft_t;
 
 struct sb_platform {
     const char *type;     /* the channel type (SPEC 3) and a conversation's channel: "slack" */
     unsigned claim_ttl_s; /* how long an event id is remembered, so a retry is not stored twice */
+    /* One channel of the type per tenant, found by "<type>:<tenant id>" (the admin API adds
+     * that index field, the platform's binding_fields none): API chat. */
+    bool per_tenant;
 
     /* Inbound (SPEC 5). Pure: the request's bytes -> in->msgs, in->fields, in->proof (the
      * request's memory); 0, -EINVAL (400), -EPERM (a proof or identity missing: 401). */
@@ -123,6 +134,12 @@ struct sb_platform {
      * for Teams, the bearer token: 0, or -EINVAL with err (no credential, an unusable one). */
     int (*send_build)(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg, const char *bearer,
                       sb_send_draft_t *d, char *err, size_t errlen);
+    /* Headers that depend on the body's exact bytes (a signature), appended once the body is
+     * printed. NULL: none. */
+    void (*send_sign)(const cJSON *chcfg, const char *body, size_t len, sb_buf_t *headers);
+    /* What the platform cannot show of a message's content (docs/messages.md): 0, or -EINVAL
+     * with the field and a sentence that names the platform's limit in e. NULL: it shows all. */
+    int (*content_check)(const sb_content_t *c, sb_verr_t *e);
     /* The platform's verdict in a 2xx answer (o: its JSON, NULL when it is none): SB_SEND_*. */
     int (*send_result)(const cJSON *o, char *pmid, size_t pmidlen, char *err, size_t errlen);
 

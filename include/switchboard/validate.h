@@ -25,6 +25,10 @@ int sb_v_uuid(const cJSON *obj, const char *field, const char *path, bool requir
               sb_verr_t *e);
 bool sb_url_valid(const char *s);
 bool sb_origin_valid(const char *s);
+/* "<prefix><uuid>_<43 base64url chars>": tenant API keys (sbk_) and partner keys (sbp_), the id
+ * they belong to in clear and 32 random bytes (only the SHA-256 of the whole key is stored).
+ * True with the id. */
+bool sb_prefixed_key_id(const char *key, size_t len, const char prefix[5], char id[37]);
 /* Refuses members not in allowed (NULL-terminated); path prefixes the field name. */
 int sb_v_only(const cJSON *obj, const char *const *allowed, const char *path, sb_verr_t *e);
 

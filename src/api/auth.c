@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "switchboard/api.h"
+#include "switchboard/validate.h"
 #include "switchboard/crypto.h"
 #include "switchboard/text.h"
 
@@ -46,33 +47,14 @@ void sb_auth_admin(sb_req_t *req)
     req->match.route->handler(req);
 }
 
-/* "<prefix><uuid>_<43 base64url chars>": tenant API keys (sbk_) and partner keys (sbp_), the
- * id they belong to in clear and 32 random bytes (only the SHA-256 of the whole key is stored). */
-static bool key_parse(const char *key, size_t len, const char prefix[5], char id[37])
-{
-    /* prefix (4) + 36 (uuid) + _ + 43 (32 random bytes, base64url) */
-    if (len != 4 + 36 + 1 + 43 || memcmp(key, prefix, 4) != 0 || key[40] != '_')
-        return false;
-    if (!sb_uuid_valid(key + 4, 36))
-        return false;
-    for (size_t i = 41; i < len; i++) {
-        char c = key[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return false;
-    }
-    memcpy(id, key + 4, 36);
-    id[36] = '\0';
-    return true;
-}
-
 bool sb_api_key_parse(const char *key, size_t len, char tenant_id[37])
 {
-    return key_parse(key, len, "sbk_", tenant_id);
+    return sb_prefixed_key_id(key, len, "sbk_", tenant_id);
 }
 
 bool sb_partner_key_parse(const char *key, size_t len, char partner_id[37])
 {
-    return key_parse(key, len, "sbp_", partner_id);
+    return sb_prefixed_key_id(key, len, "sbp_", partner_id);
 }
 
 static void key_unauthorized(sb_req_t *req, const char *detail)

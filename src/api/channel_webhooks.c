@@ -69,6 +69,8 @@ static void refuse(hook_t *h, int status)
         sb_resp_problem(req, 400, detail, field);
     } else if (status == -EACCES) {
         sb_resp_problem(req, 403, detail, field);
+    } else if (status == -ENOENT) {
+        sb_resp_problem(req, 404, detail, field);
     } else if (status == -EAGAIN) {
         if (h->in.retry_after_s) {
             char s[16];
@@ -123,7 +125,8 @@ static void on_binding(void *data, int status, const sb_binding_t *b)
         sb_api_unavailable(h->req);
         return;
     }
-    const sb_inbound_env_t env = {sb_now_s(), h->req->loop->srv->cfg, sb_services(h->req)->teams_keys};
+    const sb_inbound_env_t env = {sb_now_s(), h->req->loop->srv->cfg, sb_services(h->req)->teams_keys,
+                                  sb_api_store(h->req)};
     int rc = sb_inbound_verify(&h->in, h->next, b, &env, on_verified, h);
     if (rc != SB_INBOUND_PENDING)
         on_verified(h, rc);
@@ -206,4 +209,11 @@ void sb_webhook_whatsapp(sb_req_t *req)
 void sb_webhook_teams(sb_req_t *req)
 {
     run(req, "teams", false, accept_msgs);
+}
+
+/* API chat's bot_url (seed 004, docs/apichat.md): the partner's front end posts its users'
+ * messages; the answer is {"status":"ok"} like the other webhooks. */
+void sb_webhook_apichat(sb_req_t *req)
+{
+    run(req, "apichat", false, accept_msgs);
 }

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "switchboard/alloc.h"
 #include "switchboard/api.h"
+#include "switchboard/channels.h"
 #include "switchboard/conv.h"
 #include "switchboard/delivery.h"
 #include "switchboard/text.h"
@@ -158,6 +160,8 @@ static void on_replied(sb_store_t *st, redisReply *reply, void *data)
     const char *s = reply->type == REDIS_REPLY_ARRAY && reply->elements ? reply->element[0]->str : NULL;
     if (s && strcmp(s, "OK") == 0 && reply->elements == 2 && reply->element[1]->str)
         sb_resp_send(req, 201, "application/json", reply->element[1]->str, reply->element[1]->len);
+    else if (s && strcmp(s, "UNFIT") == 0 && reply->elements == 3 && reply->element[1]->str && reply->element[2]->str)
+        sb_resp_problem(req, 400, reply->element[2]->str, reply->element[1]->str);
     else if (s && strcmp(s, "NOCONV") == 0)
         sb_resp_problem(req, 404, "no such conversation", NULL);
     else
@@ -173,10 +177,12 @@ void sb_conv_message_post(sb_req_t *req)
     if (!body)
         return;
     sb_verr_t e;
-    const cJSON *text, *att, *type = NULL, *id = NULL, *name = NULL;
+    sb_content_t content;
+    const cJSON *type = NULL, *id = NULL, *name = NULL;
     const cJSON *sender = cJSON_GetObjectItemCaseSensitive(body, "sender");
     static const char *const sender_fields[] = {"type", "id", "name", NULL};
-    int rc = sb_msg_validate(body, &text, &att, &e);
+    static const char *const sender_fields_top[] = {"sender", NULL};
+    int rc = sb_content_parse(body, SB_CONTENT_RICH, sender_fields_top, &content, &e);
     if (rc == 0 && sender && !cJSON_IsNull(sender)) {
         if (!cJSON_IsObject(sender))
             rc = sb_verr_set(&e, "sender", "'sender' must be an object");
@@ -189,6 +195,7 @@ void sb_conv_message_post(sb_req_t *req)
             rc = sb_verr_set(&e, "sender.type", "'sender.type' must be \"operator\" or \"agent\"");
     }
     if (rc < 0) {
+        sb_content_free(&content); /* zeroed when the content itself failed */
         cJSON_Delete(body);
         sb_resp_verr(req, &e);
         return;
@@ -201,9 +208,12 @@ void sb_conv_message_post(sb_req_t *req)
         cJSON_AddStringToObject(sj, "name", name->valuestring);
     char *sender_json = cJSON_PrintUnformatted(sj);
     cJSON_Delete(sj);
-    rc = sb_conv_reply(sb_api_store(req), req->loop->srv->cfg, req->tenant_id, c->cid, sender_json,
-                       text ? text->valuestring : NULL, att, NULL, on_replied, req);
+    char *unfit = sb_content_unfit(&content);
+    rc = sb_conv_reply(sb_api_store(req), req->loop->srv->cfg, req->tenant_id, c->cid, sender_json, &content, unfit,
+                       NULL, on_replied, req);
+    sb_free(unfit);
     cJSON_free(sender_json);
+    sb_content_free(&content);
     cJSON_Delete(body);
     if (rc < 0)
         sb_api_unavailable(req);
@@ -283,7 +293,9 @@ static void on_conv_command(void *data, int status, const char *result, bool is_
     sb_event_cx_t cx;
     sb_event_cx_init(&cx, req->loop->srv->cfg);
     sb_msg_t m;
-    sb_msg_init(&m, &cx, "internal", result[0] ? result : "(empty answer)", NULL, NULL);
+    sb_content_t note;
+    sb_content_text(&note, result[0] ? result : "(empty answer)");
+    sb_msg_init(&m, &cx, "internal", &note, NULL);
     cJSON *sj = cJSON_CreateObject();
     cJSON_AddStringToObject(sj, "type", "command");
     cJSON_AddStringToObject(sj, "id", c->command);

@@ -85,6 +85,8 @@ static const struct {
     {SB_M_GET, "/api/webhooks/whatsapp", sb_webhook_whatsapp_verify, SB_AUTH_NONE},
     {SB_M_POST, "/api/webhooks/whatsapp", sb_webhook_whatsapp, SB_AUTH_NONE},
     {SB_M_POST, "/api/webhooks/teams", sb_webhook_teams, SB_AUTH_NONE},
+    /* API chat's bot_url (SPEC 5.6): the flow key is checked with the code (src/channels/apichat.c) */
+    {SB_M_POST, "/api/apichat/{code}", sb_webhook_apichat, SB_AUTH_NONE},
     {SB_M_GET, "/api/webhooks/subscriptions", sb_webhooks_subs_get, SB_AUTH_TENANT},
     {SB_M_PUT, "/api/webhooks/subscriptions", sb_webhooks_subs_put, SB_AUTH_TENANT},
     {SB_M_GET, "/api/webhooks/secret", sb_webhooks_secret_get, SB_AUTH_TENANT},

@@ -116,8 +116,8 @@ void sb_widget_message_post(sb_req_t *req)
     if (!body)
         return;
     sb_verr_t e;
-    const cJSON *text, *att;
-    if (sb_msg_validate(body, &text, &att, &e) < 0) {
+    sb_content_t content;
+    if (sb_content_parse(body, SB_CONTENT_POSTBACK, NULL, &content, &e) < 0) {
         cJSON_Delete(body);
         sb_widget_fail_verr(req, c->wid, c->origin, &e);
         return;
@@ -125,7 +125,8 @@ void sb_widget_message_post(sb_req_t *req)
     sb_event_cx_t cx;
     sb_event_cx_init(&cx, req->loop->srv->cfg);
     sb_msg_t m;
-    sb_msg_init(&m, &cx, "in", text ? text->valuestring : NULL, att, NULL);
+    sb_msg_init(&m, &cx, "in", &content, NULL);
+    sb_content_free(&content);
     cJSON_Delete(body);
     char k_idx[SB_KEY_MAX], newcid[37], k_rl[SB_KEY_MAX], window[16], limit[16];
     sb_key_global(k_idx, "idx", "widgets");

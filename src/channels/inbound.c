@@ -18,7 +18,7 @@
 #include "switchboard/log.h"
 #include "switchboard/text.h"
 
-#define ITEM_MAX (64 * 1024) /* a queue item: ids, a name and one text of <= 4096 characters, escaped */
+#define ITEM_MAX (256 * 1024) /* a queue item: ids, a name, one text of <= 4096 characters, escaped, media */
 
 /* ---------- reading a payload ---------- */
 
@@ -260,7 +260,15 @@ static void item_json(sb_buf_t *o, const sb_in_bound_t *b, const sb_in_msg_t *m)
     put_member(o, ",\"from\":{\"id\":", m->from ? m->from : "");
     if (m->name)
         put_member(o, ",\"name\":", m->name);
-    put_member(o, "},\"text\":", m->text);
+    if (m->email)
+        put_member(o, ",\"email\":", m->email);
+    if (m->phone)
+        put_member(o, ",\"phone\":", m->phone);
+    sb_buf_putc(o, '}');
+    if (m->text)
+        put_member(o, ",\"text\":", m->text);
+    if (m->content) /* already JSON (the platform's parse built it) */
+        sb_buf_printf(o, ",\"rc\":%s", m->content);
     if (m->svc)
         put_member(o, ",\"svc\":", m->svc);
     if (m->thread)
@@ -346,7 +354,23 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
     const char *tid = jstr(o, "t"), *ch = jstr(o, "ch"), *cid = jstr(o, "cid"), *ag = jstr(o, "ag"),
                *chat = jstr(o, "chat"), *mid = jstr(o, "mid"), *text = jstr(o, "text"), *uid = jstr(from, "id");
     int rc;
-    if (!tid || !sb_uuid_valid(tid, strlen(tid)) || !ch || !cid || !ag || !chat || !mid || !text || !uid) {
+    /* the media and click of the message (docs/messages.md), checked like any content: what
+     * fails the model is dropped with a log line, the text is kept */
+    cJSON *rc_o = cJSON_GetObjectItemCaseSensitive(o, "rc");
+    sb_content_t content;
+    bool rich = false;
+    if (cJSON_IsObject(rc_o)) {
+        if (text && !cJSON_GetObjectItemCaseSensitive(rc_o, "text"))
+            cJSON_AddStringToObject(rc_o, "text", text);
+        sb_verr_t e;
+        rich = sb_content_parse(rc_o, SB_CONTENT_POSTBACK, NULL, &content, &e) == 0;
+        if (!rich)
+            sb_log(SB_LOG_WARN, "inbound media left out", "\"entry\":\"%s\",\"field\":\"%s\"", entry, e.field);
+    }
+    if (!rich)
+        sb_content_text(&content, text);
+    if (!tid || !sb_uuid_valid(tid, strlen(tid)) || !ch || !cid || !ag || !chat || !mid || (!content.text && !rich) ||
+        !uid) {
         sb_log(SB_LOG_ERROR, "dropping a malformed inbound queue entry", "\"entry\":\"%s\"", entry);
         const char *argv[] = {"XACK", SB_Q_IN, SB_Q_GROUP, entry};
         sb_store_cmd(st, NULL, NULL, 4, argv, NULL);
@@ -356,13 +380,16 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
         sb_event_cx_t cx;
         sb_event_cx_init(&cx, cfg);
         sb_msg_t m;
-        sb_msg_init(&m, &cx, "in", text, NULL, mid);
+        sb_msg_init(&m, &cx, "in", &content, mid);
         cJSON *sender = cJSON_CreateObject();
         cJSON_AddStringToObject(sender, "type", "customer");
         cJSON_AddStringToObject(sender, "id", uid);
-        const char *name = jstr(from, "name");
-        if (name)
-            cJSON_AddStringToObject(sender, "name", name);
+        static const char *const contact[] = {"name", "email", "phone"};
+        for (size_t k = 0; k < SB_ARRAY_SIZE(contact); k++) {
+            const char *v = jstr(from, contact[k]);
+            if (v)
+                cJSON_AddStringToObject(sender, contact[k], v);
+        }
         char *sj = cJSON_PrintUnformatted(sender);
         cJSON_Delete(sender);
         char conv_id[37];
@@ -376,6 +403,8 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
         sb_msg_free(&m);
         sb_event_cx_free(&cx);
     }
+    if (rich)
+        sb_content_free(&content);
     cJSON_Delete(o);
     if (rc < 0) {
         p->done(p->data);

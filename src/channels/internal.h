@@ -13,7 +13,8 @@
 #include "switchboard/platform.h"
 #include "switchboard/validate.h"
 
-extern const sb_platform_t sb__platform_slack, sb__platform_teams, sb__platform_telegram, sb__platform_whatsapp;
+extern const sb_platform_t sb__platform_apichat, sb__platform_slack, sb__platform_teams, sb__platform_telegram,
+    sb__platform_whatsapp;
 
 #define SB_CLAIM_TTL_S   86400 /* event ids are remembered 24 h (SPEC 5) */
 #define SB_EVENT_ID_MAX  200
@@ -56,6 +57,27 @@ bool sb__hex_hmac_equal(const char *secret, const void *const *parts, const size
 bool sb__token_either(const sb_binding_t *b, const char *name, const char *given);
 /* b is a found binding of this type. */
 bool sb__binding_is(const sb_binding_t *b, const char *type);
+
+/* ---------- render.c: a message's content in the platforms' requests ---------- */
+
+/* The requests of a content sent one piece at a time (Telegram, WhatsApp): the text with its
+ * buttons first, then each attachment, then each card. */
+enum { SB_PART_TEXT, SB_PART_ATTACHMENT, SB_PART_CARD };
+typedef struct sb__part {
+    int kind;
+    const cJSON *item; /* the attachment or card (NULL for the text) */
+    bool more;         /* another part follows */
+} sb__part_t;
+/* Part i of c: 0, or -ERANGE past the last. */
+int sb__content_part(const sb_content_t *c, unsigned i, sb__part_t *out);
+/* The string member name of o ("" when absent). */
+const char *sb__str(const cJSON *o, const char *name);
+/* Counts of c's buttons by type. */
+void sb__button_counts(const cJSON *buttons, int *postbacks, int *links);
+/* A limit a platform puts on a string member of each button (of the message and of its cards):
+ * 0, or -EINVAL naming the first one over max characters (bytes: count bytes). */
+int sb__buttons_max(const sb_content_t *c, const char *member, size_t max, bool bytes, const char *platform,
+                    sb_verr_t *e);
 
 /* ---------- platform.c: the channel config (SPEC 3) ---------- */
 

@@ -80,6 +80,7 @@ int sb_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg
     sb_buf_init(&d.shown, 16384);
     sb_buf_init(&d.headers, 16384);
     d.body = cJSON_CreateObject();
+    d.more = false;
     sb_buf_puts(&d.headers, "Content-Type: application/json; charset=utf-8\r\nConnection: keep-alive\r\n");
     int rc = p->send_build(cfg, s, chcfg, bearer, &d, err, errlen);
     if (rc == 0) {
@@ -87,8 +88,11 @@ int sb_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg
             sb_buf_append(&d.shown, d.url.data, d.url.len);
         out->url = buf_take(&d.url);
         out->shown_url = buf_take(&d.shown);
-        out->headers = buf_take(&d.headers);
         out->body = cJSON_PrintUnformatted(d.body);
+        out->more = d.more;
+        if (p->send_sign)
+            p->send_sign(chcfg, out->body, strlen(out->body), &d.headers);
+        out->headers = buf_take(&d.headers);
     } else {
         sb_buf_free(&d.url);
         sb_buf_free(&d.shown);

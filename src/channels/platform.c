@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "switchboard/alloc.h"
 #include "switchboard/common.h"
 #include "switchboard/crypto.h"
 
 static const sb_platform_t *const platforms[] = {
+    &sb__platform_apichat,
     &sb__platform_slack,
     &sb__platform_teams,
     &sb__platform_telegram,
@@ -27,6 +29,28 @@ const sb_platform_t *sb_platform_find(const char *type)
 const sb_platform_t *sb_platform_at(size_t i)
 {
     return i < SB_ARRAY_SIZE(platforms) ? platforms[i] : NULL;
+}
+
+char *sb_content_unfit(const sb_content_t *c)
+{
+    cJSON *o = NULL;
+    for (size_t i = 0; i < SB_ARRAY_SIZE(platforms); i++) {
+        sb_verr_t e;
+        if (!platforms[i]->content_check || platforms[i]->content_check(c, &e) == 0)
+            continue;
+        if (!o)
+            o = cJSON_CreateObject();
+        cJSON *v = cJSON_AddObjectToObject(o, platforms[i]->type);
+        cJSON_AddStringToObject(v, "field", e.field);
+        cJSON_AddStringToObject(v, "detail", e.detail);
+    }
+    if (!o)
+        return NULL;
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *out = sb_strdup(s);
+    cJSON_free(s);
+    return out;
 }
 
 /* ---------- channel configs ---------- */

@@ -1,6 +1,6 @@
 /* Slack (docs/channels.md): the webhook's payloads (seed 000's flat body, JSON or form-encoded,
  * and the Events API's url_verification and event_callback), the v0 request signature and the
- * legacy verification token, chat.postMessage and its verdict, the channel config
+ * legacy verification token, chat.postMessage (rich content as Block Kit) and its verdict, the channel config
  * {teamId, signingSecret, verificationToken, botToken}. Behind sb_platform_t (platform.h). */
 #include <errno.h>
 #include <stdio.h>
@@ -204,6 +204,141 @@ static int slack_verify(sb_inbound_t *in, size_t i, const sb_binding_t *b, const
 
 /* ---------- outbound: chat.postMessage ---------- */
 
+/* ---------- rich content: Block Kit ---------- */
+
+#define SLACK_BUTTON_TEXT_MAX  75   /* a button's plain_text (Block Kit reference, button element) */
+#define SLACK_SECTION_TEXT_MAX 3000 /* a section block's text */
+
+static cJSON *plain(const char *text)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "type", "plain_text");
+    cJSON_AddStringToObject(t, "text", text);
+    return t;
+}
+
+static void add_section(cJSON *blocks, const char *text, cJSON *accessory)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "section");
+    cJSON_AddItemToObject(b, "text", plain(text));
+    if (accessory)
+        cJSON_AddItemToObject(b, "accessory", accessory);
+    cJSON_AddItemToArray(blocks, b);
+}
+
+/* The text in sections of at most 3,000 characters (the message's text may hold 4,096). */
+static void add_text(cJSON *blocks, const char *text)
+{
+    size_t n = strlen(text);
+    while (n) {
+        size_t take = n;
+        if (sb_utf8_chars(text, n) > SLACK_SECTION_TEXT_MAX) {
+            take = 0;
+            for (size_t chars = 0; chars < SLACK_SECTION_TEXT_MAX && take < n; chars++)
+                do
+                    take++;
+                while (take < n && ((unsigned char)text[take] & 0xC0) == 0x80);
+        }
+        char *piece = sb_malloc(take + 1);
+        memcpy(piece, text, take);
+        piece[take] = '\0';
+        add_section(blocks, piece, NULL);
+        sb_free(piece);
+        text += take;
+        n -= take;
+    }
+}
+
+/* An actions block of buttons: postbacks carry their payload as the value (block_actions bring
+ * it back), links open their URL. action_ids are unique in the message: prefix + index. */
+static void add_actions(cJSON *blocks, const cJSON *buttons, const char *prefix)
+{
+    if (cJSON_GetArraySize(buttons) == 0)
+        return;
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "actions");
+    cJSON *els = cJSON_AddArrayToObject(b, "elements");
+    int i = 0;
+    const cJSON *btn;
+    cJSON_ArrayForEach(btn, buttons)
+    {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "type", "button");
+        cJSON_AddItemToObject(e, "text", plain(sb__str(btn, "title")));
+        char id[32];
+        snprintf(id, sizeof(id), "%s%d", prefix, i++);
+        cJSON_AddStringToObject(e, "action_id", id);
+        if (strcmp(sb__str(btn, "type"), "url") == 0)
+            cJSON_AddStringToObject(e, "url", sb__str(btn, "url"));
+        else
+            cJSON_AddStringToObject(e, "value", sb__str(btn, "payload"));
+        cJSON_AddItemToArray(els, e);
+    }
+    cJSON_AddItemToArray(blocks, b);
+}
+
+static cJSON *image_element(const char *url, const char *alt)
+{
+    cJSON *im = cJSON_CreateObject();
+    cJSON_AddStringToObject(im, "type", "image");
+    cJSON_AddStringToObject(im, "image_url", url);
+    cJSON_AddStringToObject(im, "alt_text", alt);
+    return im;
+}
+
+/* text, buttons, attachments (images as image blocks, other files as a section with the link),
+ * then each card (a section with its image beside it, then its buttons): at most 2 + 1 + 10 +
+ * 10 x 2 blocks, within Slack's 50. */
+static cJSON *slack_blocks(const sb_content_t *c)
+{
+    cJSON *blocks = cJSON_CreateArray();
+    if (c->text)
+        add_text(blocks, c->text);
+    add_actions(blocks, c->buttons, "sb_b");
+    const cJSON *a;
+    cJSON_ArrayForEach(a, c->attachments)
+    {
+        const char *name = sb__str(a, "name")[0] ? sb__str(a, "name") : sb__str(a, "type");
+        if (strcmp(sb__str(a, "type"), "image") == 0) {
+            cJSON *im = image_element(sb__str(a, "url"), name);
+            cJSON_AddItemToArray(blocks, im);
+        } else {
+            sb_buf_t t;
+            sb_buf_init(&t, 4096);
+            sb_buf_printf(&t, "%s: %s", name, sb__str(a, "url"));
+            sb_buf_putc(&t, '\0');
+            add_section(blocks, t.data, NULL);
+            sb_buf_free(&t);
+        }
+    }
+    int k = 0;
+    const cJSON *card;
+    cJSON_ArrayForEach(card, c->cards)
+    {
+        sb_buf_t t;
+        sb_buf_init(&t, 8192);
+        sb_buf_puts(&t, sb__str(card, "title"));
+        if (sb__str(card, "subtitle")[0])
+            sb_buf_printf(&t, "\n%s", sb__str(card, "subtitle"));
+        if (sb__str(card, "itemUrl")[0])
+            sb_buf_printf(&t, "\n%s", sb__str(card, "itemUrl"));
+        sb_buf_putc(&t, '\0');
+        const char *img = sb__str(card, "imageUrl");
+        add_section(blocks, t.data, img[0] ? image_element(img, sb__str(card, "title")) : NULL);
+        sb_buf_free(&t);
+        char prefix[16];
+        snprintf(prefix, sizeof(prefix), "sb_c%d_", k++);
+        add_actions(blocks, cJSON_GetObjectItemCaseSensitive(card, "buttons"), prefix);
+    }
+    return blocks;
+}
+
+static int slack_content_check(const sb_content_t *c, sb_verr_t *e)
+{
+    return sb__buttons_max(c, "title", SLACK_BUTTON_TEXT_MAX, false, "Slack", e);
+}
+
 static int slack_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg, const char *bearer,
                             sb_send_draft_t *d, char *err, size_t errlen)
 {
@@ -214,7 +349,9 @@ static int slack_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJ
     sb_buf_printf(&d->url, "%s/chat.postMessage", cfg->slack_api_base);
     sb_buf_printf(&d->headers, "Authorization: Bearer %s\r\n", token);
     cJSON_AddStringToObject(d->body, "channel", s->chat);
-    cJSON_AddStringToObject(d->body, "text", s->text);
+    cJSON_AddStringToObject(d->body, "text", s->text); /* with blocks: the notification's text */
+    if (s->content && sb_content_rich(s->content))
+        cJSON_AddItemToObject(d->body, "blocks", slack_blocks(s->content));
     if (s->thread && s->thread[0])
         cJSON_AddStringToObject(d->body, "thread_ts", s->thread);
     return 0;
@@ -262,6 +399,7 @@ const sb_platform_t sb__platform_slack = {
     .parse = slack_parse,
     .verify = slack_verify,
     .send_build = slack_send_build,
+    .content_check = slack_content_check,
     .send_result = slack_send_result,
     .secrets = secrets,
     .config_check = slack_config_check,

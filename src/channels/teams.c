@@ -234,6 +234,101 @@ static int teams_verify(sb_inbound_t *in, size_t i, const sb_binding_t *b, const
     return t->result;
 }
 
+/* ---------- rich content: hero cards ---------- */
+
+#define TEAMS_CARD_BUTTONS_MAX 6 /* buttons Teams shows on a hero card (Teams' cards reference) */
+
+/* Postbacks as messageBack (the click comes back as a message whose text is the payload, shown
+ * as the button's title), links as openUrl. */
+static cJSON *card_actions(const cJSON *buttons)
+{
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *b;
+    cJSON_ArrayForEach(b, buttons)
+    {
+        cJSON *a = cJSON_CreateObject();
+        if (strcmp(sb__str(b, "type"), "url") == 0) {
+            cJSON_AddStringToObject(a, "type", "openUrl");
+            cJSON_AddStringToObject(a, "title", sb__str(b, "title"));
+            cJSON_AddStringToObject(a, "value", sb__str(b, "url"));
+        } else {
+            cJSON_AddStringToObject(a, "type", "messageBack");
+            cJSON_AddStringToObject(a, "title", sb__str(b, "title"));
+            cJSON_AddStringToObject(a, "displayText", sb__str(b, "title"));
+            cJSON_AddStringToObject(a, "text", sb__str(b, "payload"));
+        }
+        cJSON_AddItemToArray(arr, a);
+    }
+    return arr;
+}
+
+static cJSON *hero(cJSON *atts)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "contentType", "application/vnd.microsoft.card.hero");
+    cJSON_AddItemToArray(atts, a);
+    return cJSON_AddObjectToObject(a, "content");
+}
+
+/* The activity's attachments: the message's buttons as a hero card, each card as a hero card
+ * (a carousel when there are several), each file as a media attachment when its type is known
+ * (else a hero card that links to it). */
+static void teams_attachments(cJSON *activity, const sb_content_t *c)
+{
+    cJSON *atts = cJSON_AddArrayToObject(activity, "attachments");
+    if (c->buttons)
+        cJSON_AddItemToObject(hero(atts), "buttons", card_actions(c->buttons));
+    const cJSON *card;
+    cJSON_ArrayForEach(card, c->cards)
+    {
+        cJSON *h = hero(atts);
+        cJSON_AddStringToObject(h, "title", sb__str(card, "title"));
+        if (sb__str(card, "subtitle")[0])
+            cJSON_AddStringToObject(h, "subtitle", sb__str(card, "subtitle"));
+        if (sb__str(card, "imageUrl")[0]) {
+            cJSON *im = cJSON_CreateObject();
+            cJSON_AddStringToObject(im, "url", sb__str(card, "imageUrl"));
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(h, "images"), im);
+        }
+        if (sb__str(card, "itemUrl")[0]) {
+            cJSON *tap = cJSON_AddObjectToObject(h, "tap");
+            cJSON_AddStringToObject(tap, "type", "openUrl");
+            cJSON_AddStringToObject(tap, "value", sb__str(card, "itemUrl"));
+        }
+        cJSON_AddItemToObject(h, "buttons", card_actions(cJSON_GetObjectItemCaseSensitive(card, "buttons")));
+    }
+    if (cJSON_GetArraySize(c->cards) > 1)
+        cJSON_AddStringToObject(activity, "attachmentLayout", "carousel");
+    const cJSON *f;
+    cJSON_ArrayForEach(f, c->attachments)
+    {
+        const char *ct = sb__str(f, "contentType"), *name = sb__str(f, "name");
+        if (ct[0]) {
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddStringToObject(a, "contentType", ct);
+            cJSON_AddStringToObject(a, "contentUrl", sb__str(f, "url"));
+            if (name[0])
+                cJSON_AddStringToObject(a, "name", name);
+            cJSON_AddItemToArray(atts, a);
+            continue;
+        }
+        cJSON *h = hero(atts);
+        cJSON_AddStringToObject(h, "title", name[0] ? name : sb__str(f, "type"));
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddStringToObject(b, "type", "openUrl");
+        cJSON_AddStringToObject(b, "title", "Open");
+        cJSON_AddStringToObject(b, "value", sb__str(f, "url"));
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(h, "buttons"), b);
+    }
+}
+
+static int teams_content_check(const sb_content_t *c, sb_verr_t *e)
+{
+    if (cJSON_GetArraySize(c->buttons) > TEAMS_CARD_BUTTONS_MAX)
+        return sb_verr_set(e, "buttons", "'buttons': Teams shows at most %d buttons on a card", TEAMS_CARD_BUTTONS_MAX);
+    return 0; /* a card's own buttons are at most 3 */
+}
+
 /* ---------- outbound: an activity to the serviceUrl ---------- */
 
 static int teams_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg, const char *bearer,
@@ -255,7 +350,12 @@ static int teams_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJ
     sb_buf_puts(&d->url, "/activities");
     sb_buf_printf(&d->headers, "Authorization: Bearer %s\r\n", bearer);
     cJSON_AddStringToObject(d->body, "type", "message");
-    cJSON_AddStringToObject(d->body, "text", s->text);
+    if (s->content && sb_content_rich(s->content)) {
+        cJSON_AddStringToObject(d->body, "text", s->content->text ? s->content->text : "");
+        teams_attachments(d->body, s->content);
+    } else {
+        cJSON_AddStringToObject(d->body, "text", s->text);
+    }
     return 0;
 }
 
@@ -309,6 +409,7 @@ const sb_platform_t sb__platform_teams = {
     .parse = teams_parse,
     .verify = teams_verify,
     .send_build = teams_send_build,
+    .content_check = teams_content_check,
     .send_result = teams_send_result,
     .secrets = secrets,
     .config_check = teams_config_check,

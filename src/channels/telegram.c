@@ -1,6 +1,6 @@
 /* Telegram (docs/channels.md): the webhook's Update, the X-Telegram-Bot-Api-Secret-Token proof
- * (the binding found by the bot id of the path, or by the token itself), sendMessage and its
- * verdict, the channel config {botId, botToken, secretToken}. Behind sb_platform_t (platform.h). */
+ * (the binding found by the bot id of the path, or by the token itself), sendMessage and the
+ * media methods (rich content, one part per request) and their verdict, the channel config {botId, botToken, secretToken}. Behind sb_platform_t (platform.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -115,7 +115,102 @@ static int tg_verify(sb_inbound_t *in, size_t i, const sb_binding_t *b, const sb
     return 0;
 }
 
-/* ---------- outbound: sendMessage ---------- */
+/* ---------- outbound: sendMessage and the media methods ---------- */
+
+#define TG_CALLBACK_DATA_MAX 64   /* bytes of an inline button's callback_data (Bot API) */
+
+/* {"inline_keyboard": [[button], ...]}: one button per row; postbacks as callback_data (a
+ * callback_query brings it back), links as url. NULL when there are none. */
+static cJSON *keyboard(const cJSON *buttons, const char *item_url)
+{
+    if (cJSON_GetArraySize(buttons) == 0 && !(item_url && item_url[0]))
+        return NULL;
+    cJSON *m = cJSON_CreateObject();
+    cJSON *rows = cJSON_AddArrayToObject(m, "inline_keyboard");
+    const cJSON *b;
+    cJSON_ArrayForEach(b, buttons)
+    {
+        cJSON *btn = cJSON_CreateObject();
+        cJSON_AddStringToObject(btn, "text", sb__str(b, "title"));
+        bool link = strcmp(sb__str(b, "type"), "url") == 0;
+        cJSON_AddStringToObject(btn, link ? "url" : "callback_data", sb__str(b, link ? "url" : "payload"));
+        cJSON *row = cJSON_CreateArray();
+        cJSON_AddItemToArray(row, btn);
+        cJSON_AddItemToArray(rows, row);
+    }
+    if (item_url && item_url[0]) {
+        cJSON *btn = cJSON_CreateObject();
+        cJSON_AddStringToObject(btn, "text", "Open");
+        cJSON_AddStringToObject(btn, "url", item_url);
+        cJSON *row = cJSON_CreateArray();
+        cJSON_AddItemToArray(row, btn);
+        cJSON_AddItemToArray(rows, row);
+    }
+    return m;
+}
+
+static void card_caption(sb_buf_t *t, const cJSON *card)
+{
+    sb_buf_puts(t, sb__str(card, "title"));
+    if (sb__str(card, "subtitle")[0])
+        sb_buf_printf(t, "\n%s", sb__str(card, "subtitle"));
+    sb_buf_putc(t, '\0');
+}
+
+/* The method and body of one part (render.c's order: text with its keyboard, each attachment by
+ * its type, each card as a photo with its caption and buttons, or a text without an image). */
+static const char *tg_part(const sb_send_t *s, cJSON *body, bool *more)
+{
+    *more = false;
+    if (!s->content)
+        goto text;
+    sb__part_t p;
+    if (sb__content_part(s->content, s->part, &p) < 0)
+        return NULL;
+    *more = p.more;
+    if (p.kind == SB_PART_ATTACHMENT) {
+        static const char *const types[][2] = {
+            {"image", "photo"}, {"audio", "audio"}, {"video", "video"}, {"file", "document"}};
+        const char *type = sb__str(p.item, "type"), *field = "document", *method = "sendDocument";
+        static const char *const methods[] = {"sendPhoto", "sendAudio", "sendVideo", "sendDocument"};
+        for (size_t k = 0; k < SB_ARRAY_SIZE(types); k++)
+            if (strcmp(type, types[k][0]) == 0) {
+                field = types[k][1];
+                method = methods[k];
+            }
+        cJSON_AddStringToObject(body, field, sb__str(p.item, "url"));
+        if (sb__str(p.item, "name")[0])
+            cJSON_AddStringToObject(body, "caption", sb__str(p.item, "name"));
+        return method;
+    }
+    if (p.kind == SB_PART_CARD) {
+        sb_buf_t t;
+        sb_buf_init(&t, 8192);
+        card_caption(&t, p.item);
+        const char *img = sb__str(p.item, "imageUrl");
+        if (img[0])
+            cJSON_AddStringToObject(body, "photo", img);
+        cJSON_AddStringToObject(body, img[0] ? "caption" : "text", t.data);
+        sb_buf_free(&t);
+        cJSON *kb = keyboard(cJSON_GetObjectItemCaseSensitive(p.item, "buttons"), sb__str(p.item, "itemUrl"));
+        if (kb)
+            cJSON_AddItemToObject(body, "reply_markup", kb);
+        return img[0] ? "sendPhoto" : "sendMessage";
+    }
+    cJSON_AddStringToObject(body, "text", s->content->text);
+    cJSON *kb = keyboard(s->content->buttons, NULL);
+    if (kb)
+        cJSON_AddItemToObject(body, "reply_markup", kb);
+    return "sendMessage";
+text:
+    cJSON_AddStringToObject(body, "text", s->text);
+    return "sendMessage";
+}
+
+static int tg_content_check(const sb_content_t *c, sb_verr_t *e)
+{
+    return sb__buttons_max(c, "payload", TG_CALLBACK_DATA_MAX, true, "Telegram", e);
+}
 
 static int tg_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg, const char *bearer,
                          sb_send_draft_t *d, char *err, size_t errlen)
@@ -130,10 +225,14 @@ static int tg_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON
         snprintf(err, errlen, "the channel's botToken is not a Telegram bot token");
         return -EINVAL;
     }
-    sb_buf_printf(&d->url, "%s/bot%s/sendMessage", cfg->telegram_api_base, token);
-    sb_buf_printf(&d->shown, "%s/bot<token>/sendMessage", cfg->telegram_api_base);
     cJSON_AddStringToObject(d->body, "chat_id", s->chat);
-    cJSON_AddStringToObject(d->body, "text", s->text);
+    const char *method = tg_part(s, d->body, &d->more);
+    if (!method) {
+        snprintf(err, errlen, "the message has no part %u", s->part);
+        return -EINVAL;
+    }
+    sb_buf_printf(&d->url, "%s/bot%s/%s", cfg->telegram_api_base, token, method);
+    sb_buf_printf(&d->shown, "%s/bot<token>/%s", cfg->telegram_api_base, method);
     return 0;
 }
 
@@ -173,6 +272,7 @@ const sb_platform_t sb__platform_telegram = {
     .parse = tg_parse,
     .verify = tg_verify,
     .send_build = tg_send_build,
+    .content_check = tg_content_check,
     .send_result = tg_send_result,
     .secrets = secrets,
     .config_check = tg_config_check,

@@ -1,7 +1,8 @@
 /* WhatsApp Cloud API (docs/channels.md): the webhook's payload (every message of every change
  * of every entry; statuses acknowledged), Meta's X-Hub-Signature-256 proof checked per phone
  * number the payload names, the GET subscription check (hub.verify_token, hub.challenge), the
- * Graph API's /<phoneNumberId>/messages and its verdict, the channel config {phoneNumberId,
+ * Graph API's /<phoneNumberId>/messages (rich content as interactive and media messages, one
+ * part per request) and its verdict, the channel config {phoneNumberId,
  * wabaId, appSecret, verifyToken, accessToken, displayPhone}. Behind sb_platform_t (platform.h). */
 #include <errno.h>
 #include <stdio.h>
@@ -202,6 +203,202 @@ static int wa_verify(sb_inbound_t *in, size_t i, const sb_binding_t *b, const sb
 
 /* ---------- outbound: the Graph API's messages ---------- */
 
+/* The Cloud API's interactive messages (docs/messages.md): up to 3 reply buttons (title 20
+ * characters, id 256), or a list of up to 10 rows (title 24, id 200), or one call-to-action URL
+ * button (display text 20); the body of an interactive message holds 1,024 characters. */
+#define WA_REPLY_BUTTONS_MAX 3
+#define WA_REPLY_TITLE_MAX   20
+#define WA_REPLY_ID_MAX      256
+#define WA_LIST_ROWS_MAX     10
+#define WA_ROW_TITLE_MAX     24
+#define WA_ROW_ID_MAX        200
+#define WA_CTA_TEXT_MAX      20
+#define WA_BODY_MAX          1024
+
+static cJSON *text_object(const char *body)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "text", body);
+    return t;
+}
+
+/* The interactive part of a text (or card body) with buttons: reply buttons, a list, or a URL
+ * button (the check made sure they are one of these). header_image may be NULL. */
+static void interactive(cJSON *body, const char *text, const cJSON *buttons, const char *header_image)
+{
+    int postbacks, links;
+    sb__button_counts(buttons, &postbacks, &links);
+    cJSON_AddStringToObject(body, "type", "interactive");
+    cJSON *in = cJSON_AddObjectToObject(body, "interactive");
+    if (header_image && header_image[0] && (links || postbacks <= WA_REPLY_BUTTONS_MAX)) {
+        cJSON *h = cJSON_AddObjectToObject(in, "header");
+        cJSON_AddStringToObject(h, "type", "image");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(h, "image"), "link", header_image);
+    }
+    cJSON_AddItemToObject(in, "body", text_object(text));
+    cJSON *action = cJSON_AddObjectToObject(in, "action");
+    const cJSON *b;
+    if (links) {
+        b = cJSON_GetArrayItem(buttons, 0);
+        cJSON_AddStringToObject(in, "type", "cta_url");
+        cJSON_AddStringToObject(action, "name", "cta_url");
+        cJSON *par = cJSON_AddObjectToObject(action, "parameters");
+        cJSON_AddStringToObject(par, "display_text", sb__str(b, "title"));
+        cJSON_AddStringToObject(par, "url", sb__str(b, "url"));
+    } else if (postbacks <= WA_REPLY_BUTTONS_MAX) {
+        cJSON_AddStringToObject(in, "type", "button");
+        cJSON *arr = cJSON_AddArrayToObject(action, "buttons");
+        cJSON_ArrayForEach(b, buttons)
+        {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "type", "reply");
+            cJSON *r = cJSON_AddObjectToObject(o, "reply");
+            cJSON_AddStringToObject(r, "id", sb__str(b, "payload"));
+            cJSON_AddStringToObject(r, "title", sb__str(b, "title"));
+            cJSON_AddItemToArray(arr, o);
+        }
+    } else {
+        cJSON_AddStringToObject(in, "type", "list");
+        cJSON_AddStringToObject(action, "button", "Choose");
+        cJSON *sec = cJSON_CreateObject();
+        cJSON *rows = cJSON_AddArrayToObject(sec, "rows");
+        cJSON_ArrayForEach(b, buttons)
+        {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "id", sb__str(b, "payload"));
+            cJSON_AddStringToObject(r, "title", sb__str(b, "title"));
+            cJSON_AddItemToArray(rows, r);
+        }
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(action, "sections"), sec);
+    }
+}
+
+static void card_text(sb_buf_t *t, const cJSON *card)
+{
+    sb_buf_puts(t, sb__str(card, "title"));
+    if (sb__str(card, "subtitle")[0])
+        sb_buf_printf(t, "\n%s", sb__str(card, "subtitle"));
+    if (sb__str(card, "itemUrl")[0])
+        sb_buf_printf(t, "\n%s", sb__str(card, "itemUrl"));
+    sb_buf_putc(t, '\0');
+}
+
+/* One part's body (render.c's order): the text (interactive with its buttons), each attachment
+ * as a media message, each card as an interactive message with its image as the header, or an
+ * image with a caption, or a text. */
+static int wa_part(const sb_send_t *s, cJSON *body, bool *more)
+{
+    *more = false;
+    if (!s->content) {
+        cJSON_AddStringToObject(body, "type", "text");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "text"), "body", s->text);
+        return 0;
+    }
+    sb__part_t p;
+    if (sb__content_part(s->content, s->part, &p) < 0)
+        return -ERANGE;
+    *more = p.more;
+    if (p.kind == SB_PART_TEXT) {
+        if (s->content->buttons) {
+            interactive(body, s->content->text, s->content->buttons, NULL);
+        } else {
+            cJSON_AddStringToObject(body, "type", "text");
+            cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "text"), "body", s->content->text);
+        }
+    } else if (p.kind == SB_PART_ATTACHMENT) {
+        const char *type = sb__str(p.item, "type");
+        const char *kind = strcmp(type, "file") == 0 ? "document" : type;
+        cJSON_AddStringToObject(body, "type", kind);
+        cJSON *m = cJSON_AddObjectToObject(body, kind);
+        cJSON_AddStringToObject(m, "link", sb__str(p.item, "url"));
+        const char *name = sb__str(p.item, "name");
+        if (name[0] && strcmp(kind, "document") == 0)
+            cJSON_AddStringToObject(m, "filename", name);
+        else if (name[0] && strcmp(kind, "audio") != 0) /* audio takes no caption */
+            cJSON_AddStringToObject(m, "caption", name);
+    } else {
+        sb_buf_t t;
+        sb_buf_init(&t, 8192);
+        card_text(&t, p.item);
+        const cJSON *bs = cJSON_GetObjectItemCaseSensitive(p.item, "buttons");
+        const char *img = sb__str(p.item, "imageUrl");
+        if (cJSON_GetArraySize(bs)) {
+            interactive(body, t.data, bs, img);
+        } else if (img[0]) {
+            cJSON_AddStringToObject(body, "type", "image");
+            cJSON *m = cJSON_AddObjectToObject(body, "image");
+            cJSON_AddStringToObject(m, "link", img);
+            cJSON_AddStringToObject(m, "caption", t.data);
+        } else {
+            cJSON_AddStringToObject(body, "type", "text");
+            cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "text"), "body", t.data);
+        }
+        sb_buf_free(&t);
+    }
+    return 0;
+}
+
+/* One set of buttons as one interactive message: all replies (3 as buttons, up to 10 as a
+ * list) or one link; path names them ("buttons", "cards[0].buttons"). */
+static int wa_buttons_check(const cJSON *buttons, const char *path, const char *body, sb_verr_t *e)
+{
+    int postbacks, links;
+    sb__button_counts(buttons, &postbacks, &links);
+    if (!postbacks && !links)
+        return 0;
+    if (links && postbacks)
+        return sb_verr_set(e, path, "'%s': WhatsApp cannot mix link and reply buttons in one message", path);
+    if (links > 1)
+        return sb_verr_set(e, path, "'%s': WhatsApp allows one link button per message", path);
+    if (postbacks > WA_LIST_ROWS_MAX)
+        return sb_verr_set(e, path, "'%s': WhatsApp allows at most %d reply choices", path, WA_LIST_ROWS_MAX);
+    if (sb_utf8_chars(body, strlen(body)) > WA_BODY_MAX) {
+        char f[48];
+        snprintf(f, sizeof(f), "%s", strcmp(path, "buttons") == 0 ? "text" : path);
+        return sb_verr_set(e, f, "'%s': WhatsApp allows at most %d characters with buttons", f, WA_BODY_MAX);
+    }
+    size_t title_max = links ? WA_CTA_TEXT_MAX : postbacks <= WA_REPLY_BUTTONS_MAX ? WA_REPLY_TITLE_MAX : WA_ROW_TITLE_MAX;
+    size_t id_max = postbacks <= WA_REPLY_BUTTONS_MAX ? WA_REPLY_ID_MAX : WA_ROW_ID_MAX;
+    int i = 0;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, buttons)
+    {
+        const char *t = sb__str(b, "title"), *id = sb__str(b, "payload");
+        char f[64];
+        if (sb_utf8_chars(t, strlen(t)) > title_max) {
+            snprintf(f, sizeof(f), "%s[%d].title", path, i);
+            return sb_verr_set(e, f, "'%s': WhatsApp allows at most %zu characters here", f, title_max);
+        }
+        if (sb_utf8_chars(id, strlen(id)) > id_max) {
+            snprintf(f, sizeof(f), "%s[%d].payload", path, i);
+            return sb_verr_set(e, f, "'%s': WhatsApp allows at most %zu characters here", f, id_max);
+        }
+        i++;
+    }
+    return 0;
+}
+
+static int wa_content_check(const sb_content_t *c, sb_verr_t *e)
+{
+    if (wa_buttons_check(c->buttons, "buttons", c->text ? c->text : "", e) < 0)
+        return -EINVAL;
+    int k = 0;
+    const cJSON *card;
+    cJSON_ArrayForEach(card, c->cards)
+    {
+        char path[32];
+        snprintf(path, sizeof(path), "cards[%d].buttons", k++);
+        sb_buf_t t;
+        sb_buf_init(&t, 8192);
+        card_text(&t, card);
+        int rc = wa_buttons_check(cJSON_GetObjectItemCaseSensitive(card, "buttons"), path, t.data, e);
+        sb_buf_free(&t);
+        if (rc < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
 static int wa_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON *chcfg, const char *bearer,
                          sb_send_draft_t *d, char *err, size_t errlen)
 {
@@ -216,9 +413,10 @@ static int wa_send_build(const sb_config_t *cfg, const sb_send_t *s, const cJSON
     cJSON_AddStringToObject(d->body, "messaging_product", "whatsapp");
     cJSON_AddStringToObject(d->body, "recipient_type", "individual");
     cJSON_AddStringToObject(d->body, "to", s->chat);
-    cJSON_AddStringToObject(d->body, "type", "text");
-    cJSON *t = cJSON_AddObjectToObject(d->body, "text");
-    cJSON_AddStringToObject(t, "body", s->text);
+    if (wa_part(s, d->body, &d->more) < 0) {
+        snprintf(err, errlen, "the message has no part %u", s->part);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -264,6 +462,7 @@ const sb_platform_t sb__platform_whatsapp = {
     .parse_handshake = wa_parse_handshake,
     .verify = wa_verify,
     .send_build = wa_send_build,
+    .content_check = wa_content_check,
     .send_result = wa_send_result,
     .secrets = secrets,
     .config_check = wa_config_check,

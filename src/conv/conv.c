@@ -11,7 +11,6 @@
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/text.h"
-#include "switchboard/validate.h"
 
 /* The members of o, without its braces: "a":1,"b":2 */
 static char *members(cJSON *o)
@@ -23,24 +22,14 @@ static char *members(cJSON *o)
     return s;
 }
 
-static void add_text(cJSON *o, const char *text)
-{
-    if (text)
-        cJSON_AddStringToObject(o, "text", text);
-    else
-        cJSON_AddNullToObject(o, "text");
-}
-
-void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const char *text,
-                 const cJSON *attachments, const char *platform_id)
+void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const sb_content_t *c,
+                 const char *platform_id)
 {
     sb_uuid4(m->id);
-    cJSON *a = attachments ? cJSON_Duplicate(attachments, 1) : cJSON_CreateArray();
     cJSON *mt = cJSON_CreateObject();
     cJSON_AddStringToObject(mt, "id", m->id);
     cJSON_AddStringToObject(mt, "direction", direction);
-    add_text(mt, text);
-    cJSON_AddItemToObject(mt, "attachments", cJSON_Duplicate(a, 1));
+    sb_content_add(mt, c, true);
     cJSON_AddStringToObject(mt, "createdAt", cx->rfc);
     if (platform_id)
         cJSON_AddStringToObject(mt, "platformMessageId", platform_id);
@@ -50,9 +39,10 @@ void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, co
     cJSON *et = cJSON_CreateObject();
     cJSON_AddStringToObject(et, "message_id", m->id);
     cJSON_AddStringToObject(et, "direction", direction);
-    add_text(et, text);
-    cJSON_AddItemToObject(et, "attachments", a);
-    cJSON_AddStringToObject(et, "content_type", text ? "messageText" : "messageAttachment");
+    sb_content_add(et, c, true);
+    cJSON_AddStringToObject(et, "content_type", c->postback ? "messagePostback"
+                                                : c->text   ? "messageText"
+                                                            : "messageAttachment");
     cJSON_AddStringToObject(et, "created_at", cx->rfc);
     if (platform_id)
         cJSON_AddStringToObject(et, "platform_message_id", platform_id);
@@ -65,61 +55,6 @@ void sb_msg_free(sb_msg_t *m)
     cJSON_free(m->mtail);
     cJSON_free(m->etail);
     m->mtail = m->etail = NULL;
-}
-
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-            return false;
-    return true;
-}
-
-int sb_msg_validate(const cJSON *body, const cJSON **text, const cJSON **attachments, struct sb_verr *e)
-{
-    *attachments = NULL;
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "attachments");
-    if (a && !cJSON_IsNull(a)) {
-        if (!cJSON_IsArray(a))
-            return sb_verr_set(e, "attachments", "'attachments' must be an array");
-        int n = cJSON_GetArraySize(a);
-        if (n > SB_MSG_ATTACHMENTS_MAX)
-            return sb_verr_set(e, "attachments", "at most %d attachments", SB_MSG_ATTACHMENTS_MAX);
-        static const char *const allowed[] = {"url", "name", "contentType", NULL};
-        int i = 0;
-        const cJSON *it;
-        cJSON_ArrayForEach(it, a)
-        {
-            char path[32];
-            snprintf(path, sizeof(path), "attachments[%d]", i++);
-            const cJSON *v;
-            if (!cJSON_IsObject(it))
-                return sb_verr_set(e, path, "'%s' must be an object", path);
-            if (sb_v_only(it, allowed, path, e) < 0 || sb_v_url(it, "url", path, true, false, &v, e) < 0 ||
-                sb_v_string(it, "name", path, false, 1, 255, &v, e) < 0 ||
-                sb_v_string(it, "contentType", path, false, 1, 127, &v, e) < 0)
-                return -EINVAL;
-        }
-        if (n > 0)
-            *attachments = a;
-    }
-    *text = NULL;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "text");
-    if (t && cJSON_IsNull(t) && *attachments)
-        return 0;
-    if (sb_v_string(body, "text", NULL, *attachments == NULL, 1, SIZE_MAX, text, e) < 0)
-        return -EINVAL;
-    if (*text) {
-        const char *s = (*text)->valuestring;
-        if (sb_utf8_chars(s, strlen(s)) > SB_MSG_TEXT_MAX)
-            return sb_verr_set(e, "text", "'text' is longer than %d characters", SB_MSG_TEXT_MAX);
-        if (blank(s)) {
-            if (!*attachments)
-                return sb_verr_set(e, "text", "'text' is empty");
-            *text = NULL;
-        }
-    }
-    return 0;
 }
 
 cJSON *sb_conv_json(const redisReply *h)
@@ -147,27 +82,36 @@ cJSON *sb_conv_json(const redisReply *h)
 }
 
 int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *conv_id,
-                  const char *sender_json, const char *text, const cJSON *attachments, const char *once_key,
+                  const char *sender_json, const sb_content_t *c, const char *unfit, const char *once_key,
                   sb_store_cb cb, void *data)
 {
     sb_event_cx_t cx;
     sb_event_cx_init(&cx, cfg);
     sb_msg_t m;
-    sb_msg_init(&m, &cx, "out", text, attachments, NULL);
-    /* what a platform chat shows: the text, then each attachment's link on a line of its own */
+    sb_msg_init(&m, &cx, "out", c, NULL);
+    /* what a plain-text chat shows: the text, then each attachment's link on a line of its own */
     sb_buf_t tx;
     sb_buf_init(&tx, 64 * 1024); /* 4096 characters and 10 URLs */
-    sb_buf_puts(&tx, text ? text : "");
+    sb_buf_puts(&tx, c->text ? c->text : "");
     const cJSON *at;
-    cJSON_ArrayForEach(at, attachments)
+    cJSON_ArrayForEach(at, c->attachments)
     {
         sb_buf_puts(&tx, tx.len ? "\n" : "");
         sb_buf_puts(&tx, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at, "url")));
     }
     sb_buf_putc(&tx, '\0');
+    /* the content for the platform's own rendering (send entries, docs/messages.md) */
+    char *rich = NULL;
+    if (sb_content_rich(c)) {
+        cJSON *o = cJSON_CreateObject();
+        sb_content_add(o, c, true);
+        rich = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    }
     const char *argv[] = {cx.json, tenant_id, conv_id, m.id, sender_json, m.mtail, m.etail, once_key ? once_key : "",
-                          tx.data};
+                          tx.data, rich ? rich : "", unfit ? unfit : ""};
     int rc = sb_store_eval(st, &sb_script_conv_reply, 0, SB_ARRAY_SIZE(argv), argv, NULL, cb, data);
+    cJSON_free(rich);
     sb_buf_free(&tx);
     sb_msg_free(&m);
     sb_event_cx_free(&cx);

@@ -189,3 +189,20 @@ int sb_v_only(const cJSON *obj, const char *const *allowed, const char *path, sb
     }
     return 0;
 }
+
+bool sb_prefixed_key_id(const char *key, size_t len, const char prefix[5], char id[37])
+{
+    /* prefix (4) + 36 (uuid) + _ + 43 (32 random bytes, base64url) */
+    if (len != 4 + 36 + 1 + 43 || memcmp(key, prefix, 4) != 0 || key[40] != '_')
+        return false;
+    if (!sb_uuid_valid(key + 4, 36))
+        return false;
+    for (size_t i = 41; i < len; i++) {
+        char c = key[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    }
+    memcpy(id, key + 4, 36);
+    id[36] = '\0';
+    return true;
+}

@@ -19,6 +19,8 @@ void sb__attempt_free(sb__attempt_t *a)
     void *done_data = a->done_data;
     cJSON_Delete(a->dj);
     cJSON_Delete(a->chrec);
+    cJSON_Delete(a->rich);
+    cJSON_Delete(a->part_cfg);
     sb_free(a->shown_url);
     sb_free(a->resp_body);
     sb_free(a);

@@ -14,6 +14,7 @@
 #include "switchboard/channels.h"
 #include "switchboard/delivery.h"
 #include "switchboard/jobs.h"
+#include "switchboard/conv.h"
 #include "switchboard/outcome.h"
 
 #define SB__RESPONSE_EXCERPT_CHARS 4096
@@ -78,6 +79,11 @@ struct sb__attempt {
     char seq[24];
     sb_send_t snd;
     cJSON *chrec;                   /* the channel binding, while a Teams token is fetched */
+    /* rich content (entry "rm", docs/messages.md) and the part being sent (entry "pt"): a
+     * message some platform sends in several requests goes out part after part in one attempt */
+    cJSON *rich, *part_cfg; /* the parsed content; the channel config kept for the next part */
+    sb_content_t content;   /* a view of rich */
+    bool more;              /* the part in flight is not the last */
     char *shown_url;                /* the URL as records show it; a->url points here once built */
     char err[SB_OUTCOME_ERROR_MAX]; /* a send's final error */
     unsigned timeout_ms;

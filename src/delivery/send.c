@@ -14,6 +14,8 @@
 #include "engine.h"
 #include "switchboard/alloc.h"
 #include "switchboard/conv.h"
+#include "switchboard/json.h"
+#include "switchboard/platform.h"
 #include "switchboard/text.h"
 
 static void on_send_recorded(sb_store_t *st, redisReply *reply, void *data)
@@ -32,9 +34,33 @@ static void on_send_recorded(sb_store_t *st, redisReply *reply, void *data)
 
 /* The final verdict of a send is written into the message first (and message_sent emitted for
  * an accepted one), then the delivery is recorded. */
+static void send_request(sb__attempt_t *a, const cJSON *chcfg, const char *bearer);
+
+/* A part accepted and another to send (a platform that takes rich content in several
+ * requests): the entry remembers the next part, so a retry or a takeover goes on from there
+ * (a part accepted whose acceptance was not recorded is sent again: at least once), and the
+ * first part's platform id is the message's. */
+static void send_next_part(sb__attempt_t *a, const char *pmid)
+{
+    a->snd.part++;
+    cJSON_DeleteItemFromObjectCaseSensitive(a->dj, "pt");
+    cJSON_AddNumberToObject(a->dj, "pt", a->snd.part);
+    if (pmid && pmid[0] && !cJSON_GetObjectItemCaseSensitive(a->dj, "pm0"))
+        cJSON_AddStringToObject(a->dj, "pm0", pmid);
+    sb_free(a->resp_body);
+    a->resp_body = NULL;
+    send_request(a, a->part_cfg, NULL);
+}
+
 static void send_final(sb__attempt_t *a, bool sent, const char *pmid, const char *error)
 {
     sb_delivery_t *d = a->d;
+    if (sent && a->more) {
+        send_next_part(a, pmid);
+        return;
+    }
+    if (sent && sb__jstr(a->dj, "pm0"))
+        pmid = sb__jstr(a->dj, "pm0");
     if (!sent)
         snprintf(a->err, sizeof(a->err), "%s", error ? error : "");
     sb_event_cx_t cx;
@@ -121,6 +147,9 @@ static void send_request(sb__attempt_t *a, const cJSON *chcfg, const char *beare
     a->shown_url = r.shown_url;
     r.shown_url = NULL;
     a->url = a->shown_url;
+    a->more = r.more;
+    if (r.more && !a->part_cfg)
+        a->part_cfg = cJSON_Duplicate(chcfg, 1);
     sb_client_req_t cr = {r.url, "POST", r.headers, r.body, strlen(r.body), a->timeout_ms};
     int rc = sb_client_send(d->client, &cr, on_send_response, a);
     sb_send_req_free(&r);
@@ -227,6 +256,19 @@ static bool send_parse(sb__attempt_t *a)
     a->snd.service_url = sb__jstr(a->dj, "svc");
     a->snd.thread = sb__jstr(a->dj, "th");
     a->snd.text = sb__jstr(a->dj, "tx");
+    const char *rm = sb__jstr(a->dj, "rm");
+    if (rm) {
+        char jerr[SB_JSON_ERR_MAX];
+        a->rich = sb_json_parse(rm, strlen(rm), jerr);
+        if (!cJSON_IsObject(a->rich))
+            return false;
+        sb_content_view(&a->content, a->rich);
+        a->snd.content = &a->content;
+    }
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(a->dj, "pt");
+    if (pt && (!cJSON_IsNumber(pt) || pt->valuedouble < 0 || pt->valuedouble > 64))
+        return false;
+    a->snd.part = pt ? (unsigned)pt->valuedouble : 0;
     if (!cJSON_IsNumber(seq) || seq->valuedouble < 1 || seq->valuedouble > 9007199254740992.0)
         return false;
     snprintf(a->seq, sizeof(a->seq), "%.0f", seq->valuedouble);
@@ -237,11 +279,12 @@ static bool send_parse(sb__attempt_t *a)
 static void send_start(sb__attempt_t *a, const char *k_secret, const char *k_ep)
 {
     SB_UNUSED(k_secret); /* a send is not signed: the platform takes its own credential */
-    char k_ch[SB_KEY_MAX], k_tenant[SB_KEY_MAX];
+    char k_ch[SB_KEY_MAX], k_tenant[SB_KEY_MAX], k_apichat[SB_KEY_MAX];
     sb_key_tenant(k_ch, a->tenant, "channels");
     sb_key_tenant(k_tenant, a->tenant, "tenant");
-    const char *argv[] = {k_ch, k_ep, k_tenant, a->ch};
-    if (sb__d_eval(a->d, &sb_script_send_prepare, 3, 4, argv, on_send_prepared, a) < 0)
+    sb_key_tenant(k_apichat, a->tenant, "apichat");
+    const char *argv[] = {k_ch, k_ep, k_tenant, k_apichat, a->ch};
+    if (sb__d_eval(a->d, &sb_script_send_prepare, 4, 5, argv, on_send_prepared, a) < 0)
         sb__attempt_free(a);
 }
 

@@ -9,11 +9,13 @@
 
 #include "engine.h"
 #include "switchboard/alloc.h"
+#include "switchboard/channels.h"
 #include "switchboard/clock.h"
 #include "switchboard/conv.h"
 #include "switchboard/hash.h"
 #include "switchboard/json.h"
 #include "switchboard/text.h"
+#include "switchboard/validate.h"
 
 #define PREP_SLOTS  1024
 #define PREP_TTL_MS 1000 /* secrets and enabled state may be this stale: one script less per attempt */
@@ -51,22 +53,48 @@ static void webhook_forget(sb__attempt_t *a)
 
 /* ---------- the answer ---------- */
 
-/* The agent's answer (SPEC 6): a JSON object whose "reply" (or "message") is a non-empty
- * string. Returns it (to free), or NULL. */
-static char *agent_reply_text(const char *body, size_t len)
+/* The agent's answer (SPEC 6, docs/messages.md): a JSON object whose "reply" (or "message") is
+ * a non-empty string, or a content object {text, buttons, cards, attachments}. Returns 1 with c
+ * filled (sb_content_free; *o holds what c points into), 0 when the answer carries no reply,
+ * -EINVAL with e when its content object is invalid. */
+static int agent_reply(const char *body, size_t len, cJSON **o, sb_content_t *c, sb_verr_t *e)
 {
     char err[SB_JSON_ERR_MAX];
-    cJSON *o = sb_json_parse(body, len, err); /* an answer that fails it carries no reply */
-    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "reply"));
-    if (!t || !t[0])
-        t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "message"));
-    char *out = NULL;
-    if (t && t[0] && sb_utf8_valid(t, strlen(t))) {
-        out = sb_malloc(strlen(t) + 1);
-        sb_utf8_excerpt(t, strlen(t), SB_MSG_TEXT_MAX, out);
+    *o = sb_json_parse(body, len, err); /* an answer that fails it carries no reply */
+    const char *names[] = {"reply", "message"};
+    for (size_t k = 0; k < SB_ARRAY_SIZE(names); k++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(*o, names[k]);
+        const char *t = cJSON_GetStringValue(v);
+        if (t && t[0] && sb_utf8_valid(t, strlen(t))) {
+            /* a plain string: cut to the model's length (as it always was) */
+            char *cut = sb_malloc(strlen(t) + 1);
+            sb_utf8_excerpt(t, strlen(t), SB_MSG_TEXT_MAX, cut);
+            v = cJSON_CreateString(cut);
+            sb_free(cut);
+            cJSON_ReplaceItemInObjectCaseSensitive(*o, names[k], v);
+            sb_content_text(c, v->valuestring);
+            return 1;
+        }
+        if (cJSON_IsObject(v)) {
+            if (sb_content_parse(v, SB_CONTENT_RICH, NULL, c, e) < 0) {
+                char f[sizeof(e->field) + 8];
+                snprintf(f, sizeof(f), "%s.%s", names[k], e->field);
+                snprintf(e->field, sizeof(e->field), "%.*s", (int)sizeof(e->field) - 1, f);
+                return -EINVAL;
+            }
+            return 1;
+        }
     }
-    cJSON_Delete(o);
-    return out;
+    return 0;
+}
+
+/* An answer whose reply cannot be added: final (the same answer would come again). */
+static void reply_refused(sb__attempt_t *a, const char *field, const char *detail)
+{
+    char err[sizeof(((sb_verr_t *)0)->detail) + sizeof(((sb_verr_t *)0)->field) + 32];
+    snprintf(err, sizeof(err), "reply refused (%.95s): %.223s", field, detail);
+    a->outcome = SB_OUTCOME_FAILED;
+    sb__record_outcome(a, "dead", err, true, 0);
 }
 
 static void on_agent_reply_body(sb_store_t *st, redisReply *reply, void *data)
@@ -77,7 +105,10 @@ static void on_agent_reply_body(sb_store_t *st, redisReply *reply, void *data)
         sb__attempt_free(a); /* not recorded: the delivery is taken over and the reply added once */
         return;
     }
-    sb__record_outcome(a, "success", NULL, true, 0);
+    if (reply->elements == 3 && reply->element[0]->str && strcmp(reply->element[0]->str, "UNFIT") == 0)
+        reply_refused(a, reply->element[1]->str, reply->element[2]->str ? reply->element[2]->str : "");
+    else
+        sb__record_outcome(a, "success", NULL, true, 0);
 }
 
 static void on_agent_reply(sb_store_t *st, redisReply *reply, void *data)
@@ -90,9 +121,16 @@ static void on_agent_reply(sb_store_t *st, redisReply *reply, void *data)
 /* Success: an agent's answer may carry its reply, added before the delivery is recorded. */
 static void succeeded(sb__attempt_t *a, const sb_client_resp_t *resp)
 {
-    char *text = a->agent && a->conv ? agent_reply_text(resp->body, resp->body_len) : NULL;
-    if (!text) {
-        sb__record_outcome(a, "success", NULL, true, 0);
+    cJSON *o = NULL;
+    sb_content_t c;
+    sb_verr_t e;
+    int found = a->agent && a->conv ? agent_reply(resp->body, resp->body_len, &o, &c, &e) : 0;
+    if (found <= 0) {
+        cJSON_Delete(o);
+        if (found < 0)
+            reply_refused(a, e.field, e.detail);
+        else
+            sb__record_outcome(a, "success", NULL, true, 0);
         return;
     }
     /* Added before the delivery is acknowledged, keyed by the delivery id: a retry after a crash
@@ -100,9 +138,12 @@ static void succeeded(sb__attempt_t *a, const sb_client_resp_t *resp)
     char sender[96], once[64];
     snprintf(sender, sizeof(sender), "{\"type\":\"agent\",\"id\":\"%.40s\"}", a->agent);
     snprintf(once, sizeof(once), "reply:%.50s", a->id);
+    char *unfit = sb_content_unfit(&c);
     int rc = sb__d_pending(
-        a->d, sb_conv_reply(a->d->store, a->d->cfg, a->tenant, a->conv, sender, text, NULL, once, on_agent_reply, a));
-    sb_free(text);
+        a->d, sb_conv_reply(a->d->store, a->d->cfg, a->tenant, a->conv, sender, &c, unfit, once, on_agent_reply, a));
+    sb_free(unfit);
+    sb_content_free(&c);
+    cJSON_Delete(o);
     if (rc < 0)
         sb__attempt_free(a);
 }

@@ -354,6 +354,8 @@ static int on_resp_header_value(llhttp_t *l, const char *at, size_t len)
     if (p->in_ra && p->ra_len + len < sizeof(p->ra)) {
         memcpy(p->ra + p->ra_len, at, len);
         p->ra_len += len;
+    } else if (p->in_ra) {
+        p->ra_len = sizeof(p->ra); /* too long, however it arrives: not a Retry-After */
     }
     return 0;
 }
@@ -361,7 +363,7 @@ static int on_resp_header_value(llhttp_t *l, const char *at, size_t len)
 static int on_resp_header_value_complete(llhttp_t *l)
 {
     sb__resp_parser_t *p = l->data;
-    if (p->in_ra)
+    if (p->in_ra && p->ra_len < sizeof(p->ra))
         p->retry_after = sb_retry_after_parse(p->ra, p->ra_len, p->now_s());
     p->in_ra = false;
     return 0;
@@ -371,7 +373,7 @@ static int on_resp_headers_complete(llhttp_t *l)
 {
     sb__resp_parser_t *p = l->data;
     p->status = l->status_code;
-    return 0;
+    return p->status >= 100 ? 0 : -1; /* a status line of fewer than three digits: malformed */
 }
 
 static int on_resp_body(llhttp_t *l, const char *at, size_t len)
@@ -387,6 +389,12 @@ static int on_resp_body(llhttp_t *l, const char *at, size_t len)
 static int on_resp_complete(llhttp_t *l)
 {
     sb__resp_parser_t *p = l->data;
+    if (p->status >= 100 && p->status < 200 && p->status != 101) {
+        /* an interim answer (100 Continue, 103 Early Hints): the final one follows */
+        p->status = 0;
+        p->retry_after = -1;
+        return 0;
+    }
     p->complete = true;
     p->keep_alive = llhttp_should_keep_alive(l) != 0;
     return HPE_PAUSED;
@@ -443,7 +451,11 @@ int sb__resp_parser_feed(sb__resp_parser_t *p, const char *data, size_t len)
 
 bool sb__resp_parser_eof(sb__resp_parser_t *p)
 {
-    return llhttp_message_needs_eof(&p->llhttp) && llhttp_finish(&p->llhttp) == HPE_OK && p->complete;
+    if (!llhttp_message_needs_eof(&p->llhttp))
+        return false;
+    llhttp_errno_t e = llhttp_finish(&p->llhttp); /* completes it: on_resp_complete pauses */
+    p->keep_alive = false;
+    return (e == HPE_OK || e == HPE_PAUSED) && p->complete;
 }
 
 void sb__resp_parser_result(const sb__resp_parser_t *p, sb_client_resp_t *r)

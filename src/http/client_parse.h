@@ -49,9 +49,8 @@ void sb__resp_parser_restart(sb__resp_parser_t *p);
 /* Feeds bytes that follow those fed before. After SB__RESP_DONE or SB__RESP_ERROR, feed no more. */
 int sb__resp_parser_feed(sb__resp_parser_t *p, const char *data, size_t len);
 /* The peer closed the connection: true when that completed the response (a body that runs to
- * the end of the connection). With llhttp 8.1 it is never true: llhttp_finish returns the
- * HPE_PAUSED of on_resp_complete, so such a body ends the call with "connection closed before
- * a complete response" (docs/fuzzing.md, fuzz_client). */
+ * the end of the connection: HTTP/1.0, or neither Content-Length nor chunked). Interim 1xx
+ * answers are skipped (the final one follows); a status below 100 is malformed. */
 bool sb__resp_parser_eof(sb__resp_parser_t *p);
 /* What a call reports of the response: status, body (never NULL), body_total, retry_after_s. */
 void sb__resp_parser_result(const sb__resp_parser_t *p, sb_client_resp_t *r);

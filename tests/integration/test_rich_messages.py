@@ -278,9 +278,6 @@ def test_content_breaking_a_rule_is_400_naming_the_field(server, body, field):
     assert len(s.items()) == len(before)
 
 
-@pytest.mark.xfail(strict=True, reason="an unknown top-level member of a message (next to text, "
-                   "buttons, cards, attachments, postback; sender on the API route) is dropped "
-                   "and the message stored (201), not refused as docs/messages.md says")
 def test_unknown_top_level_member_is_refused(server):
     """docs/messages.md: "Members outside these are refused" (the API route also takes
     `sender`)."""

@@ -84,7 +84,7 @@ static void test_token_equal(void **state)
 static void test_table(void **state)
 {
     (void)state;
-    static const char *const types[] = {"slack", "teams", "telegram", "whatsapp"};
+    static const char *const types[] = {"apichat", "slack", "teams", "telegram", "whatsapp"};
     size_t i = 0;
     for (const sb_platform_t *p; (p = sb_platform_at(i)) != NULL; i++) {
         assert_true(i < sizeof(types) / sizeof(types[0]));
@@ -99,9 +99,11 @@ static void test_table(void **state)
         assert_non_null(p->config_check);
         assert_non_null(p->binding_fields);
     }
-    assert_int_equal(i, 4);
+    assert_int_equal(i, 5);
     assert_null(sb_platform_find("Slack"));
-    assert_null(sb_platform_find("apichat"));
+    assert_true(sb_platform_find("apichat")->per_tenant); /* one per workspace, found by its tenant */
+    assert_false(sb_platform_find("slack")->per_tenant);
+    assert_non_null(sb_platform_find("apichat")->send_sign);
     assert_null(sb_platform_find(""));
     assert_null(sb_platform_find(NULL));
     /* only WhatsApp has a subscription check of its own; Meta keeps event ids 7 days */

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "../../src/http/client_parse.h"
 #include "switchboard/client.h"
 
 static bool allowed(const char *ip, const char *allow)
@@ -103,6 +104,70 @@ static void test_retry_after(void **state)
     assert_int_equal(sb_retry_after_parse(bad, strlen(bad), 0), -1);
 }
 
+static int64_t fixed_now(void)
+{
+    return 1700000000;
+}
+
+/* The response parser (src/http/client_parse.h) on whole responses: status, body, keep-alive. */
+static int parse(const char *raw, bool close_after, sb_client_resp_t *r, bool *keep)
+{
+    sb__resp_parser_t p;
+    sb__resp_parser_init(&p, 1024, fixed_now);
+    int rc = sb__resp_parser_feed(&p, raw, strlen(raw));
+    if (rc == SB__RESP_MORE && close_after && sb__resp_parser_eof(&p))
+        rc = SB__RESP_DONE;
+    sb__resp_parser_result(&p, r);
+    static char body[1100];
+    snprintf(body, sizeof(body), "%.*s", (int)r->body_len, r->body);
+    r->body = body;
+    *keep = p.keep_alive;
+    sb__resp_parser_free(&p);
+    return rc;
+}
+
+static void test_response_parser(void **state)
+{
+    (void)state;
+    sb_client_resp_t r;
+    bool keep;
+    assert_int_equal(parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false, &r, &keep), SB__RESP_DONE);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok");
+    assert_true(keep);
+    /* a body that runs to the end of the connection is complete when the peer closes */
+    assert_int_equal(parse("HTTP/1.0 200 OK\r\n\r\nall of it", true, &r, &keep), SB__RESP_DONE);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "all of it");
+    assert_false(keep);
+    assert_int_equal(parse("HTTP/1.1 202 Accepted\r\nConnection: close\r\n\r\n{}", true, &r, &keep), SB__RESP_DONE);
+    assert_string_equal(r.body, "{}");
+    /* ... and not before */
+    assert_int_equal(parse("HTTP/1.0 200 OK\r\n\r\npart", false, &r, &keep), SB__RESP_MORE);
+    /* interim answers are skipped: the final one is the call's */
+    assert_int_equal(parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                           "HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n",
+                           false, &r, &keep),
+                     SB__RESP_DONE);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.retry_after_s, 7);
+    /* a status of fewer than three digits is malformed */
+    assert_int_equal(parse("HTTP/1.1 0 X\r\nContent-Length: 0\r\n\r\n", false, &r, &keep), SB__RESP_ERROR);
+    /* a Retry-After too long to be one is ignored however the bytes arrive */
+    char raw[256];
+    snprintf(raw, sizeof(raw), "HTTP/1.1 429 No\r\nRetry-After: 120%70s\r\nContent-Length: 0\r\n\r\n", "");
+    assert_int_equal(parse(raw, false, &r, &keep), SB__RESP_DONE);
+    assert_int_equal(r.retry_after_s, -1);
+    sb__resp_parser_t p;
+    sb__resp_parser_init(&p, 1024, fixed_now);
+    size_t cut = strlen("HTTP/1.1 429 No\r\nRetry-After: 120");
+    assert_int_equal(sb__resp_parser_feed(&p, raw, cut), SB__RESP_MORE);
+    assert_int_equal(sb__resp_parser_feed(&p, raw + cut, strlen(raw) - cut), SB__RESP_DONE);
+    sb__resp_parser_result(&p, &r);
+    assert_int_equal(r.retry_after_s, -1);
+    sb__resp_parser_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_ssrf_allows_public),
         cmocka_unit_test(test_ssrf_allow_list_opens_ranges),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_response_parser),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,13 +5,19 @@
 -- follows once the platform accepted it (conv_sent).
 -- ARGV: cx JSON, tenant id, conversation id, message id, sender JSON, mtail, etail, once key
 -- ('' = none: otherwise a second call with the same key changes nothing), text for the platform
--- -> {'NOCONV'} | {'DUP'} | {'OK', message JSON}
+-- (plain), content JSON for the platform's rendering ('' = text only), the platforms that cannot
+-- show the content ('' or a JSON object {channel type: {field, detail}})
+-- -> {'NOCONV'} | {'DUP'} | {'UNFIT', field, detail} | {'OK', message JSON}
 -- uses: emit conv
 local cx = cjson.decode(ARGV[1])
 local tp = 'sb:{t:' .. ARGV[2] .. '}:'
 local h = redis.call('HMGET', tp .. 'conv:' .. ARGV[3], 'channel', 'channelId', 'chatId', 'status', 'agentId',
   'serviceUrl', 'thread')
 if not h[1] then return {'NOCONV'} end
+if ARGV[11] ~= '' then
+  local bad = cjson.decode(ARGV[11])[h[1]]
+  if bad then return {'UNFIT', bad.field, bad.detail} end
+end
 if ARGV[8] ~= '' and not redis.call('SET', tp .. 'once:' .. ARGV[8], '1', 'NX', 'EX', 604800) then
   return {'DUP'}
 end
@@ -25,7 +31,7 @@ local seq, mj, data = conv_append(cx, ARGV[2], ARGV[3], c, nil, ARGV[5], ARGV[6]
 local pk = 'send:' .. ARGV[2] .. ':' .. c.channelId
 local d = {id = 'snd_' .. ARGV[4], t = ARGV[2], k = 'send', ev = 'message_sent', pf = c.channel,
   ch = c.channelId, chat = c.chatId, svc = h[6] or '', th = h[7] or '', cid = ARGV[3], mid = ARGV[4], seq = seq,
-  tx = ARGV[9],
+  tx = ARGV[9], rm = ARGV[10] ~= '' and ARGV[10] or nil,
   ed = data, url = 'send:' .. c.channel, ep = string.sub(redis.sha1hex(pk), 1, 16), body = '',
   to = 10000, n = 0, ca = cx.now, pk = pk}
 redis.call('RPUSH', 'sb:pace:' .. pk .. ':q', cjson.encode(d))
