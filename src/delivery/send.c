@@ -32,8 +32,6 @@ static void on_send_recorded(sb_store_t *st, redisReply *reply, void *data)
     sb__d_called_back(d);
 }
 
-/* The final verdict of a send is written into the message first (and message_sent emitted for
- * an accepted one), then the delivery is recorded. */
 static void send_request(sb__attempt_t *a, const cJSON *chcfg, const char *bearer);
 
 /* A part accepted and another to send (a platform that takes rich content in several
@@ -52,6 +50,8 @@ static void send_next_part(sb__attempt_t *a, const char *pmid)
     send_request(a, a->part_cfg, NULL);
 }
 
+/* The final verdict of a send is written into the message first (and message_sent emitted for
+ * an accepted one), then the delivery is recorded. */
 static void send_final(sb__attempt_t *a, bool sent, const char *pmid, const char *error)
 {
     sb_delivery_t *d = a->d;
