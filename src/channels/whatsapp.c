@@ -54,8 +54,228 @@ static int change_binding(sb_inbound_t *in, const cJSON *v, const char *waba)
     return bi;
 }
 
-/* One message of a change: text messages are stored, other types (media, reactions, ...)
- * acknowledged. */
+/* ---------- inbound media and clicks (docs/messages.md "Inbound: media and clicks") ---------- */
+
+#define WA_MEDIA_ID_MAX 512 /* the model's attachment mediaId */
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+            return false;
+    return true;
+}
+
+/* The content object c as the message's content, in the request's memory (c is freed). */
+static void set_content(sb_inbound_t *in, sb_in_msg_t *x, cJSON *c)
+{
+    char *s = cJSON_PrintUnformatted(c);
+    x->content = sb__in_strdup(in, s);
+    cJSON_free(s);
+    cJSON_Delete(c);
+}
+
+/* m's object member of the message's type ("image": {...}): NULL with -EINVAL set when it is
+ * not an object. */
+static const cJSON *type_object(sb_inbound_t *in, const cJSON *m, const char *type)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(m, type);
+    if (!cJSON_IsObject(o)) {
+        char f[64];
+        snprintf(f, sizeof(f), "messages.%s", type);
+        sb__in_fail(in, -EINVAL, f, "'%s' must be an object", f);
+        return NULL;
+    }
+    return o;
+}
+
+/* A string member of o that the content may do without: NULL when absent, empty or longer than
+ * max bytes; -EINVAL naming messages.<type>.<name> when it is not a string. */
+static int optional_str(sb_inbound_t *in, const cJSON *o, const char *type, const char *name, size_t max,
+                        const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v)) {
+        char f[64];
+        snprintf(f, sizeof(f), "messages.%s.%s", type, name);
+        return sb__in_fail(in, -EINVAL, f, "'%s' must be a string", f);
+    }
+    if (v->valuestring[0] && strlen(v->valuestring) <= max)
+        *out = v->valuestring;
+    return 0;
+}
+
+/* image, video, audio, document, sticker: {id, mime_type, caption?, filename?} -> an attachment
+ * by its media id (the URL takes a Graph API call with the access token), the caption as the
+ * text. A sticker is an image (WebP). */
+static int media_message(sb_inbound_t *in, const cJSON *m, const char *type, const char *kind, sb_in_msg_t *x)
+{
+    const cJSON *o = type_object(in, m, type);
+    if (!o)
+        return -EINVAL;
+    char f[64];
+    snprintf(f, sizeof(f), "messages.%s.id", type);
+    const char *id, *mime, *filename;
+    const cJSON *id_v = cJSON_GetObjectItemCaseSensitive(o, "id");
+    if (!cJSON_IsString(id_v) || !id_v->valuestring[0] || strlen(id_v->valuestring) > WA_MEDIA_ID_MAX)
+        return sb__in_fail(in, -EINVAL, f, "'%s' must be a media id of at most %d bytes", f, WA_MEDIA_ID_MAX);
+    id = id_v->valuestring;
+    if (optional_str(in, o, type, "mime_type", 127, &mime) < 0 ||
+        optional_str(in, o, type, "filename", 255, &filename) < 0)
+        return -EINVAL;
+    const cJSON *cap = cJSON_GetObjectItemCaseSensitive(o, "caption");
+    snprintf(f, sizeof(f), "messages.%s.caption", type);
+    if (cap && !cJSON_IsString(cap))
+        return sb__in_fail(in, -EINVAL, f, "'%s' must be a string", f);
+    if (cap && !blank(cap->valuestring) && sb__in_text(in, o, "caption", f, &x->text) < 0)
+        return -EINVAL; /* a blank caption is no text */
+    cJSON *c = cJSON_CreateObject();
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "type", kind);
+    cJSON_AddStringToObject(a, "mediaId", id);
+    if (filename)
+        cJSON_AddStringToObject(a, "name", filename);
+    if (mime)
+        cJSON_AddStringToObject(a, "contentType", mime);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "attachments"), a);
+    set_content(in, x, c);
+    return 1;
+}
+
+/* A click: the postback {title, payload} of the model. A title that the model cannot hold (blank,
+ * over its 80 characters) is left out; a payload over its 1,000 is refused (field). */
+static int click(sb_inbound_t *in, sb_in_msg_t *x, const char *title, const char *payload, const char *field)
+{
+    if (!payload || blank(payload) || sb_utf8_chars(payload, strlen(payload)) > SB_BUTTON_PAYLOAD_MAX)
+        return sb__in_fail(in, -EINVAL, field, "'%s' must be a non-empty string of at most %d characters", field,
+                           SB_BUTTON_PAYLOAD_MAX);
+    cJSON *c = cJSON_CreateObject();
+    cJSON *p = cJSON_AddObjectToObject(c, "postback");
+    if (title && !blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
+        cJSON_AddStringToObject(p, "title", title);
+    cJSON_AddStringToObject(p, "payload", payload);
+    set_content(in, x, c);
+    return 1;
+}
+
+/* interactive: {type: button_reply | list_reply, <type>: {id, title}} -> postback {title,
+ * payload: id}; other replies (flows' nfm_reply) are not stored. */
+static int interactive_reply(sb_inbound_t *in, const cJSON *m, sb_in_msg_t *x)
+{
+    const cJSON *o = type_object(in, m, "interactive");
+    if (!o)
+        return -EINVAL;
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
+    if (!kind || (strcmp(kind, "button_reply") != 0 && strcmp(kind, "list_reply") != 0))
+        return 0;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, kind);
+    char f[64];
+    snprintf(f, sizeof(f), "messages.interactive.%s", kind);
+    if (!cJSON_IsObject(r))
+        return sb__in_fail(in, -EINVAL, f, "'%s' must be an object", f);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id"), *title = cJSON_GetObjectItemCaseSensitive(r, "title");
+    if (title && !cJSON_IsString(title)) {
+        snprintf(f, sizeof(f), "messages.interactive.%s.title", kind);
+        return sb__in_fail(in, -EINVAL, f, "'%s' must be a string", f);
+    }
+    snprintf(f, sizeof(f), "messages.interactive.%s.id", kind);
+    return click(in, x, cJSON_GetStringValue(title), cJSON_GetStringValue(id), f);
+}
+
+/* button (a template's quick reply): {payload, text} -> postback {title: text, payload}. */
+static int button_reply(sb_inbound_t *in, const cJSON *m, sb_in_msg_t *x)
+{
+    const cJSON *o = type_object(in, m, "button");
+    if (!o)
+        return -EINVAL;
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
+    if (text && !cJSON_IsString(text))
+        return sb__in_fail(in, -EINVAL, "messages.button.text", "'messages.button.text' must be a string");
+    return click(in, x, cJSON_GetStringValue(text),
+                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "payload")), "messages.button.payload");
+}
+
+/* A coordinate with six decimals (about 0.1 m), trailing zeros left out. */
+static void put_coord(sb_buf_t *b, double v)
+{
+    char s[32];
+    int n = snprintf(s, sizeof(s), "%.6f", v);
+    while (n > 0 && s[n - 1] == '0')
+        n--;
+    if (n > 0 && s[n - 1] == '.')
+        n--;
+    sb_buf_printf(b, "%.*s", n, s);
+}
+
+/* location: {latitude, longitude, name?, address?} has no file: it becomes the text
+ * "📍 <name>, <address> https://maps.google.com/?q=<lat>,<lng>". */
+static int location(sb_inbound_t *in, const cJSON *m, sb_in_msg_t *x)
+{
+    const cJSON *o = type_object(in, m, "location");
+    if (!o)
+        return -EINVAL;
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(o, "latitude"),
+                *lng = cJSON_GetObjectItemCaseSensitive(o, "longitude");
+    if (!cJSON_IsNumber(lat) || !(lat->valuedouble >= -90 && lat->valuedouble <= 90))
+        return sb__in_fail(in, -EINVAL, "messages.location.latitude",
+                           "'messages.location.latitude' must be a number from -90 to 90");
+    if (!cJSON_IsNumber(lng) || !(lng->valuedouble >= -180 && lng->valuedouble <= 180))
+        return sb__in_fail(in, -EINVAL, "messages.location.longitude",
+                           "'messages.location.longitude' must be a number from -180 to 180");
+    const char *name, *address;
+    if (optional_str(in, o, "location", "name", 1000, &name) < 0 ||
+        optional_str(in, o, "location", "address", 1000, &address) < 0)
+        return -EINVAL;
+    sb_buf_t t;
+    sb_buf_init(&t, 4096);
+    sb_buf_puts(&t, "\xF0\x9F\x93\x8D "); /* U+1F4CD ROUND PUSHPIN */
+    if (name)
+        sb_buf_printf(&t, "%s%s", name, address ? ", " : " ");
+    if (address)
+        sb_buf_printf(&t, "%s ", address);
+    sb_buf_puts(&t, "https://maps.google.com/?q=");
+    put_coord(&t, lat->valuedouble);
+    sb_buf_putc(&t, ',');
+    put_coord(&t, lng->valuedouble);
+    sb_buf_putc(&t, '\0');
+    x->text = sb__in_strdup(in, t.data);
+    sb_buf_free(&t);
+    return 1;
+}
+
+/* What a message of its type holds: 1 with x->text and/or x->content set, 0 for a type that is
+ * acknowledged and not stored (reactions, contacts, orders, system messages, unsupported ones). */
+static int message_content(sb_inbound_t *in, const cJSON *m, const char *type, sb_in_msg_t *x)
+{
+    static const char *const media[][2] = {
+        {"image", "image"}, {"video", "video"}, {"audio", "audio"}, {"document", "file"}, {"sticker", "image"}};
+    if (strcmp(type, "text") == 0) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "text");
+        if (!cJSON_IsObject(t))
+            return sb__in_fail(in, -EINVAL, "messages.text", "'messages.text' must be an object");
+        if (sb__in_text(in, t, "body", "messages.text.body", &x->text) < 0)
+            return -EINVAL;
+        if (!x->text)
+            return sb__in_fail(in, -EINVAL, "messages.text.body", "'messages.text.body' is required");
+        return 1;
+    }
+    for (size_t k = 0; k < SB_ARRAY_SIZE(media); k++)
+        if (strcmp(type, media[k][0]) == 0)
+            return media_message(in, m, media[k][0], media[k][1], x);
+    if (strcmp(type, "interactive") == 0)
+        return interactive_reply(in, m, x);
+    if (strcmp(type, "button") == 0)
+        return button_reply(in, m, x);
+    if (strcmp(type, "location") == 0)
+        return location(in, m, x);
+    return 0;
+}
+
+/* One message of a change: text, media, locations and clicks are stored, other types
+ * (reactions, contacts, ...) acknowledged. */
 static int parse_message(sb_inbound_t *in, const cJSON *m, const cJSON *contacts, int bi)
 {
     if (in->nmsgs == WA_MAX_MESSAGES)
@@ -70,15 +290,9 @@ static int parse_message(sb_inbound_t *in, const cJSON *m, const cJSON *contacts
         return -EINVAL;
     if (!x.event_id || !x.from)
         return sb__in_fail(in, -EINVAL, "messages", "each message needs 'id' and 'from'");
-    if (!type || strcmp(type, "text") != 0)
-        return 0;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "text");
-    if (!cJSON_IsObject(t))
-        return sb__in_fail(in, -EINVAL, "messages.text", "'messages.text' must be an object");
-    if (sb__in_text(in, t, "body", "messages.text.body", &x.text) < 0)
-        return -EINVAL;
-    if (!x.text)
-        return sb__in_fail(in, -EINVAL, "messages.text.body", "'messages.text.body' is required");
+    int rc = type ? message_content(in, m, type, &x) : 0;
+    if (rc <= 0)
+        return rc;
     x.chat = x.from;
     x.pmid = x.event_id;
     const cJSON *ct;

@@ -1,7 +1,8 @@
 /* Unit tests for src/channels/whatsapp.c through its operations (platform.h): payloads with
  * several entries and changes naming several phone numbers (every message kept with its
- * binding, statuses and non-text messages acknowledged), the account id of a change without
- * metadata, errors that name the field, X-Hub-Signature-256 against each binding (and its
+ * binding, statuses and reactions acknowledged), media, locations and clicks as the content
+ * model's attachments, text and postbacks, the account id of a change without metadata, errors
+ * that name the field, X-Hub-Signature-256 against each binding (and its
  * rotation twin; a binding that fails loses only its own messages), the GET subscription
  * check, the config's index fields, and the Graph API send. Signatures come from mbedTLS. */
 #include <setjmp.h>
@@ -47,7 +48,7 @@ static void test_multi_entry_multi_change(void **state)
                                                   "three")) "]},"
                                                             "{\"id\":\"WABA2\",\"changes\":[" CHANGE(
                                                                 "111", "{\"id\":\"wamid.4\",\"from\":\"4914\",\"type\":"
-                                                                       "\"image\",\"image\":{\"id\":\"i\"}},"
+                                                                       "\"reaction\",\"reaction\":{\"emoji\":\"x\"}},"
                                                                        "" TEXT("wamid.5", "4915", "five")) "]}");
     fake_req_t f = {0};
     char sig[80];
@@ -55,7 +56,7 @@ static void test_multi_entry_multi_change(void **state)
     assert_int_equal(f.in.nfields, 2);
     assert_string_equal(f.in.fields[0], "whatsapp:111");
     assert_string_equal(f.in.fields[1], "whatsapp:222");
-    /* every text message of every change of every entry, each with its binding; the image is not stored */
+    /* every text message of every change of every entry, each with its binding; the reaction is not stored */
     assert_int_equal(f.in.nmsgs, 4);
     static const struct {
         const char *id, *from, *text;
@@ -155,6 +156,195 @@ static void test_errors_name_the_field(void **state)
         assert_string_equal(f.in.err.field, cases[i].field);
         assert_true(f.in.err.detail[0] != '\0');
         fake_free(&f);
+    }
+}
+
+/* The message's content as the queue's side checks it: exactly want, and the model accepts it
+ * (with the message's text, as sb_inbound_process adds it). */
+static void assert_content(const sb_in_msg_t *m, const char *want)
+{
+    assert_non_null(m->content);
+    assert_string_equal(m->content, want);
+    cJSON *o = cJSON_Parse(m->content);
+    assert_non_null(o);
+    if (m->text)
+        cJSON_AddStringToObject(o, "text", m->text);
+    sb_content_t c;
+    sb_verr_t e;
+    assert_int_equal(sb_content_parse(o, SB_CONTENT_POSTBACK, NULL, &c, &e), 0);
+    sb_content_free(&c);
+    cJSON_Delete(o);
+}
+
+/* One message of the given type and body in a payload, parsed: its status. */
+static int parse_one(fake_req_t *f, const char *type, const char *member)
+{
+    char body[4096];
+    snprintf(body, sizeof(body),
+             PAYLOAD("{\"id\":\"W\",\"changes\":[" CHANGE("111", "{\"id\":\"wamid.M\",\"from\":\"4911\","
+                                                                 "\"type\":\"%s\",\"%s\":%s}") "]}"),
+             type, type, member);
+    return parse(f, body, "sha256=00");
+}
+
+static void test_media(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type, *member, *text, *content;
+    } cases[] = {
+        {"image", "{\"id\":\"1001\",\"mime_type\":\"image/jpeg\",\"sha256\":\"h\",\"caption\":\"my shoe\"}", "my shoe",
+         "{\"attachments\":[{\"type\":\"image\",\"mediaId\":\"1001\",\"contentType\":\"image/jpeg\"}]}"},
+        {"document",
+         "{\"id\":\"1002\",\"mime_type\":\"application/pdf\",\"filename\":\"invoice.pdf\",\"caption\":\" \"}", NULL,
+         "{\"attachments\":[{\"type\":\"file\",\"mediaId\":\"1002\",\"name\":\"invoice.pdf\",\"contentType\":"
+         "\"application/pdf\"}]}"},
+        {"audio", "{\"id\":\"1003\",\"mime_type\":\"audio/ogg; codecs=opus\",\"voice\":true}", NULL,
+         "{\"attachments\":[{\"type\":\"audio\",\"mediaId\":\"1003\",\"contentType\":\"audio/ogg; codecs=opus\"}]}"},
+        {"video", "{\"id\":\"1004\",\"mime_type\":\"video/mp4\"}", NULL,
+         "{\"attachments\":[{\"type\":\"video\",\"mediaId\":\"1004\",\"contentType\":\"video/mp4\"}]}"},
+        /* a sticker is a WebP image */
+        {"sticker", "{\"id\":\"1005\",\"mime_type\":\"image/webp\",\"animated\":false}", NULL,
+         "{\"attachments\":[{\"type\":\"image\",\"mediaId\":\"1005\",\"contentType\":\"image/webp\"}]}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse_one(&f, cases[i].type, cases[i].member), 0);
+        assert_int_equal(f.in.nmsgs, 1);
+        const sb_in_msg_t *m = &f.in.msgs[0];
+        assert_string_equal(m->event_id, "wamid.M");
+        assert_string_equal(m->chat, "4911");
+        if (cases[i].text)
+            assert_string_equal(m->text, cases[i].text);
+        else
+            assert_null(m->text);
+        assert_content(m, cases[i].content);
+        fake_free(&f);
+    }
+}
+
+static void test_location(void **state)
+{
+    (void)state;
+    fake_req_t f = {0};
+    assert_int_equal(parse_one(&f, "location",
+                               "{\"latitude\":41.0082,\"longitude\":28.978359,\"name\":\"Shop\","
+                               "\"address\":\"Istiklal Cd. 1\"}"),
+                     0);
+    assert_int_equal(f.in.nmsgs, 1);
+    assert_string_equal(f.in.msgs[0].text,
+                        "\xF0\x9F\x93\x8D Shop, Istiklal Cd. 1 https://maps.google.com/?q=41.0082,28.978359");
+    assert_null(f.in.msgs[0].content);
+    fake_free(&f);
+    fake_req_t g = {0};
+    assert_int_equal(parse_one(&g, "location", "{\"latitude\":-33.5,\"longitude\":0}"), 0);
+    assert_string_equal(g.in.msgs[0].text, "\xF0\x9F\x93\x8D https://maps.google.com/?q=-33.5,0");
+    fake_free(&g);
+}
+
+static void test_clicks(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type, *member, *content;
+    } cases[] = {
+        {"interactive", "{\"type\":\"button_reply\",\"button_reply\":{\"id\":\"SIZE_S\",\"title\":\"Small\"}}",
+         "{\"postback\":{\"title\":\"Small\",\"payload\":\"SIZE_S\"}}"},
+        {"interactive",
+         "{\"type\":\"list_reply\",\"list_reply\":{\"id\":\"ROW_2\",\"title\":\"Second\",\"description\":\"d\"}}",
+         "{\"postback\":{\"title\":\"Second\",\"payload\":\"ROW_2\"}}"},
+        /* a template's quick reply */
+        {"button", "{\"payload\":\"STOP\",\"text\":\"Stop promotions\"}",
+         "{\"postback\":{\"title\":\"Stop promotions\",\"payload\":\"STOP\"}}"},
+        /* a title the model cannot hold is left out; the payload carries the click */
+        {"button", "{\"payload\":\"P\",\"text\":\" \"}", "{\"postback\":{\"payload\":\"P\"}}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse_one(&f, cases[i].type, cases[i].member), 0);
+        assert_int_equal(f.in.nmsgs, 1);
+        assert_null(f.in.msgs[0].text); /* the model makes the title the text */
+        assert_content(&f.in.msgs[0], cases[i].content);
+        fake_free(&f);
+    }
+    /* acknowledged, not stored: a flow's reply, reactions, contacts, unsupported messages */
+    static const char *const ignored[][2] = {
+        {"interactive", "{\"type\":\"nfm_reply\",\"nfm_reply\":{\"response_json\":\"{}\"}}"},
+        {"reaction", "{\"message_id\":\"wamid.1\",\"emoji\":\"x\"}"},
+        {"contacts", "[]"},
+        {"unsupported", "{}"},
+    };
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse_one(&f, ignored[i][0], ignored[i][1]), 0);
+        assert_int_equal(f.in.nmsgs, 0);
+        assert_int_equal(f.in.nfields, 1);
+        fake_free(&f);
+    }
+}
+
+/* Bad types in media and clicks: 400 naming the field. */
+static void test_media_errors_name_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type, *member, *field;
+    } cases[] = {
+        {"image", "\"x\"", "messages.image"},
+        {"image", "{\"mime_type\":\"image/png\"}", "messages.image.id"},
+        {"image", "{\"id\":7}", "messages.image.id"},
+        {"document", "{\"id\":\"1\",\"filename\":[]}", "messages.document.filename"},
+        {"video", "{\"id\":\"1\",\"mime_type\":1}", "messages.video.mime_type"},
+        {"image", "{\"id\":\"1\",\"caption\":{}}", "messages.image.caption"},
+        {"interactive", "[]", "messages.interactive"},
+        {"interactive", "{\"type\":\"button_reply\",\"button_reply\":\"x\"}", "messages.interactive.button_reply"},
+        {"interactive", "{\"type\":\"button_reply\",\"button_reply\":{\"title\":\"t\"}}",
+         "messages.interactive.button_reply.id"},
+        {"interactive", "{\"type\":\"list_reply\",\"list_reply\":{\"id\":\"r\",\"title\":5}}",
+         "messages.interactive.list_reply.title"},
+        {"button", "{\"text\":\"t\"}", "messages.button.payload"},
+        {"button", "{\"payload\":\"p\",\"text\":1}", "messages.button.text"},
+        {"location", "{\"latitude\":\"41\",\"longitude\":28}", "messages.location.latitude"},
+        {"location", "{\"latitude\":41,\"longitude\":200}", "messages.location.longitude"},
+        {"location", "{\"latitude\":41,\"longitude\":28,\"name\":3}", "messages.location.name"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse_one(&f, cases[i].type, cases[i].member), -EINVAL);
+        assert_err_field(&f, cases[i].field);
+        fake_free(&f);
+    }
+}
+
+/* The model's attachment takes a mediaId instead of a url (and then needs no url); one with
+ * neither is refused. */
+static void test_model_media_id(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *field;
+    } cases[] = {
+        {"{\"attachments\":[{\"type\":\"image\",\"mediaId\":\"1001\"}]}", NULL},
+        {"{\"attachments\":[{\"type\":\"image\",\"mediaId\":\"1001\",\"url\":\"https://x.test/a.png\"}]}", NULL},
+        {"{\"attachments\":[{\"type\":\"image\"}]}", "attachments[0].url"},
+        {"{\"attachments\":[{\"type\":\"image\",\"mediaId\":\"\"}]}", "attachments[0].mediaId"},
+        {"{\"attachments\":[{\"type\":\"image\",\"mediaId\":7}]}", "attachments[0].mediaId"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *o = cJSON_Parse(cases[i].json);
+        sb_content_t c;
+        sb_verr_t e;
+        int rc = sb_content_parse(o, SB_CONTENT_POSTBACK, NULL, &c, &e);
+        if (cases[i].field) {
+            assert_int_equal(rc, -EINVAL);
+            assert_string_equal(e.field, cases[i].field);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_string_equal(
+                cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(c.attachments, 0), "mediaId")), "1001");
+            sb_content_free(&c);
+        }
+        cJSON_Delete(o);
     }
 }
 
@@ -332,6 +522,11 @@ int main(void)
         cmocka_unit_test(test_multi_entry_multi_change),
         cmocka_unit_test(test_contacts_and_statuses),
         cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_media),
+        cmocka_unit_test(test_location),
+        cmocka_unit_test(test_clicks),
+        cmocka_unit_test(test_media_errors_name_the_field),
+        cmocka_unit_test(test_model_media_id),
         cmocka_unit_test(test_message_cap),
         cmocka_unit_test(test_hub_signature),
         cmocka_unit_test(test_subscription_check),
