@@ -7,10 +7,12 @@
 
 #include "internal.h"
 #include "switchboard/crypto.h"
+#include "switchboard/text.h"
 
 typedef struct tg_proof {
     const char *secret;    /* the header's secret token */
     const char *update_id; /* the event id is <the binding's botId>:<update_id> */
+    const char *callback;  /* a callback_query's id: the event id is <botId>:cb:<id> */
 } tg_proof_t;
 
 /* An id that may be a JSON number (Telegram's) or a string, as a string. */
@@ -28,9 +30,193 @@ static const char *id_member(sb_inbound_t *in, const cJSON *o, const char *name)
     return NULL;
 }
 
-/* {update_id, message: {message_id, chat: {id}, from: {id, username}, text}}. Updates without a
- * message (edits, callback queries, channel posts) and messages without text (photos,
- * stickers) are acknowledged and not stored. */
+/* ---------- inbound media and clicks (docs/messages.md "Inbound: media and clicks") ---------- */
+
+#define TG_MEDIA_ID_MAX 512 /* the model's attachment mediaId */
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+            return false;
+    return true;
+}
+
+/* The content object c as the message's content, in the request's memory (c is freed). */
+static void set_content(sb_inbound_t *in, sb_in_msg_t *m, cJSON *c)
+{
+    char *s = cJSON_PrintUnformatted(c);
+    m->content = sb__in_strdup(in, s);
+    cJSON_free(s);
+    cJSON_Delete(c);
+}
+
+/* A string member the content may do without: NULL when absent, empty or longer than max bytes;
+ * -EINVAL naming field.name when it is not a string. */
+static int optional_str(sb_inbound_t *in, const cJSON *o, const char *field, const char *name, size_t max,
+                        const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v)) {
+        char f[64];
+        snprintf(f, sizeof(f), "%s.%s", field, name);
+        return sb__in_fail(in, -EINVAL, f, "'%s' must be a string", f);
+    }
+    if (v->valuestring[0] && strlen(v->valuestring) <= max)
+        *out = v->valuestring;
+    return 0;
+}
+
+/* The largest of a photo's sizes (PhotoSize[]: the most pixels, the last of equals). */
+static const cJSON *largest_photo(sb_inbound_t *in, const cJSON *sizes)
+{
+    if (!cJSON_IsArray(sizes) || cJSON_GetArraySize(sizes) == 0) {
+        sb__in_fail(in, -EINVAL, "message.photo", "'message.photo' must be a non-empty array");
+        return NULL;
+    }
+    const cJSON *best = NULL, *p;
+    double most = -1;
+    cJSON_ArrayForEach(p, sizes)
+    {
+        if (!cJSON_IsObject(p)) {
+            sb__in_fail(in, -EINVAL, "message.photo", "each of 'message.photo' must be an object");
+            return NULL;
+        }
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(p, "width"),
+                    *h = cJSON_GetObjectItemCaseSensitive(p, "height");
+        double px = cJSON_IsNumber(w) && cJSON_IsNumber(h) ? w->valuedouble * h->valuedouble : 0;
+        if (px >= most) {
+            most = px;
+            best = p;
+        }
+    }
+    return best;
+}
+
+/* The message's file, if any: photo (its largest size), document, audio, video, video_note,
+ * voice -> one attachment {type, mediaId: file_id, name: file_name, contentType: mime_type}
+ * (a document's type follows its MIME type). Telegram gives file ids, not URLs: getFile with
+ * the bot token turns one into a download. 0 with *out NULL when there is none. */
+static int message_file(sb_inbound_t *in, const cJSON *msg, cJSON **out)
+{
+    static const char *const kinds[][2] = {
+        {"document", NULL}, {"audio", "audio"}, {"video", "video"}, {"video_note", "video"}, {"voice", "audio"}};
+    *out = NULL;
+    const cJSON *f = NULL;
+    const char *type = NULL;
+    char field[48] = "message.photo";
+    const cJSON *photo = cJSON_GetObjectItemCaseSensitive(msg, "photo");
+    if (photo) {
+        if (!(f = largest_photo(in, photo)))
+            return -EINVAL;
+        type = "image";
+    }
+    for (size_t k = 0; !f && k < SB_ARRAY_SIZE(kinds); k++) {
+        f = cJSON_GetObjectItemCaseSensitive(msg, kinds[k][0]);
+        snprintf(field, sizeof(field), "message.%s", kinds[k][0]);
+        if (f && !cJSON_IsObject(f))
+            return sb__in_fail(in, -EINVAL, field, "'%s' must be an object", field);
+        type = kinds[k][1];
+    }
+    if (!f)
+        return 0;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(f, "file_id");
+    const char *name, *mime;
+    if (!cJSON_IsString(id) || !id->valuestring[0] || strlen(id->valuestring) > TG_MEDIA_ID_MAX) {
+        snprintf(field + strlen(field), sizeof(field) - strlen(field), ".file_id");
+        return sb__in_fail(in, -EINVAL, field, "'%s' must be a file id of at most %d bytes", field, TG_MEDIA_ID_MAX);
+    }
+    if (optional_str(in, f, field, "file_name", 255, &name) < 0 ||
+        optional_str(in, f, field, "mime_type", 127, &mime) < 0)
+        return -EINVAL;
+    cJSON *a = cJSON_CreateObject();
+    if (type)
+        cJSON_AddStringToObject(a, "type", type);
+    cJSON_AddStringToObject(a, "mediaId", id->valuestring);
+    if (name)
+        cJSON_AddStringToObject(a, "name", name);
+    if (mime)
+        cJSON_AddStringToObject(a, "contentType", mime);
+    *out = a;
+    return 0;
+}
+
+/* The text of the inline button whose callback_data is data, in the message's keyboard. */
+static const char *button_title(const cJSON *message, const char *data)
+{
+    const cJSON *rows =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(message, "reply_markup"), "inline_keyboard");
+    const cJSON *row, *b;
+    if (!cJSON_IsArray(rows))
+        return NULL;
+    cJSON_ArrayForEach(row, rows)
+    {
+        if (!cJSON_IsArray(row))
+            continue;
+        cJSON_ArrayForEach(b, row)
+        {
+            const char *cd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "callback_data"));
+            const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "text"));
+            if (cd && text && strcmp(cd, data) == 0)
+                return text;
+        }
+    }
+    return NULL;
+}
+
+/* callback_query {id, from, message: {chat, reply_markup}, data}: an inline button's click, a
+ * message with the postback {title: the button's text when the keyboard shows it, payload:
+ * data}; its event id is the query's id (at most 64 bytes). A query without data (a game's) or without a message
+ * (an inline-mode message's: no chat to answer in) is acknowledged. */
+static int parse_callback(sb_inbound_t *in, const cJSON *q)
+{
+    tg_proof_t *pr = in->proof;
+    if (!cJSON_IsObject(q))
+        return sb__in_fail(in, -EINVAL, "callback_query", "'callback_query' must be an object");
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(q, "from"),
+                *msg = cJSON_GetObjectItemCaseSensitive(q, "message");
+    sb_in_msg_t m = {0};
+    const char *data;
+    if (sb__in_str(in, q, "id", "callback_query.id", 64, &pr->callback) < 0 ||
+        sb__in_str(in, q, "data", "callback_query.data", 4 * SB_BUTTON_PAYLOAD_MAX, &data) < 0)
+        return -EINVAL;
+    if (!pr->callback || !pr->callback[0])
+        return sb__in_fail(in, -EINVAL, "callback_query.id", "'callback_query.id' is required");
+    if (msg && !cJSON_IsObject(msg))
+        return sb__in_fail(in, -EINVAL, "callback_query.message", "'callback_query.message' must be an object");
+    if (!data || !msg)
+        return 0;
+    const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
+    m.chat = cJSON_IsObject(chat) ? id_member(in, chat, "id") : NULL;
+    if (!m.chat)
+        return sb__in_fail(in, -EINVAL, "callback_query.message.chat.id",
+                           "'callback_query.message.chat.id' must be an integer");
+    m.from = cJSON_IsObject(from) ? id_member(in, from, "id") : NULL;
+    if (cJSON_IsObject(from) && sb__in_str(in, from, "username", "callback_query.from.username", 64, &m.name) < 0)
+        return -EINVAL;
+    if (blank(data) || sb_utf8_chars(data, strlen(data)) > SB_BUTTON_PAYLOAD_MAX)
+        return sb__in_fail(in, -EINVAL, "callback_query.data",
+                           "'callback_query.data' must be a non-empty string of at most %d characters",
+                           SB_BUTTON_PAYLOAD_MAX);
+    m.pmid = pr->callback; /* what answerCallbackQuery takes */
+    cJSON *c = cJSON_CreateObject();
+    cJSON *p = cJSON_AddObjectToObject(c, "postback");
+    const char *title = button_title(msg, data);
+    if (title && !blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
+        cJSON_AddStringToObject(p, "title", title);
+    cJSON_AddStringToObject(p, "payload", data);
+    set_content(in, &m, c);
+    *sb__in_add_msg(in) = m;
+    return 0;
+}
+
+/* {update_id, message: {message_id, chat: {id}, from: {id, username}, text | caption and a
+ * file}} and callback_query (an inline button's click). Other updates (edits, channel posts)
+ * and messages with neither text nor a file (stickers, contacts, locations) are acknowledged
+ * and not stored. */
 static int parse_update(sb_inbound_t *in, const cJSON *o)
 {
     tg_proof_t *pr = in->proof;
@@ -44,6 +230,9 @@ static int parse_update(sb_inbound_t *in, const cJSON *o)
     char id[32];
     snprintf(id, sizeof(id), "%lld", update_id);
     pr->update_id = sb__in_strdup(in, id);
+    const cJSON *cq = cJSON_GetObjectItemCaseSensitive(o, "callback_query");
+    if (!msg && cq)
+        return parse_callback(in, cq);
     if (!msg)
         return 0;
     const cJSON *chat = cJSON_GetObjectItemCaseSensitive(msg, "chat");
@@ -58,7 +247,24 @@ static int parse_update(sb_inbound_t *in, const cJSON *o)
         return -EINVAL;
     if (sb__in_text(in, msg, "text", "message.text", &m.text) < 0)
         return -EINVAL;
-    if (m.text)
+    cJSON *file = NULL;
+    if (!m.text && message_file(in, msg, &file) < 0)
+        return -EINVAL;
+    if (!m.text && file) {
+        const cJSON *cap = cJSON_GetObjectItemCaseSensitive(msg, "caption");
+        if (cap && !cJSON_IsString(cap)) {
+            cJSON_Delete(file);
+            return sb__in_fail(in, -EINVAL, "message.caption", "'message.caption' must be a string");
+        }
+        if (cap && !blank(cap->valuestring) && sb__in_text(in, msg, "caption", "message.caption", &m.text) < 0) {
+            cJSON_Delete(file);
+            return -EINVAL; /* a blank caption is no text */
+        }
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "attachments"), file);
+        set_content(in, &m, c);
+    }
+    if (m.text || m.content)
         *sb__in_add_msg(in) = m;
     return 0;
 }
@@ -109,7 +315,10 @@ static int tg_verify(sb_inbound_t *in, size_t i, const sb_binding_t *b, const sb
     const char *bot = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->cfg, "botId"));
     for (size_t k = 0; k < in->nmsgs; k++) {
         char *eid = sb__in_alloc(in, SB_EVENT_ID_MAX);
-        snprintf(eid, SB_EVENT_ID_MAX, "%s:%s", bot ? bot : "", pr->update_id);
+        if (pr->callback)
+            snprintf(eid, SB_EVENT_ID_MAX, "%s:cb:%s", bot ? bot : "", pr->callback);
+        else
+            snprintf(eid, SB_EVENT_ID_MAX, "%s:%s", bot ? bot : "", pr->update_id);
         in->msgs[k].event_id = eid;
     }
     return 0;

@@ -1,5 +1,7 @@
 /* Unit tests for src/channels/telegram.c through its operations (platform.h): the Update shapes
- * (a text message, edits and other updates, messages without text), errors that name the field,
+ * (a text message, edits and other updates, messages with neither text nor a file), files and
+ * captions as attachments by file id, callback queries as postbacks (the button's text from the
+ * keyboard, the query's id as the event id), errors that name the field,
  * the binding found by the path's bot id or by the secret token's digest, the secret token
  * against a binding (and its rotation twin), the event id made of the bot's id and update_id,
  * the config's index fields, and sendMessage with its token kept out of what is shown. */
@@ -85,11 +87,13 @@ static void test_found_by_secret(void **state)
 static void test_update_shapes(void **state)
 {
     (void)state;
-    /* acknowledged, nothing stored: no message (an edit, a callback query), no text (a photo) */
+    /* acknowledged, nothing stored: no message (an edit), a callback query without data (a
+     * game's) or without its message (inline mode), neither text nor a file (a sticker) */
     const char *ignored[] = {
         "{\"update_id\":1,\"edited_message\":{\"message_id\":1,\"chat\":{\"id\":1},\"text\":\"x\"}}",
         "{\"update_id\":2,\"callback_query\":{\"id\":\"q\"}}",
-        "{\"update_id\":3,\"message\":{\"message_id\":1,\"chat\":{\"id\":1},\"photo\":[{\"file_id\":\"f\"}]}}",
+        "{\"update_id\":2,\"callback_query\":{\"id\":\"q\",\"data\":\"d\",\"inline_message_id\":\"i\"}}",
+        "{\"update_id\":3,\"message\":{\"message_id\":1,\"chat\":{\"id\":1},\"sticker\":{\"file_id\":\"f\"}}}",
     };
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
         fake_req_t f = {0};
@@ -129,6 +133,139 @@ static void test_errors_name_the_field(void **state)
          "message.from.username"},
         {"{\"update_id\":1,\"message\":{\"chat\":{\"id\":1},\"text\":\"\"}}", "message.text"},
         {"{\"update_id\":1,\"message\":{\"chat\":{\"id\":1},\"text\":[\"x\"]}}", "message.text"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse(&f, cases[i].body, SECRET, "7001"), -EINVAL);
+        assert_err_field(&f, cases[i].field);
+        fake_free(&f);
+    }
+}
+
+/* The message's content as the queue's side checks it: exactly want, and the model accepts it
+ * (with the message's text, as sb_inbound_process adds it). */
+static void assert_content(const sb_in_msg_t *m, const char *want)
+{
+    assert_non_null(m->content);
+    assert_string_equal(m->content, want);
+    cJSON *o = cJSON_Parse(m->content);
+    assert_non_null(o);
+    if (m->text)
+        cJSON_AddStringToObject(o, "text", m->text);
+    sb_content_t c;
+    sb_verr_t e;
+    assert_int_equal(sb_content_parse(o, SB_CONTENT_POSTBACK, NULL, &c, &e), 0);
+    sb_content_free(&c);
+    cJSON_Delete(o);
+}
+
+#define MSG(members)                                                                                                   \
+    "{\"update_id\":900002,\"message\":{\"message_id\":18,\"chat\":{\"id\":42},\"from\":{\"id\":42},"                  \
+    "\"date\":1700000000," members "}}"
+
+static void test_media(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *text, *content;
+    } cases[] = {
+        /* a photo: its largest size */
+        {MSG("\"photo\":[{\"file_id\":\"small\",\"width\":90,\"height\":67},{\"file_id\":\"big\",\"width\":1280,"
+             "\"height\":960},{\"file_id\":\"mid\",\"width\":320,\"height\":240}],\"caption\":\"my shoe\""),
+         "my shoe", "{\"attachments\":[{\"type\":\"image\",\"mediaId\":\"big\"}]}"},
+        /* a document's type follows its MIME type */
+        {MSG("\"document\":{\"file_id\":\"d1\",\"file_name\":\"invoice.pdf\",\"mime_type\":\"application/pdf\"}"), NULL,
+         "{\"attachments\":[{\"mediaId\":\"d1\",\"name\":\"invoice.pdf\",\"contentType\":\"application/pdf\"}]}"},
+        {MSG("\"audio\":{\"file_id\":\"a1\",\"file_name\":\"song.mp3\",\"mime_type\":\"audio/mpeg\"},\"caption\":\" "
+             "\""),
+         NULL,
+         "{\"attachments\":[{\"type\":\"audio\",\"mediaId\":\"a1\",\"name\":\"song.mp3\",\"contentType\":\"audio/"
+         "mpeg\"}]}"},
+        {MSG("\"video\":{\"file_id\":\"v1\",\"mime_type\":\"video/mp4\",\"duration\":3}"), NULL,
+         "{\"attachments\":[{\"type\":\"video\",\"mediaId\":\"v1\",\"contentType\":\"video/mp4\"}]}"},
+        /* a voice note is audio */
+        {MSG("\"voice\":{\"file_id\":\"o1\",\"mime_type\":\"audio/ogg\",\"duration\":2}"), NULL,
+         "{\"attachments\":[{\"type\":\"audio\",\"mediaId\":\"o1\",\"contentType\":\"audio/ogg\"}]}"},
+        {MSG("\"video_note\":{\"file_id\":\"n1\",\"length\":240}"), NULL,
+         "{\"attachments\":[{\"type\":\"video\",\"mediaId\":\"n1\"}]}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse(&f, cases[i].body, SECRET, "7001"), 0);
+        assert_int_equal(f.in.nmsgs, 1);
+        const sb_in_msg_t *m = &f.in.msgs[0];
+        assert_string_equal(m->chat, "42");
+        assert_string_equal(m->pmid, "18");
+        if (cases[i].text)
+            assert_string_equal(m->text, cases[i].text);
+        else
+            assert_null(m->text);
+        assert_content(m, cases[i].content);
+        sb_binding_t b = binding("telegram", "{\"botId\":\"7001\",\"secretToken\":\"" SECRET "\"}");
+        assert_int_equal(fake_verify(&f, 0, &b, 0), 0);
+        assert_string_equal(f.in.msgs[0].event_id, "7001:900002");
+        binding_free(&b);
+        fake_free(&f);
+    }
+}
+
+#define CALLBACK(members)                                                                                              \
+    "{\"update_id\":900003,\"callback_query\":{\"id\":\"4382bfdwdsb323b2d9\",\"from\":{\"id\":42,\"username\":"        \
+    "\"ada\"},\"chat_instance\":\"-8\"," members "}}"
+#define KEYBOARD                                                                                                       \
+    "\"message\":{\"message_id\":20,\"chat\":{\"id\":-1001234},\"text\":\"Which size?\",\"reply_markup\":{"            \
+    "\"inline_keyboard\":[[{\"text\":\"Small\",\"callback_data\":\"SIZE_S\"}],[{\"text\":\"Large\",\"callback_"        \
+    "data\":\"SIZE_L\"}],[{\"text\":\"Guide\",\"url\":\"https://x.test\"}]]}}"
+
+static void test_callback_query(void **state)
+{
+    (void)state;
+    fake_req_t f = {0};
+    assert_int_equal(parse(&f, CALLBACK(KEYBOARD ",\"data\":\"SIZE_L\""), SECRET, "7001"), 0);
+    assert_int_equal(f.in.nmsgs, 1);
+    const sb_in_msg_t *m = &f.in.msgs[0];
+    assert_string_equal(m->chat, "-1001234");
+    assert_string_equal(m->from, "42");
+    assert_string_equal(m->name, "ada");
+    assert_null(m->text);
+    assert_string_equal(m->pmid, "4382bfdwdsb323b2d9");
+    assert_content(m, "{\"postback\":{\"title\":\"Large\",\"payload\":\"SIZE_L\"}}");
+    /* the event id is the query's: a retried update is the same click */
+    sb_binding_t b = binding("telegram", "{\"botId\":\"7001\",\"secretToken\":\"" SECRET "\"}");
+    assert_int_equal(fake_verify(&f, 0, &b, 0), 0);
+    assert_string_equal(f.in.msgs[0].event_id, "7001:cb:4382bfdwdsb323b2d9");
+    binding_free(&b);
+    fake_free(&f);
+    /* a button the keyboard does not show: no title */
+    fake_req_t g = {0};
+    assert_int_equal(
+        parse(&g, CALLBACK("\"message\":{\"message_id\":20,\"chat\":{\"id\":7}},\"data\":\"OLD\""), SECRET, "7001"), 0);
+    assert_int_equal(g.in.nmsgs, 1);
+    assert_content(&g.in.msgs[0], "{\"postback\":{\"payload\":\"OLD\"}}");
+    fake_free(&g);
+}
+
+static void test_media_errors_name_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *field;
+    } cases[] = {
+        {MSG("\"photo\":{}"), "message.photo"},
+        {MSG("\"photo\":[]"), "message.photo"},
+        {MSG("\"photo\":[1]"), "message.photo"},
+        {MSG("\"photo\":[{\"width\":1}]"), "message.photo.file_id"},
+        {MSG("\"document\":\"d\""), "message.document"},
+        {MSG("\"document\":{\"file_id\":5}"), "message.document.file_id"},
+        {MSG("\"document\":{\"file_id\":\"d\",\"file_name\":5}"), "message.document.file_name"},
+        {MSG("\"voice\":{\"file_id\":\"d\",\"mime_type\":[]}"), "message.voice.mime_type"},
+        {MSG("\"video\":{\"file_id\":\"v\"},\"caption\":7"), "message.caption"},
+        {"{\"update_id\":1,\"callback_query\":[]}", "callback_query"},
+        {"{\"update_id\":1,\"callback_query\":{\"data\":\"d\"}}", "callback_query.id"},
+        {CALLBACK("\"data\":5"), "callback_query.data"},
+        {CALLBACK("\"message\":\"m\",\"data\":\"d\""), "callback_query.message"},
+        {CALLBACK("\"message\":{\"message_id\":1},\"data\":\"d\""), "callback_query.message.chat.id"},
+        {CALLBACK("\"message\":{\"chat\":{\"id\":1}},\"data\":\" \""), "callback_query.data"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fake_req_t f = {0};
@@ -222,9 +359,15 @@ static void test_send(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_message),       cmocka_unit_test(test_found_by_secret),
-        cmocka_unit_test(test_update_shapes), cmocka_unit_test(test_errors_name_the_field),
-        cmocka_unit_test(test_secret_token),  cmocka_unit_test(test_config),
+        cmocka_unit_test(test_message),
+        cmocka_unit_test(test_found_by_secret),
+        cmocka_unit_test(test_update_shapes),
+        cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_media),
+        cmocka_unit_test(test_callback_query),
+        cmocka_unit_test(test_media_errors_name_the_field),
+        cmocka_unit_test(test_secret_token),
+        cmocka_unit_test(test_config),
         cmocka_unit_test(test_send),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
