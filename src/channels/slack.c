@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "switchboard/alloc.h"
+#include "switchboard/json.h"
 #include "switchboard/text.h"
 
 #define SLACK_SKEW_S 300
@@ -76,8 +77,86 @@ static int required(sb_inbound_t *in, const char *field)
     return sb__in_fail(in, -EINVAL, field, "'%s' is required", field);
 }
 
-/* The Events API's event_callback: one message event, or something acknowledged and not
- * stored (other events, bot messages such as our own replies, edits, joins). */
+/* ---------- inbound files and clicks (docs/messages.md "Inbound: media and clicks") ---------- */
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+            return false;
+    return true;
+}
+
+/* The content object c as the message's content, in the request's memory (c is freed). */
+static void set_content(sb_inbound_t *in, sb_in_msg_t *m, cJSON *c)
+{
+    char *s = cJSON_PrintUnformatted(c);
+    m->content = sb__in_strdup(in, s);
+    cJSON_free(s);
+    cJSON_Delete(c);
+}
+
+/* A string member of o, in the parsed body: NULL when absent; -EINVAL naming field when it is
+ * not a string. */
+static int str_member(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v))
+        return sb__in_fail(in, -EINVAL, field, "'%s' must be a string", field);
+    *out = v->valuestring;
+    return 0;
+}
+
+/* event.files[] -> attachments {url: url_private, name, contentType: mimetype} (at most the
+ * model's 10). url_private needs the bot token to download. Files without one (deleted, or
+ * "file_access": "check_file_info") are left out. *out NULL when none is left. */
+static int event_files(sb_inbound_t *in, const cJSON *ev, cJSON **out)
+{
+    *out = NULL;
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(ev, "files");
+    if (!files)
+        return 0;
+    if (!cJSON_IsArray(files))
+        return sb__in_fail(in, -EINVAL, "event.files", "'event.files' must be an array");
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *f;
+    cJSON_ArrayForEach(f, files)
+    {
+        const char *url, *name, *mime;
+        if (!cJSON_IsObject(f)) {
+            cJSON_Delete(arr);
+            return sb__in_fail(in, -EINVAL, "event.files", "each of 'event.files' must be an object");
+        }
+        if (str_member(in, f, "url_private", "event.files.url_private", &url) < 0 ||
+            str_member(in, f, "name", "event.files.name", &name) < 0 ||
+            str_member(in, f, "mimetype", "event.files.mimetype", &mime) < 0) {
+            cJSON_Delete(arr);
+            return -EINVAL;
+        }
+        if (!url || strlen(url) > 2048 || !sb_url_valid(url) || cJSON_GetArraySize(arr) == SB_MSG_ATTACHMENTS_MAX)
+            continue;
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "url", url);
+        if (name && name[0] && strlen(name) <= 255)
+            cJSON_AddStringToObject(a, "name", name);
+        if (mime && mime[0] && strlen(mime) <= 127)
+            cJSON_AddStringToObject(a, "contentType", mime);
+        cJSON_AddItemToArray(arr, a);
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(arr);
+        return 0;
+    }
+    *out = arr;
+    return 0;
+}
+
+/* The Events API's event_callback: one message event (its text, its files), or something
+ * acknowledged and not stored (other events, bot messages such as our own replies, edits,
+ * joins). */
 static int parse_event(sb_inbound_t *in, const cJSON *o)
 {
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(o, "event");
@@ -91,18 +170,110 @@ static int parse_event(sb_inbound_t *in, const cJSON *o)
         return -EINVAL;
     if (!event_id)
         return required(in, "event_id");
-    if (!etype || strcmp(etype, "message") != 0 || subtype || bot)
+    /* file_share: a message with files (older workspaces mark it so) */
+    if (!etype || strcmp(etype, "message") != 0 || (subtype && strcmp(subtype, "file_share") != 0) || bot)
         return 0;
     sb_in_msg_t m = {.event_id = event_id};
+    cJSON *files;
     if (sb__in_str(in, ev, "channel", "event.channel", 64, &m.chat) < 0 ||
         sb__in_str(in, ev, "user", "event.user", 64, &m.from) < 0 ||
         sb__in_str(in, ev, "ts", "event.ts", 64, &m.pmid) < 0 ||
-        sb__in_str(in, ev, "thread_ts", "event.thread_ts", 64, &m.thread) < 0 ||
-        sb__in_text(in, ev, "text", "event.text", &m.text) < 0)
+        sb__in_str(in, ev, "thread_ts", "event.thread_ts", 64, &m.thread) < 0 || event_files(in, ev, &files) < 0)
         return -EINVAL;
-    if (!m.chat || !m.text)
+    /* with files, an empty text is no text */
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "text");
+    bool with_files = cJSON_GetObjectItemCaseSensitive(ev, "files") != NULL;
+    if (!(with_files && cJSON_IsString(t) && blank(t->valuestring)) &&
+        sb__in_text(in, ev, "text", "event.text", &m.text) < 0) {
+        cJSON_Delete(files);
+        return -EINVAL;
+    }
+    if (!m.chat || (!m.text && !with_files)) {
+        cJSON_Delete(files);
         return required(in, m.chat ? "event.text" : "event.channel");
-    *sb__in_add_msg(in) = m;
+    }
+    if (files) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddItemToObject(c, "attachments", files);
+        set_content(in, &m, c);
+    }
+    if (m.text || m.content)
+        *sb__in_add_msg(in) = m;
+    return 0;
+}
+
+/* An interactivity payload (the form field "payload": Slack posts it to the app's
+ * Interactivity Request URL, signed like an event): block_actions, each button click with a
+ * value a message with the postback {title: the button's text, payload: value}. Link buttons
+ * without a value, other actions (selects), clicks outside a channel (modals, the Home tab) and
+ * other payload types are acknowledged. Event id: <team>:<trigger_id>, ":<i>" after the first
+ * (a trigger_id of at most 120 bytes, so that it fits). */
+static int parse_interaction(sb_inbound_t *in, const cJSON *o, const char **team)
+{
+    slack_proof_t *pr = in->proof;
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(o, "team"), *user = cJSON_GetObjectItemCaseSensitive(o, "user");
+    const cJSON *channel = cJSON_GetObjectItemCaseSensitive(o, "channel");
+    const cJSON *container = cJSON_GetObjectItemCaseSensitive(o, "container");
+    const cJSON *actions = cJSON_GetObjectItemCaseSensitive(o, "actions");
+    const char *type, *trigger, *from = NULL, *chat = NULL, *thread = NULL;
+    if (sb__in_str(in, o, "type", "payload.type", 64, &type) < 0 ||
+        sb__in_str(in, o, "token", "payload.token", 256, &pr->token) < 0 ||
+        sb__in_str(in, o, "trigger_id", "payload.trigger_id", 120, &trigger) < 0 ||
+        (cJSON_IsObject(tm) && sb__in_str(in, tm, "id", "payload.team.id", 64, team) < 0) ||
+        (cJSON_IsObject(user) && sb__in_str(in, user, "id", "payload.user.id", 64, &from) < 0) ||
+        (cJSON_IsObject(channel) && sb__in_str(in, channel, "id", "payload.channel.id", 64, &chat) < 0) ||
+        (cJSON_IsObject(container) &&
+         sb__in_str(in, container, "thread_ts", "payload.container.thread_ts", 64, &thread) < 0))
+        return -EINVAL;
+    if ((!*team && cJSON_IsObject(user) && sb__in_str(in, user, "team_id", "payload.user.team_id", 64, team) < 0) ||
+        (!chat && cJSON_IsObject(container) &&
+         sb__in_str(in, container, "channel_id", "payload.container.channel_id", 64, &chat) < 0))
+        return -EINVAL;
+    if (!type)
+        return required(in, "payload.type");
+    if (strcmp(type, "block_actions") != 0)
+        return 0;
+    if (!cJSON_IsArray(actions))
+        return sb__in_fail(in, -EINVAL, "payload.actions", "'payload.actions' must be an array");
+    if (!chat || !from)
+        return 0; /* a modal's or the Home tab's: no channel to answer in */
+    if (!trigger)
+        return required(in, "payload.trigger_id");
+    int i = 0;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, actions)
+    {
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(a, "text");
+        const char *atype, *value, *title = NULL, *ts;
+        if (!cJSON_IsObject(a))
+            return sb__in_fail(in, -EINVAL, "payload.actions", "each of 'payload.actions' must be an object");
+        if (str_member(in, a, "type", "payload.actions.type", &atype) < 0 ||
+            str_member(in, a, "value", "payload.actions.value", &value) < 0 ||
+            sb__in_str(in, a, "action_ts", "payload.actions.action_ts", 64, &ts) < 0 ||
+            (cJSON_IsObject(text) && str_member(in, text, "text", "payload.actions.text.text", &title) < 0))
+            return -EINVAL;
+        if (!atype || strcmp(atype, "button") != 0 || !value)
+            continue;
+        if (blank(value) || sb_utf8_chars(value, strlen(value)) > SB_BUTTON_PAYLOAD_MAX)
+            return sb__in_fail(in, -EINVAL, "payload.actions.value",
+                               "'payload.actions.value' must be a non-empty string of at most %d characters",
+                               SB_BUTTON_PAYLOAD_MAX);
+        sb_in_msg_t m = {.chat = chat, .from = from, .thread = thread, .pmid = ts};
+        char *eid = sb__in_alloc(in, SB_EVENT_ID_MAX);
+        if (i == 0)
+            snprintf(eid, SB_EVENT_ID_MAX, "%s:%s", *team ? *team : "", trigger);
+        else
+            snprintf(eid, SB_EVENT_ID_MAX, "%s:%s:%d", *team ? *team : "", trigger, i);
+        m.event_id = eid;
+        cJSON *c = cJSON_CreateObject();
+        cJSON *p = cJSON_AddObjectToObject(c, "postback");
+        if (title && !blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
+            cJSON_AddStringToObject(p, "title", title);
+        cJSON_AddStringToObject(p, "payload", value);
+        set_content(in, &m, c);
+        *sb__in_add_msg(in) = m;
+        i++;
+    }
     return 0;
 }
 
@@ -155,7 +326,8 @@ static int slack_parse(sb_inbound_t *in)
     size_t ctlen;
     const char *ct = sb__in_get(in, SB_IN_HEADER, "content-type", &ctlen);
     cJSON *o;
-    if (ct && ctlen >= 33 && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
+    bool form = ct && ctlen >= 33 && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+    if (form) {
         o = form_object(in->req.body, in->req.len);
         if (!o)
             return sb__in_fail(in, -EINVAL, NULL, "the body is not a valid form");
@@ -163,7 +335,21 @@ static int slack_parse(sb_inbound_t *in)
         return -EINVAL;
     }
     const char *team = NULL;
-    int rc = parse_body(in, o, &team);
+    const cJSON *payload = cJSON_GetObjectItemCaseSensitive(o, "payload");
+    int rc;
+    if (form && payload) { /* an interactivity payload: JSON in the form's one field */
+        char err[SB_JSON_ERR_MAX];
+        cJSON *p = sb_json_parse(payload->valuestring, strlen(payload->valuestring), err);
+        if (!p)
+            rc = sb__in_fail(in, -EINVAL, "payload", "'payload' %s", err);
+        else if (!cJSON_IsObject(p))
+            rc = sb__in_fail(in, -EINVAL, "payload", "'payload' must be a JSON object");
+        else
+            rc = parse_interaction(in, p, &team);
+        cJSON_Delete(p);
+    } else {
+        rc = parse_body(in, o, &team);
+    }
     cJSON_Delete(o);
     if (rc < 0)
         return rc;

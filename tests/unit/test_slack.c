@@ -1,7 +1,8 @@
 /* Unit tests for src/channels/slack.c through its operations (platform.h): the webhook's
  * bodies (seed 000's flat body as JSON and as a form, the Events API's event_callback and
- * url_verification), errors that name the field, the v0 signature with its timestamp window
- * and the legacy verification token against a binding, the config schema and index field, and
+ * url_verification), files as attachments, block_actions interactivity payloads as postbacks,
+ * errors that name the field, the v0 signature with its timestamp window and the legacy
+ * verification token against a binding, the config schema and index field, and
  * chat.postMessage and its verdicts. Signatures are computed here with mbedTLS's HMAC. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,6 +287,240 @@ static void test_legacy_token(void **state)
     binding_free(&none);
 }
 
+/* The message's content as the queue's side checks it: exactly want, and the model accepts it
+ * (with the message's text, as sb_inbound_process adds it). */
+static void assert_content(const sb_in_msg_t *m, const char *want)
+{
+    assert_non_null(m->content);
+    assert_string_equal(m->content, want);
+    cJSON *o = cJSON_Parse(m->content);
+    assert_non_null(o);
+    if (m->text)
+        cJSON_AddStringToObject(o, "text", m->text);
+    sb_content_t c;
+    sb_verr_t e;
+    assert_int_equal(sb_content_parse(o, SB_CONTENT_POSTBACK, NULL, &c, &e), 0);
+    sb_content_free(&c);
+    cJSON_Delete(o);
+}
+
+#define FILE_PNG                                                                                                       \
+    "{\"id\":\"F1\",\"name\":\"shoe.png\",\"mimetype\":\"image/png\",\"url_private\":"                                 \
+    "\"https://files.slack.com/files-pri/T1-F1/shoe.png\",\"mode\":\"hosted\"}"
+
+static void test_files(void **state)
+{
+    (void)state;
+    /* a message with a file and a text; older workspaces mark it file_share */
+    static const char *const bodies[] = {
+        EVENT("{\"type\":\"message\",\"channel\":\"C2\",\"user\":\"U2\",\"text\":\"this one\",\"ts\":\"9.1\","
+              "\"files\":[" FILE_PNG "]}"),
+        EVENT("{\"type\":\"message\",\"subtype\":\"file_share\",\"channel\":\"C2\",\"user\":\"U2\",\"text\":"
+              "\"this one\",\"ts\":\"9.1\",\"files\":[" FILE_PNG "]}"),
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse(&f, bodies[i]), 0);
+        assert_int_equal(f.in.nmsgs, 1);
+        const sb_in_msg_t *m = &f.in.msgs[0];
+        assert_string_equal(m->event_id, "Ev1");
+        assert_string_equal(m->text, "this one");
+        assert_content(m, "{\"attachments\":[{\"url\":\"https://files.slack.com/files-pri/T1-F1/shoe.png\","
+                          "\"name\":\"shoe.png\",\"contentType\":\"image/png\"}]}");
+        fake_free(&f);
+    }
+    /* files only (an empty text is no text); files without url_private are left out */
+    fake_req_t g = {0};
+    assert_int_equal(parse(&g, EVENT("{\"type\":\"message\",\"channel\":\"C2\",\"user\":\"U2\",\"text\":\"\","
+                                     "\"files\":[{\"id\":\"F0\",\"mode\":\"tombstone\"},{\"id\":\"F2\","
+                                     "\"file_access\":\"check_file_info\"}," FILE_PNG
+                                     ",{\"name\":\"r.pdf\",\"url_private\":\"https://files.slack.com/r.pdf\"}]}")),
+                     0);
+    assert_int_equal(g.in.nmsgs, 1);
+    assert_null(g.in.msgs[0].text);
+    assert_content(&g.in.msgs[0], "{\"attachments\":[{\"url\":\"https://files.slack.com/files-pri/T1-F1/shoe.png\","
+                                  "\"name\":\"shoe.png\",\"contentType\":\"image/png\"},{\"url\":"
+                                  "\"https://files.slack.com/r.pdf\",\"name\":\"r.pdf\"}]}");
+    fake_free(&g);
+    /* no file left and no text: acknowledged */
+    fake_req_t h = {0};
+    assert_int_equal(parse(&h, EVENT("{\"type\":\"message\",\"channel\":\"C2\",\"text\":\"\",\"files\":[{\"id\":"
+                                     "\"F0\",\"mode\":\"tombstone\"}]}")),
+                     0);
+    assert_int_equal(h.in.nmsgs, 0);
+    fake_free(&h);
+    /* at most the model's 10 */
+    char body[8192];
+    size_t n = (size_t)snprintf(body, sizeof(body), "%s",
+                                "{\"type\":\"event_callback\",\"team_id\":\"T1\",\"event_id\":\"Ev1\",\"event\":{"
+                                "\"type\":\"message\",\"channel\":\"C2\",\"files\":[");
+    for (int i = 0; i < 12; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"url_private\":\"https://files.slack.com/%d\"}",
+                              i ? "," : "", i);
+    snprintf(body + n, sizeof(body) - n, "]}}");
+    fake_req_t k = {0};
+    assert_int_equal(parse(&k, body), 0);
+    cJSON *c = cJSON_Parse(k.in.msgs[0].content);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, "attachments")), 10);
+    cJSON_Delete(c);
+    fake_free(&k);
+}
+
+/* A form body with one field, payload = json. */
+static void payload_form(const char *json, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "payload=");
+    for (const unsigned char *p = (const unsigned char *)json; *p && n + 4 < cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+            out[n++] = (char)*p;
+        else
+            n += (size_t)snprintf(out + n, cap - n, "%%%02X", *p);
+    }
+    out[n] = '\0';
+}
+
+#define ACTIONS(actions)                                                                                               \
+    "{\"type\":\"block_actions\",\"token\":\"tok1\",\"team\":{\"id\":\"T1\",\"domain\":\"d\"},\"user\":{\"id\":"       \
+    "\"U7\",\"username\":\"ada\",\"team_id\":\"T1\"},\"api_app_id\":\"A1\",\"container\":{\"type\":\"message\","       \
+    "\"message_ts\":\"9.1\",\"channel_id\":\"C2\",\"thread_ts\":\"8.0\"},\"trigger_id\":\"13345.7384.d8c1\","          \
+    "\"channel\":{\"id\":\"C2\",\"name\":\"support\"},\"response_url\":\"https://hooks.slack.com/actions/x\","         \
+    "\"actions\":[" actions "]}"
+#define BUTTON(title, value)                                                                                           \
+    "{\"action_id\":\"sb_b0\",\"block_id\":\"b\",\"type\":\"button\",\"text\":{\"type\":\"plain_text\",\"text\":"      \
+    "\"" title "\",\"emoji\":true},\"value\":\"" value "\",\"action_ts\":\"1548426417.840180\"}"
+
+static void test_block_actions(void **state)
+{
+    (void)state;
+    char form[8192], sig[80];
+    payload_form(ACTIONS(BUTTON("Small", "SIZE_S")), form, sizeof(form));
+    fake_req_t f = {0};
+    char base[sizeof(form) + 32];
+    snprintf(base, sizeof(base), "v0:1700000000:%s", form);
+    mbed_hmac_hex(SECRET, base, "v0=", sig, sizeof(sig));
+    fake_header(&f, "x-slack-signature", sig);
+    fake_header(&f, "x-slack-request-timestamp", "1700000000");
+    assert_int_equal(parse_form(&f, form), 0);
+    assert_int_equal(f.in.nfields, 1);
+    assert_string_equal(f.in.fields[0], "slack:T1");
+    assert_int_equal(f.in.nmsgs, 1);
+    const sb_in_msg_t *m = &f.in.msgs[0];
+    assert_string_equal(m->event_id, "T1:13345.7384.d8c1");
+    assert_string_equal(m->chat, "C2");
+    assert_string_equal(m->from, "U7");
+    assert_string_equal(m->thread, "8.0");
+    assert_string_equal(m->pmid, "1548426417.840180");
+    assert_null(m->text);
+    assert_content(m, "{\"postback\":{\"title\":\"Small\",\"payload\":\"SIZE_S\"}}");
+    /* signed as it was sent, like any form body */
+    sb_binding_t b = binding("slack", "{\"teamId\":\"T1\",\"signingSecret\":\"" SECRET "\"}");
+    assert_int_equal(fake_verify(&f, 0, &b, NOW), 0);
+    binding_free(&b);
+    /* a legacy binding: the payload's token */
+    sb_binding_t legacy = binding("slack", "{\"teamId\":\"T1\",\"verificationToken\":\"tok1\"}");
+    assert_int_equal(fake_verify(&f, 0, &legacy, NOW), 0);
+    binding_free(&legacy);
+    fake_free(&f);
+
+    /* a link button (no value) is left out; every button with a value is a click */
+    payload_form(
+        ACTIONS("{\"type\":\"button\",\"action_id\":\"sb_b1\",\"text\":{\"type\":\"plain_text\",\"text\":"
+                "\"Guide\"},\"url\":\"https://x.test\"},{\"type\":\"static_select\",\"selected_option\":{}}," BUTTON(
+                    "A", "PA") "," BUTTON("B", "PB")),
+        form, sizeof(form));
+    fake_req_t g = {0};
+    assert_int_equal(parse_form(&g, form), 0);
+    assert_int_equal(g.in.nmsgs, 2);
+    assert_string_equal(g.in.msgs[0].event_id, "T1:13345.7384.d8c1");
+    assert_string_equal(g.in.msgs[1].event_id, "T1:13345.7384.d8c1:1");
+    assert_content(&g.in.msgs[1], "{\"postback\":{\"title\":\"B\",\"payload\":\"PB\"}}");
+    fake_free(&g);
+
+    /* acknowledged: other payload types, a click in a modal (no channel) */
+    static const char *const ignored[] = {
+        "{\"type\":\"view_submission\",\"team\":{\"id\":\"T1\"},\"user\":{\"id\":\"U7\"},\"view\":{}}",
+        "{\"type\":\"shortcut\",\"team\":{\"id\":\"T1\"},\"callback_id\":\"c\",\"trigger_id\":\"t\"}",
+        "{\"type\":\"block_actions\",\"team\":{\"id\":\"T1\"},\"user\":{\"id\":\"U7\"},\"container\":{\"type\":"
+        "\"view\",\"view_id\":\"V1\"},\"trigger_id\":\"t\",\"actions\":[" BUTTON("A", "PA") "]}",
+    };
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        payload_form(ignored[i], form, sizeof(form));
+        fake_req_t h = {0};
+        assert_int_equal(parse_form(&h, form), 0);
+        assert_int_equal(h.in.nmsgs, 0);
+        assert_string_equal(h.in.fields[0], "slack:T1");
+        fake_free(&h);
+    }
+    /* an enterprise install may name the team only on the user */
+    payload_form("{\"type\":\"block_actions\",\"team\":null,\"user\":{\"id\":\"U7\",\"team_id\":\"T3\"},"
+                 "\"channel\":{\"id\":\"C2\"},\"trigger_id\":\"t\",\"actions\":[" BUTTON("A", "PA") "]}",
+                 form, sizeof(form));
+    fake_req_t k = {0};
+    assert_int_equal(parse_form(&k, form), 0);
+    assert_string_equal(k.in.fields[0], "slack:T3");
+    assert_string_equal(k.in.msgs[0].event_id, "T3:t");
+    fake_free(&k);
+    /* no channel object: the container's channel */
+    payload_form(
+        "{\"type\":\"block_actions\",\"team\":{\"id\":\"T1\"},\"user\":{\"id\":\"U7\"},\"container\":{"
+        "\"type\":\"message\",\"channel_id\":\"C5\"},\"trigger_id\":\"t\",\"actions\":[" BUTTON("A", "PA") "]}",
+        form, sizeof(form));
+    fake_req_t l = {0};
+    assert_int_equal(parse_form(&l, form), 0);
+    assert_string_equal(l.in.msgs[0].chat, "C5");
+    assert_null(l.in.msgs[0].thread);
+    fake_free(&l);
+}
+
+static void test_media_errors_name_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *field;
+    } events[] = {
+        {EVENT("{\"type\":\"message\",\"channel\":\"C\",\"files\":{}}"), "event.files"},
+        {EVENT("{\"type\":\"message\",\"channel\":\"C\",\"files\":[1]}"), "event.files"},
+        {EVENT("{\"type\":\"message\",\"channel\":\"C\",\"files\":[{\"url_private\":7}]}"), "event.files.url_private"},
+        {EVENT(
+             "{\"type\":\"message\",\"channel\":\"C\",\"files\":[{\"url_private\":\"https://f.test/x\",\"name\":[]}]}"),
+         "event.files.name"},
+        {EVENT("{\"type\":\"message\",\"channel\":\"C\",\"files\":[{\"mimetype\":false}]}"), "event.files.mimetype"},
+        {EVENT("{\"type\":\"message\",\"channel\":\"C\",\"text\":5,\"files\":[]}"), "event.text"},
+    };
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+        fake_req_t f = {0};
+        assert_int_equal(parse(&f, events[i].body), -EINVAL);
+        assert_err_field(&f, events[i].field);
+        fake_free(&f);
+    }
+    static const struct {
+        const char *json, *field;
+    } payloads[] = {
+        {"{\"team\":{\"id\":\"T1\"}}", "payload.type"},
+        {"{\"type\":7}", "payload.type"},
+        {"{\"type\":\"block_actions\",\"team\":{\"id\":5}}", "payload.team.id"},
+        {"{\"type\":\"block_actions\",\"team\":{\"id\":\"T1\"},\"actions\":{}}", "payload.actions"},
+        {"{\"type\":\"block_actions\",\"team\":{\"id\":\"T1\"},\"user\":{\"id\":1},\"actions\":[]}", "payload.user.id"},
+        {"{\"type\":\"block_actions\",\"team\":{\"id\":\"T1\"},\"user\":{\"id\":\"U\"},\"channel\":{\"id\":\"C\"},"
+         "\"actions\":[]}",
+         "payload.trigger_id"},
+        {ACTIONS("7"), "payload.actions"},
+        {ACTIONS("{\"type\":\"button\",\"value\":5}"), "payload.actions.value"},
+        {ACTIONS("{\"type\":\"button\",\"value\":\" \"}"), "payload.actions.value"},
+        {ACTIONS("{\"type\":\"button\",\"value\":\"v\",\"text\":{\"text\":1}}"), "payload.actions.text.text"},
+        {"[1]", "payload"},
+        {"{\"type\":", "payload"},
+    };
+    for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+        char form[4096];
+        payload_form(payloads[i].json, form, sizeof(form));
+        fake_req_t f = {0};
+        assert_int_equal(parse_form(&f, form), -EINVAL);
+        assert_err_field(&f, payloads[i].field);
+        fake_free(&f);
+    }
+}
+
 static void test_config(void **state)
 {
     (void)state;
@@ -369,6 +604,9 @@ int main(void)
         cmocka_unit_test(test_no_identity),
         cmocka_unit_test(test_v0_signature),
         cmocka_unit_test(test_legacy_token),
+        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_block_actions),
+        cmocka_unit_test(test_media_errors_name_the_field),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_send),
     };
