@@ -98,9 +98,105 @@ static int required(sb_inbound_t *in, const char *field)
     return sb__in_fail(in, -EINVAL, field, "'%s' is required", field);
 }
 
+/* ---------- inbound files (docs/messages.md "Inbound: media and clicks") ---------- */
+
+#define TEAMS_FILE_INFO "application/vnd.microsoft.teams.file.download.info"
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+            return false;
+    return true;
+}
+
+/* A string member of o, in the parsed body: NULL when absent; -EINVAL naming field when it is
+ * not a string. */
+static int str_member(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v))
+        return sb__in_fail(in, -EINVAL, field, "'%s' must be a string", field);
+    *out = v->valuestring;
+    return 0;
+}
+
+/* One of the activity's attachments as the model's (appended to arr), or nothing: files and
+ * images by their contentUrl (an inline image's needs the bot's Bot Framework token), a file
+ * of a personal chat (file.download.info) by its content.downloadUrl (pre-authenticated, short
+ * lived); cards (application/vnd.microsoft.card.*), the HTML copy of the text (no
+ * contentUrl) and URLs the model cannot hold are left out. */
+static int activity_file(sb_inbound_t *in, const cJSON *a, cJSON *arr)
+{
+    const char *ct, *url, *name;
+    if (!cJSON_IsObject(a))
+        return sb__in_fail(in, -EINVAL, "attachments", "each of 'attachments' must be an object");
+    if (str_member(in, a, "contentType", "attachments.contentType", &ct) < 0 ||
+        str_member(in, a, "contentUrl", "attachments.contentUrl", &url) < 0 ||
+        str_member(in, a, "name", "attachments.name", &name) < 0)
+        return -EINVAL;
+    if (ct && strcmp(ct, TEAMS_FILE_INFO) == 0) {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
+        if (content && !cJSON_IsObject(content))
+            return sb__in_fail(in, -EINVAL, "attachments.content", "'attachments.content' must be an object");
+        const char *dl;
+        if (str_member(in, content, "downloadUrl", "attachments.content.downloadUrl", &dl) < 0)
+            return -EINVAL;
+        url = dl ? dl : url;
+        ct = NULL; /* not a MIME type */
+    } else if (ct && strncmp(ct, "application/vnd.microsoft.", 26) == 0) {
+        return 0;
+    }
+    if (!url || strlen(url) > 2048 || !sb_url_valid(url) || cJSON_GetArraySize(arr) == SB_MSG_ATTACHMENTS_MAX)
+        return 0;
+    cJSON *o = cJSON_CreateObject();
+    if (!ct || !ct[0] || strlen(ct) > 127)
+        cJSON_AddStringToObject(o, "type", "file");
+    cJSON_AddStringToObject(o, "url", url);
+    if (name && name[0] && strlen(name) <= 255)
+        cJSON_AddStringToObject(o, "name", name);
+    if (ct && ct[0] && strlen(ct) <= 127)
+        cJSON_AddStringToObject(o, "contentType", ct);
+    cJSON_AddItemToArray(arr, o);
+    return 0;
+}
+
+/* The activity's files as the message's content {attachments} (NULL: none). */
+static int activity_files(sb_inbound_t *in, const cJSON *o, sb_in_msg_t *m)
+{
+    const cJSON *atts = cJSON_GetObjectItemCaseSensitive(o, "attachments"), *a;
+    if (!atts)
+        return 0;
+    if (!cJSON_IsArray(atts))
+        return sb__in_fail(in, -EINVAL, "attachments", "'attachments' must be an array");
+    cJSON *arr = cJSON_CreateArray();
+    cJSON_ArrayForEach(a, atts)
+    {
+        if (activity_file(in, a, arr) < 0) {
+            cJSON_Delete(arr);
+            return -EINVAL;
+        }
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(arr);
+        return 0;
+    }
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddItemToObject(c, "attachments", arr);
+    char *s = cJSON_PrintUnformatted(c);
+    m->content = sb__in_strdup(in, s);
+    cJSON_free(s);
+    cJSON_Delete(c);
+    return 0;
+}
+
 /* {type, id, channelId, serviceUrl, from: {id, name}, conversation: {id}, recipient: {id},
- * text}: message activities with text are stored; other types (conversationUpdate, typing,
- * invoke ...) and attachment-only messages are acknowledged. */
+ * text, attachments}: message activities with text or files are stored (a messageBack click
+ * on a switchboard button arrives as a message whose text is the payload); other types
+ * (conversationUpdate, typing, invoke ...) and messages with neither are acknowledged. */
 static int parse_activity(sb_inbound_t *in, const cJSON *o, const char **recipient)
 {
     teams_proof_t *t = in->proof;
@@ -122,12 +218,17 @@ static int parse_activity(sb_inbound_t *in, const cJSON *o, const char **recipie
                                               : "recipient.id");
     if (strcmp(type, "message") != 0)
         return 0;
-    if (sb__in_text(in, o, "text", "text", &m.text) < 0)
+    /* with attachments, an empty text is no text */
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
+    bool with_files = cJSON_GetObjectItemCaseSensitive(o, "attachments") != NULL;
+    if ((!(with_files && cJSON_IsString(text) && blank(text->valuestring)) &&
+         sb__in_text(in, o, "text", "text", &m.text) < 0) ||
+        activity_files(in, o, &m) < 0)
         return -EINVAL;
     const char *missing = !m.pmid ? "id" : !m.chat ? "conversation.id" : !m.from ? "from.id" : NULL;
     if (missing)
         return required(in, missing);
-    if (!m.text)
+    if (!m.text && !m.content)
         return 0;
     m.event_id = m.pmid;
     m.svc = t->service_url;

@@ -1,6 +1,6 @@
 /* Unit tests for src/channels/teams.c through its operations (platform.h): Activity parsing
- * (message, other activity types, attachment-only messages, the "28:" bot id, the bearer
- * token), errors that name the field, the serviceUrl allow-list rule, the token verified
+ * (message, other activity types, files as attachments, the "28:" bot id, the bearer token),
+ * errors that name the field, the serviceUrl allow-list rule, the token verified
  * against a channel's inline key set (a key generated here, tokens signed here) with the
  * allow-list checked only once the token holds, and the activity a reply posts. */
 #include <setjmp.h>
@@ -152,8 +152,8 @@ static void test_activity(void **state)
     assert_string_equal(m->event_id, "act-1");
     assert_string_equal(m->svc, SVC);
     fake_free(&f);
-    /* acknowledged, nothing stored (but verified first): other activity types, a message with
-     * attachments only */
+    /* acknowledged, nothing stored (but verified first): other activity types, a message whose
+     * attachments hold no file (no contentUrl) */
     const char *ignored[] = {
         "{\"type\":\"conversationUpdate\",\"channelId\":\"msteams\",\"serviceUrl\":\"" SVC
         "\",\"recipient\":{\"id\":\"" APP "\"}}",
@@ -203,6 +203,98 @@ static void test_errors_name_the_field(void **state)
                      -EINVAL);
     assert_err_field(&g, "id");
     fake_free(&g);
+}
+
+/* The message's content as the queue's side checks it: exactly want, and the model accepts it
+ * (with the message's text, as sb_inbound_process adds it). */
+static void assert_content(const sb_in_msg_t *m, const char *want)
+{
+    assert_non_null(m->content);
+    assert_string_equal(m->content, want);
+    cJSON *o = cJSON_Parse(m->content);
+    assert_non_null(o);
+    if (m->text)
+        cJSON_AddStringToObject(o, "text", m->text);
+    sb_content_t c;
+    sb_verr_t e;
+    assert_int_equal(sb_content_parse(o, SB_CONTENT_POSTBACK, NULL, &c, &e), 0);
+    sb_content_free(&c);
+    cJSON_Delete(o);
+}
+
+#define INLINE_IMAGE                                                                                                   \
+    "{\"contentType\":\"image/*\",\"contentUrl\":\"https://smba.trafficmanager.net/emea/v3/attachments/0-a/views/"     \
+    "original\"}"
+#define HTML_COPY "{\"contentType\":\"text/html\",\"content\":\"<div><img src=x></div>\"}"
+
+static void test_files(void **state)
+{
+    (void)state;
+    /* an inline image with a caption; the HTML copy of the text is left out */
+    fake_req_t f = {0};
+    assert_int_equal(parse(&f, ACT(PARTIES ",\"text\":\"this one\",\"attachments\":[" INLINE_IMAGE "," HTML_COPY "]"),
+                           "Bearer x.y.z"),
+                     0);
+    assert_int_equal(f.in.nmsgs, 1);
+    assert_string_equal(f.in.msgs[0].text, "this one");
+    assert_string_equal(f.in.msgs[0].event_id, "act-1");
+    assert_content(&f.in.msgs[0], "{\"attachments\":[{\"url\":\"https://smba.trafficmanager.net/emea/v3/attachments/"
+                                  "0-a/views/original\",\"contentType\":\"image/*\"}]}");
+    fake_free(&f);
+    /* files only (an empty text is no text): a personal chat's file by its downloadUrl, a file
+     * by its contentUrl; cards and URLs the model cannot hold are left out */
+    fake_req_t g = {0};
+    assert_int_equal(
+        parse(&g,
+              ACT(PARTIES ",\"text\":\"\",\"attachments\":[{\"contentType\":\"application/"
+                          "vnd.microsoft.teams.file.download.info\",\"contentUrl\":\"https://contoso.sharepoint.com/"
+                          "r.pdf\",\"name\":\"r.pdf\",\"content\":{\"downloadUrl\":\"https://download.test/r.pdf?t=1\","
+                          "\"uniqueId\":\"u\",\"fileType\":\"pdf\"}},{\"contentType\":\"application/"
+                          "vnd.microsoft.card.hero\",\"content\":{\"title\":\"t\"}},{\"contentType\":\"video/mp4\","
+                          "\"contentUrl\":\"https://files.test/v.mp4\",\"name\":\"v.mp4\"},{\"contentType\":\"image/"
+                          "png\",\"contentUrl\":\"data:image/png;base64,AAAA\"}]"),
+              "Bearer x.y.z"),
+        0);
+    assert_int_equal(g.in.nmsgs, 1);
+    assert_null(g.in.msgs[0].text);
+    assert_content(&g.in.msgs[0], "{\"attachments\":[{\"type\":\"file\",\"url\":\"https://download.test/r.pdf?t=1\","
+                                  "\"name\":\"r.pdf\"},{\"url\":\"https://files.test/v.mp4\",\"name\":\"v.mp4\","
+                                  "\"contentType\":\"video/mp4\"}]}");
+    fake_free(&g);
+    /* a messageBack click on a switchboard button: its text is the payload, a text message */
+    fake_req_t h = {0};
+    assert_int_equal(parse(&h, ACT(PARTIES ",\"text\":\"SIZE_S\""), "Bearer x.y.z"), 0);
+    assert_string_equal(h.in.msgs[0].text, "SIZE_S");
+    assert_null(h.in.msgs[0].content);
+    fake_free(&h);
+    /* attachments without a file and an empty text: acknowledged */
+    fake_req_t k = {0};
+    assert_int_equal(parse(&k, ACT(PARTIES ",\"text\":\" \",\"attachments\":[" HTML_COPY "]"), "Bearer x.y.z"), 0);
+    assert_int_equal(k.in.nmsgs, 0);
+    fake_free(&k);
+    /* bad types: 400 naming the field */
+    static const struct {
+        const char *body, *field;
+    } cases[] = {
+        {ACT(PARTIES ",\"attachments\":{}"), "attachments"},
+        {ACT(PARTIES ",\"attachments\":[\"x\"]"), "attachments"},
+        {ACT(PARTIES ",\"attachments\":[{\"contentType\":1}]"), "attachments.contentType"},
+        {ACT(PARTIES ",\"attachments\":[{\"contentUrl\":[]}]"), "attachments.contentUrl"},
+        {ACT(PARTIES ",\"attachments\":[{\"contentUrl\":\"https://f.test/a\",\"name\":{}}]"), "attachments.name"},
+        {ACT(PARTIES ",\"attachments\":[{\"contentType\":\"application/vnd.microsoft.teams.file.download.info\","
+                     "\"content\":[]}]"),
+         "attachments.content"},
+        {ACT(PARTIES ",\"attachments\":[{\"contentType\":\"application/vnd.microsoft.teams.file.download.info\","
+                     "\"content\":{\"downloadUrl\":5}}]"),
+         "attachments.content.downloadUrl"},
+        {ACT(PARTIES ",\"text\":\" \""), "text"}, /* without attachments, a blank text is refused as before */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_req_t e = {0};
+        assert_int_equal(parse(&e, cases[i].body, "Bearer x.y.z"), -EINVAL);
+        assert_err_field(&e, cases[i].field);
+        fake_free(&e);
+    }
 }
 
 /* No bearer token, or a recipient no index field can hold: 401 before any look-up. */
@@ -429,10 +521,15 @@ static void test_send(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_activity), cmocka_unit_test(test_errors_name_the_field),
-        cmocka_unit_test(test_no_token), cmocka_unit_test(test_service_url_allow_list),
-        cmocka_unit_test(test_token),    cmocka_unit_test(test_allow_list_after_token),
-        cmocka_unit_test(test_no_keys),  cmocka_unit_test(test_config),
+        cmocka_unit_test(test_activity),
+        cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_no_token),
+        cmocka_unit_test(test_service_url_allow_list),
+        cmocka_unit_test(test_token),
+        cmocka_unit_test(test_allow_list_after_token),
+        cmocka_unit_test(test_no_keys),
+        cmocka_unit_test(test_config),
         cmocka_unit_test(test_send),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
