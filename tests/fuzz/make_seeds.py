@@ -140,8 +140,24 @@ def platforms():
     out["slack_form"] = b"f" + urllib.parse.urlencode(form).encode()
     out["slack_form_escapes"] = b"f" + b"token=t&team_id=T0SB0001&channel_id=C%30&user_id=U+1&text=a%0Ab%09c%2B&event_ts=1.2&"
     out["slack_form_unsigned"] = b"F" + urllib.parse.urlencode(slack_flat()).encode()
+    # Slack: a message with files, and an interactivity payload (a form's one field)
+    out["slack_event_files"] = b"s" + j(slack_event({"text": "", "files": [
+        {"id": "F0SB0001", "name": "receipt.png", "mimetype": "image/png", "mode": "hosted",
+         "url_private": "https://files.slack.com/files-pri/T0SB0001-F0SB0001/receipt.png"},
+        {"id": "F0SB0002", "mode": "tombstone"}]}))
+    block_actions = {"type": "block_actions", "token": "slack-verification-token-0001",
+                     "team": {"id": "T0SB0001", "domain": "sb"}, "user": {"id": "U0SB0007", "team_id": "T0SB0001"},
+                     "container": {"type": "message", "message_ts": "1700000005.000100", "channel_id": "C0SB0009",
+                                   "thread_ts": "1700000004.000100"},
+                     "trigger_id": "13345224609.738474920.8088930838d8", "channel": {"id": "C0SB0009"},
+                     "actions": [{"action_id": "sb_b0", "block_id": "b1", "type": "button",
+                                  "text": {"type": "plain_text", "text": "Small", "emoji": True},
+                                  "value": "SIZE_S", "action_ts": "1700000006.000200"},
+                                 {"action_id": "sb_b1", "type": "button",
+                                  "text": {"type": "plain_text", "text": "Guide"}, "url": "https://shop.example/sizes"}]}
+    out["slack_block_actions"] = b"f" + urllib.parse.urlencode({"payload": json.dumps(block_actions)}).encode()
 
-    # Telegram: updates with and without a message text
+    # Telegram: updates with and without a message text, files, a button's click
     out["telegram_message"] = b"t" + j(tg_update())
     out["telegram_group_bot_path"] = b"b" + j(tg_update(chat={"id": -1001234567890, "type": "supergroup",
                                                               "title": "Support"}))
@@ -158,6 +174,18 @@ def platforms():
         "chat_instance": "-88888", "data": "button-1"}})
     out["telegram_unsigned"] = b"T" + j(tg_update())
     out["telegram_unsigned_bot_path"] = b"B" + j(tg_update())
+    out["telegram_document"] = b"t" + j(tg_update(text=None, document={
+        "file_id": "BQACAgQAAxkBAAIC", "file_unique_id": "AgAD", "file_name": "invoice.pdf",
+        "mime_type": "application/pdf"}))
+    out["telegram_voice"] = b"t" + j(tg_update(text=None, voice={
+        "file_id": "AwACAgQAAxkBAAID", "file_unique_id": "AgAE", "duration": 3, "mime_type": "audio/ogg"}))
+    out["telegram_callback_keyboard"] = b"t" + j({"update_id": 100003, "callback_query": {
+        "id": "4382bfdwdsb323b2d9", "from": {"id": 777001, "is_bot": False, "first_name": "Ayse", "username": "ayse_k"},
+        "message": {"message_id": 99, "date": 1700000000, "chat": {"id": 4242001, "type": "private"},
+                    "text": "Which size?", "reply_markup": {"inline_keyboard": [
+                        [{"text": "Small", "callback_data": "SIZE_S"}],
+                        [{"text": "Large", "callback_data": "SIZE_L"}]]}},
+        "chat_instance": "-88888", "data": "SIZE_L"}})
 
     # WhatsApp Cloud API: webhook payloads, and the GET verification's query
     one = wa_payload(("102290129340398", [wa_change(messages=[wa_text("wamid.HBgLMTU1NTAwMDExMTEVAgARGBI", "15550001111",
@@ -180,10 +208,25 @@ def platforms():
     out["whatsapp_no_metadata"] = b"w" + j(wa_payload(("102290129340398", [wa_change(
         messages=[wa_text("wamid.C1", "15550001111", "by account")], metadata=False)])))
     out["whatsapp_unsigned"] = b"W" + j(one)
+    out["whatsapp_media_kinds"] = b"w" + j(wa_payload(("102290129340398", [wa_change(messages=[
+        {"from": "15550001111", "id": "wamid.DOC", "timestamp": "1700000000", "type": "document",
+         "document": {"id": "880011", "mime_type": "application/pdf", "filename": "invoice.pdf", "caption": "mine"}},
+        {"from": "15550001111", "id": "wamid.STK", "timestamp": "1700000000", "type": "sticker",
+         "sticker": {"id": "880012", "mime_type": "image/webp", "animated": False}},
+        {"from": "15550001111", "id": "wamid.LOC", "timestamp": "1700000000", "type": "location",
+         "location": {"latitude": 41.0369, "longitude": 28.985, "name": "Taksim", "address": "Beyoglu"}}])])))
+    out["whatsapp_replies"] = b"w" + j(wa_payload(("102290129340398", [wa_change(messages=[
+        {"from": "15550001111", "id": "wamid.BR", "timestamp": "1700000000", "type": "interactive",
+         "context": {"from": "15550009999", "id": "wamid.OUT1"},
+         "interactive": {"type": "button_reply", "button_reply": {"id": "SIZE_S", "title": "Small"}}},
+        {"from": "15550001111", "id": "wamid.LR", "timestamp": "1700000000", "type": "interactive",
+         "interactive": {"type": "list_reply", "list_reply": {"id": "ROW_2", "title": "Second", "description": "d"}}},
+        {"from": "15550001111", "id": "wamid.TB", "timestamp": "1700000000", "type": "button",
+         "button": {"payload": "STOP", "text": "Stop promotions"}}])])))
     out["whatsapp_verify"] = b"vhub.mode=subscribe&hub.verify_token=wa-verify-token-0001&hub.challenge=1158201444"
     out["whatsapp_verify_escaped"] = b"vhub.mode=subscribe&hub.verify_token=a%20b+c&hub.challenge=%E2%9C%93&x="
 
-    # Teams: Bot Framework Activities
+    # Teams: Bot Framework Activities (text, files)
     out["teams_message"] = b"m" + j(activity())
     out["teams_message_mention"] = b"m" + j(activity(text="<at>bot</at> hi", entities=[
         {"type": "mention", "text": "<at>bot</at>", "mentioned": {"id": "28:" + APP_ID, "name": "bot"}}],
@@ -193,6 +236,14 @@ def platforms():
     out["teams_attachment_only"] = b"m" + j(activity(text=None, attachments=[
         {"contentType": "image/png", "contentUrl": "https://example.com/a.png", "name": "a.png"}]))
     out["teams_bare_app_id"] = b"m" + j(activity(recipient={"id": APP_ID}))
+    out["teams_files"] = b"m" + j(activity(text="", attachments=[
+        {"contentType": "application/vnd.microsoft.teams.file.download.info",
+         "contentUrl": "https://contoso.sharepoint.com/personal/a/c.pdf", "name": "contract.pdf",
+         "content": {"downloadUrl": "https://contoso.sharepoint.com/dl/c.pdf?t=1", "uniqueId": "u-1",
+                     "fileType": "pdf"}},
+        {"contentType": "image/*",
+         "contentUrl": "https://smba.trafficmanager.net/emea/v3/attachments/0-a/views/original"},
+        {"contentType": "text/html", "content": "<div>the contract</div>"}]))
     out["teams_unsigned"] = b"M" + j(activity())
     return out
 
