@@ -172,4 +172,42 @@ bool sb_inbound_verified(const sb_inbound_t *in);
  * cb does not run), or -EAGAIN when the store refused (cb does not run). */
 int sb_inbound_accept(sb_store_t *st, sb_inbound_t *in, sb_store_cb cb, void *data);
 
+/* ---------- send limits (src/channels/limits.c; docs/channels.md "Platform send limits") ---------- */
+
+/* What a platform allows, in messages per second: to one chat (a Slack channel, a Teams
+ * conversation, a Telegram or WhatsApp chat), to a Telegram group or channel (a negative chat
+ * id; 0: as any chat), and from one account (a bot, a number: the channel binding). A binding's
+ * config "sendLimits" {"perChatPerSecond", "perAccountPerSecond"} overrides per_chat and
+ * per_account. */
+typedef struct sb_send_limits {
+    const char *platform;
+    double per_chat, per_group, per_account;
+} sb_send_limits_t;
+
+/* The platform's defaults (a cautious 1 per chat and 10 per account for an unknown one). */
+const sb_send_limits_t *sb_send_limits_default(const char *platform);
+/* The defaults as the pacing script takes them, "<platform>:<chat>:<group>:<account> ...":
+ * its length, or -E2BIG. */
+int sb_send_limits_format(char *out, size_t cap);
+
+/* A config_check's merge (sb__config_merge with the platform's schema) with the optional
+ * "sendLimits" member besides the schema's: an object of rates from 0.01 to 1000 that replaces
+ * the binding's whole (null clears it); -EINVAL naming "config.sendLimits.perChatPerSecond". */
+struct sb__config_schema;
+int sb_send_limits_merge(cJSON *cfg, const cJSON *in, const struct sb__config_schema *s, sb_verr_t *e);
+
+/* A send the platform refused for its rate: whose line waits and for how long. */
+enum { SB_LIMIT_CHAT = 1, SB_LIMIT_ACCOUNT = 2 };
+typedef struct sb_rate_limit {
+    int scope;          /* SB_LIMIT_CHAT: the chat's line; SB_LIMIT_ACCOUNT: every chat of the account */
+    long retry_after_s; /* as the platform asked (Retry-After, Telegram's parameters.retry_after), else
+                           the period its documents give */
+    char why[96];       /* "whatsapp: 130429 throughput limit reached" */
+} sb_rate_limit_t;
+/* Whether a send's answer (status, Retry-After in seconds or -1, body) is the platform's "too
+ * many requests": HTTP 429, Telegram's error_code 429, Slack's "ratelimited", WhatsApp's 130429,
+ * 80007, 4 (the number's) and 131056 (the chat's). Pure. */
+bool sb_send_rate_limited(const char *platform, int status, long retry_after_s, const char *body, size_t len,
+                          sb_rate_limit_t *out);
+
 #endif

@@ -571,7 +571,7 @@ static const sb__config_schema_t schema = {"slack", "teamId", members, sb__none,
 
 static int slack_config_check(cJSON *cfg, const cJSON *in, sb_verr_t *e)
 {
-    return sb__config_merge(cfg, in, &schema, e);
+    return sb_send_limits_merge(cfg, in, &schema, e); /* the schema and "sendLimits" */
 }
 
 static void slack_binding_fields(const cJSON *cfg, cJSON *fields)

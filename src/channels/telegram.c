@@ -464,7 +464,7 @@ static const sb__config_schema_t schema = {"telegram", "botId", members, sb__non
 
 static int tg_config_check(cJSON *cfg, const cJSON *in, sb_verr_t *e)
 {
-    return sb__config_merge(cfg, in, &schema, e);
+    return sb_send_limits_merge(cfg, in, &schema, e); /* the schema and "sendLimits" */
 }
 
 /* The bot id, and the hashed secret tokens (POST /api/webhooks/telegram names no bot). */

@@ -656,7 +656,7 @@ static const sb__config_schema_t schema = {"whatsapp", "phoneNumberId", members,
 
 static int wa_config_check(cJSON *cfg, const cJSON *in, sb_verr_t *e)
 {
-    return sb__config_merge(cfg, in, &schema, e);
+    return sb_send_limits_merge(cfg, in, &schema, e); /* the schema and "sendLimits" */
 }
 
 /* The phone number, the hashed verify tokens (the GET names no number) and the account (a
