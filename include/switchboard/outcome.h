@@ -11,6 +11,11 @@
  *   - other 4xx: final (dead letter), no retry; 410 on a webhook: final, and the endpoint is
  *     disabled. A platform send carrying a Bot Framework token retries a 401 (with a new token);
  *     the token endpoint's own 4xx but 429 are final (its credentials are wrong).
+ *   - a platform send the platform refused for its rate (rate_limited: HTTP 429, Slack's
+ *     "ratelimited", Telegram's error_code 429, WhatsApp's 130429 ...; src/channels/limits.c reads
+ *     the answer) waits what the platform asked, within [1 s, 1 h], and is not counted against the
+ *     schedule: up to SB_RATE_LIMIT_RETRIES such waits per delivery, after which a rate limit is a
+ *     failure like a 429 of a webhook (docs/channels.md "Platform send limits").
  * Not here: disabling an endpoint that has failed without a success for --disable-after-ms.
  * That needs the endpoint's failingSince, which the finish script reads and writes atomically
  * with the failure it records (src/store/lua/finish.lua), so the rule lives there. */
@@ -42,7 +47,12 @@ typedef struct sb_attempt_result {
     const char *answer_error; /* a send's refusal or retry reason from the platform (may be NULL) */
     bool oauth;               /* a send carrying an OAuth token: a 401 means it ran out */
     int attempt;              /* 0 for the first attempt */
+    bool rate_limited;        /* a send refused for the platform's rate (retry_after_s: its wait) */
+    int rate_limits;          /* the delivery's earlier rate-limit waits (not counted in attempt's step) */
 } sb_attempt_result_t;
+
+/* Rate-limit waits of one platform send that do not count against the retry schedule. */
+#define SB_RATE_LIMIT_RETRIES 20
 
 typedef enum sb_verdict {
     SB_VERDICT_SUCCESS = 0,
@@ -67,11 +77,14 @@ typedef struct sb_retry_schedule {
 typedef struct sb_outcome {
     sb_verdict_t verdict;
     uint64_t delay_ms;                /* RETRY: from now to the next attempt */
+    bool rate_limited;                /* RETRY: a rate-limit wait, not a step of the schedule */
     char error[SB_OUTCOME_ERROR_MAX]; /* what the attempt log and the dead letter say; "" on success */
 } sb_outcome_t;
 
 /* The attempt's outcome under SPEC 8: the classification, then, for a retryable failure, the
- * next step of the schedule (sb_retry_next). The jitter is drawn only for a retry. */
+ * next step of the schedule (sb_retry_next) after attempt - rate_limits steps, or for a
+ * rate-limit wait (while rate_limits < SB_RATE_LIMIT_RETRIES) the platform's Retry-After. The
+ * jitter is drawn only for a step of the schedule. */
 void sb_outcome_decide(const sb_attempt_result_t *r, const sb_retry_schedule_t *s, sb_outcome_t *out);
 
 /* The delay before the attempt after attempt n (0-based) failed: the schedule's step n + 1 with

@@ -42,7 +42,11 @@ static void classify_webhook(const sb_attempt_result_t *r, sb_outcome_t *o)
 static void classify_send(const sb_attempt_result_t *r, sb_outcome_t *o)
 {
     const char *why = r->answer_error ? r->answer_error : "";
-    if (r->error != SB_CLIENT_OK) {
+    if (r->error == SB_CLIENT_OK && r->rate_limited) {
+        o->verdict = SB_VERDICT_RETRY;
+        snprintf(o->error, sizeof(o->error), "rate limited (%s), retry after %ld s", why[0] ? why : "HTTP 429",
+                 r->retry_after_s);
+    } else if (r->error != SB_CLIENT_OK) {
         o->verdict = SB_VERDICT_RETRY;
         snprintf(o->error, sizeof(o->error), "%s", r->error_text ? r->error_text : "");
     } else if (is_2xx(r->status)) {
@@ -80,6 +84,13 @@ static void classify_token(const sb_attempt_result_t *r, sb_outcome_t *o)
     }
 }
 
+static long retry_after_bounded(long retry_after_s)
+{
+    return retry_after_s < RETRY_AFTER_MIN_S   ? RETRY_AFTER_MIN_S
+           : retry_after_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S
+                                               : retry_after_s;
+}
+
 bool sb_retry_next(const sb_retry_schedule_t *s, int n, long retry_after_s, uint64_t *delay_ms)
 {
     int next = n + 1;
@@ -91,9 +102,7 @@ bool sb_retry_next(const sb_retry_schedule_t *s, int n, long retry_after_s, uint
     double f = 0.8 + 0.4 * ((double)r / 4294967295.0);
     uint64_t delay = (unsigned)(base * f);
     if (retry_after_s >= 0) { /* honoured within [1 s, 1 h] */
-        long ra = retry_after_s < RETRY_AFTER_MIN_S   ? RETRY_AFTER_MIN_S
-                  : retry_after_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S
-                                                      : retry_after_s;
+        long ra = retry_after_bounded(retry_after_s);
         if ((uint64_t)ra * 1000 > delay)
             delay = (uint64_t)ra * 1000;
     }
@@ -105,14 +114,24 @@ void sb_outcome_decide(const sb_attempt_result_t *r, const sb_retry_schedule_t *
 {
     out->verdict = SB_VERDICT_FINAL;
     out->delay_ms = 0;
+    out->rate_limited = false;
     out->error[0] = '\0';
-    if (r->kind == SB_ATTEMPT_SEND)
+    bool send = r->kind == SB_ATTEMPT_SEND;
+    if (send)
         classify_send(r, out);
     else if (r->kind == SB_ATTEMPT_TOKEN)
         classify_token(r, out);
     else
         classify_webhook(r, out);
-    if (out->verdict != SB_VERDICT_RETRY || sb_retry_next(s, r->attempt, r->retry_after_s, &out->delay_ms))
+    int waits = send && r->rate_limits > 0 ? r->rate_limits : 0;
+    if (waits > r->attempt) /* a replayed dead letter starts again at attempt 0 */
+        waits = r->attempt;
+    if (out->verdict == SB_VERDICT_RETRY && send && r->rate_limited && waits < SB_RATE_LIMIT_RETRIES) {
+        out->rate_limited = true; /* the platform's wait, not a step of the schedule */
+        out->delay_ms = (uint64_t)retry_after_bounded(r->retry_after_s) * 1000;
+        return;
+    }
+    if (out->verdict != SB_VERDICT_RETRY || sb_retry_next(s, r->attempt - waits, r->retry_after_s, &out->delay_ms))
         return;
     out->verdict = SB_VERDICT_EXHAUSTED;
     if (r->kind != SB_ATTEMPT_WEBHOOK) { /* a send's message records why it failed in the end */

@@ -3,11 +3,12 @@
  * channel binding and whether the account's endpoint is enabled), for Teams a Bot Framework
  * OAuth token (one process-wide cache keeps it until a minute before it expires,
  * src/channels/outbound.c),
- * the request the channel builds (sb_send_build), the platform's verdict (sb_send_result) under
- * SPEC 8 (outcome.h), and a final verdict written into the message (conv_sent: "sent" with
+ * the request the channel builds (sb_send_build), the platform's verdict (sb_send_result) and
+ * its "too many requests" (sb_send_rate_limited, src/channels/limits.c) under SPEC 8
+ * (outcome.h), and a final verdict written into the message (conv_sent: "sent" with
  * message_sent, or "failed") before the delivery is recorded (attempt.c). It may call the
- * store, the client, channels.h's send and token functions, conv's event context, outcome.h
- * and attempt.c. */
+ * store, the client, channels.h's send and token functions, platform.h's send limits, conv's
+ * event context, outcome.h and attempt.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -83,7 +84,21 @@ static void send_failed(sb__attempt_t *a, const char *error)
     send_final(a, false, NULL, error);
 }
 
-/* The verdict on an answer (outcome.h): a retry goes back to the head of the account's line
+/* A retry's entry says what its waits were (docs/channels.md "Platform send limits"): "rl", the
+ * rate-limit waits so far (not counted against the schedule), and "rla" when the platform's limit
+ * is the account's, so that finish holds every chat of the account until the retry is due. */
+static void mark_rate_limit(sb__attempt_t *a, const sb_outcome_t *o, int waits, int scope)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(a->dj, "rla");
+    if (!o->rate_limited)
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(a->dj, "rl");
+    cJSON_AddNumberToObject(a->dj, "rl", waits + 1);
+    if (scope == SB_LIMIT_ACCOUNT)
+        cJSON_AddNumberToObject(a->dj, "rla", 1);
+}
+
+/* The verdict on an answer (outcome.h): a retry goes back to the head of the chat's line
  * (finish); the others are final. */
 static void send_verdict(sb__attempt_t *a, const sb_outcome_t *o, const char *pmid)
 {
@@ -129,8 +144,23 @@ static void on_send_response(void *data, const sb_client_resp_t *resp)
     }
     if (resp->error == SB_CLIENT_OK && resp->status == 401 && a->app)
         sb_send_token_forget(a->app); /* a revoked or expired Bot Framework token: fetch a new one */
+    /* The platform's "too many requests" (limits.c): the line waits what it asked, and the wait
+     * is not a failure toward the dead letter (outcome.h). */
+    sb_rate_limit_t rl = {0};
+    const cJSON *waits = cJSON_GetObjectItemCaseSensitive(a->dj, "rl");
+    r.rate_limits =
+        cJSON_IsNumber(waits) && waits->valuedouble >= 0 && waits->valuedouble < 1000 ? (int)waits->valuedouble : 0;
+    if (r.rate_limits > a->n) /* a replayed dead letter starts again */
+        r.rate_limits = a->n;
+    if (resp->error == SB_CLIENT_OK &&
+        sb_send_rate_limited(a->snd.platform, resp->status, resp->retry_after_s, resp->body, resp->body_len, &rl)) {
+        r.rate_limited = true;
+        r.retry_after_s = rl.retry_after_s;
+        snprintf(err, sizeof(err), "%s", rl.why);
+    }
     sb_outcome_t o;
     sb_outcome_decide(&r, &a->d->retry, &o);
+    mark_rate_limit(a, &o, r.rate_limits, rl.scope);
     send_verdict(a, &o, pmid);
 }
 

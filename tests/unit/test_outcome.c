@@ -1,7 +1,8 @@
 /* Unit tests for src/delivery/outcome.c: SPEC 8's outcomes of webhook attempts, platform sends
  * and Bot Framework token requests (docs/deliveries.md "Outcomes and retries", docs/channels.md
- * "Verdicts"), the retry schedule with its jitter and Retry-After bounds, and the pacing gap. The
- * jitter is a fixed source, so every delay is exact. */
+ * "Verdicts"), rate-limit waits of sends (docs/channels.md "Platform send limits"), the retry
+ * schedule with its jitter and Retry-After bounds, and the pacing gap. The jitter is a fixed
+ * source, so every delay is exact. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -293,6 +294,81 @@ static void test_send_exhausted_says_so(void **state)
     assert_memory_equal(o.error, "retries exhausted, last: xxx", 28);
 }
 
+/* A send refused for the platform's rate waits what the platform asked (within [1 s, 1 h]), with no
+ * jitter, and is no step of the schedule: not even on its last step. */
+static void test_send_rate_limit_waits_without_a_step(void **state)
+{
+    (void)state;
+    sb_attempt_result_t r = http(SB_ATTEMPT_SEND, 429);
+    r.rate_limited = true;
+    r.retry_after_s = 2;
+    r.answer_error = "telegram: 429 Too Many Requests";
+    r.attempt = STEPS - 1; /* a failure here would dead-letter */
+    r.rate_limits = 3;
+    sb_outcome_t o = decide(&r);
+    assert_int_equal(o.verdict, SB_VERDICT_RETRY);
+    assert_true(o.rate_limited);
+    assert_int_equal(o.delay_ms, 2000);
+    assert_int_equal(jit.calls, 0);
+    assert_string_equal(o.error, "rate limited (telegram: 429 Too Many Requests), retry after 2 s");
+    r.retry_after_s = 0; /* at least 1 s */
+    assert_int_equal(decide(&r).delay_ms, 1000);
+    r.retry_after_s = 86400; /* at most 1 h */
+    assert_int_equal(decide(&r).delay_ms, 3600000);
+    /* a WhatsApp 130429 in a 400 is the same */
+    r = http(SB_ATTEMPT_SEND, 400);
+    r.rate_limited = true;
+    r.retry_after_s = 1;
+    o = decide(&r);
+    assert_int_equal(o.verdict, SB_VERDICT_RETRY);
+    assert_true(o.rate_limited);
+    assert_int_equal(o.delay_ms, 1000);
+    /* not for webhooks: their 429 is a step like a 5xx */
+    r = http(SB_ATTEMPT_WEBHOOK, 429);
+    r.rate_limited = true;
+    o = decide(&r);
+    assert_false(o.rate_limited);
+    assert_int_equal(o.delay_ms, 5000);
+}
+
+/* The waits do not count: a later failure takes the schedule's step after attempt - waits. */
+static void test_send_rate_limit_waits_are_not_steps(void **state)
+{
+    (void)state;
+    sb_attempt_result_t r = http(SB_ATTEMPT_SEND, 503);
+    r.attempt = 5; /* attempts 1..5 were rate-limit waits but one */
+    r.rate_limits = 4;
+    sb_outcome_t o = decide(&r);
+    assert_int_equal(o.verdict, SB_VERDICT_RETRY);
+    assert_false(o.rate_limited);
+    assert_int_equal(o.delay_ms, 300000); /* step 2, as after the second attempt */
+    /* a replayed dead letter starts at attempt 0: its old waits cannot push the step below 0 */
+    r.attempt = 0;
+    r.rate_limits = 7;
+    o = decide(&r);
+    assert_int_equal(o.verdict, SB_VERDICT_RETRY);
+    assert_int_equal(o.delay_ms, 5000);
+}
+
+/* After SB_RATE_LIMIT_RETRIES waits a rate limit is a failure: a step, with its Retry-After. */
+static void test_send_rate_limit_waits_are_capped(void **state)
+{
+    (void)state;
+    sb_attempt_result_t r = http(SB_ATTEMPT_SEND, 429);
+    r.rate_limited = true;
+    r.retry_after_s = 2;
+    r.attempt = SB_RATE_LIMIT_RETRIES;
+    r.rate_limits = SB_RATE_LIMIT_RETRIES;
+    sb_outcome_t o = decide(&r);
+    assert_int_equal(o.verdict, SB_VERDICT_RETRY);
+    assert_false(o.rate_limited);
+    assert_int_equal(o.delay_ms, 5000); /* step 1: the first counted failure */
+    r.attempt = SB_RATE_LIMIT_RETRIES + STEPS - 1;
+    o = decide(&r);
+    assert_int_equal(o.verdict, SB_VERDICT_EXHAUSTED);
+    assert_string_equal(o.error, "retries exhausted, last: rate limited (HTTP 429), retry after 2 s");
+}
+
 static void test_token_endpoint(void **state)
 {
     (void)state;
@@ -349,6 +425,9 @@ int main(void)
         cmocka_unit_test_setup(test_send_verdicts_in_a_2xx, reset),
         cmocka_unit_test_setup(test_send_statuses, reset),
         cmocka_unit_test_setup(test_send_exhausted_says_so, reset),
+        cmocka_unit_test_setup(test_send_rate_limit_waits_without_a_step, reset),
+        cmocka_unit_test_setup(test_send_rate_limit_waits_are_not_steps, reset),
+        cmocka_unit_test_setup(test_send_rate_limit_waits_are_capped, reset),
         cmocka_unit_test_setup(test_token_endpoint, reset),
         cmocka_unit_test_setup(test_pace_gap_bounds, reset),
     };
