@@ -1,15 +1,17 @@
 /* The periodic sweeps of one loop (engine.h), each a task of the job runner's tick (jobs.h):
  * due retries back into the retry stream (promote), paced deliveries whose turn has come into
- * the fresh stream (pace_tick), and on each instance's first loop only, the idle-timeout close
- * of conversations, the removal of deleted tenants' keys, and the queue-depth sample of
- * /metrics. Each is one script; a sweep whose previous run is still out waits for it. It may
- * call the store, conv's event context, the log and outcome.h's pacing gap. */
+ * the fresh stream (pace_tick: paced subscriptions at --pace-ms, platform sends within their
+ * platform's limits), and on each instance's first loop only, the idle-timeout close of
+ * conversations, the removal of deleted tenants' keys, and the queue-depth sample of /metrics.
+ * Each is one script; a sweep whose previous run is still out waits for it. It may call the
+ * store, conv's event context, the log, outcome.h's pacing gap and platform.h's send limits. */
 #include <stdio.h>
 
 #include "engine.h"
 #include "switchboard/alloc.h"
 #include "switchboard/conv.h"
 #include "switchboard/log.h"
+#include "switchboard/platform.h"
 
 #define PROMOTE_MS      100
 #define PROMOTE_MAX     "200"
@@ -25,6 +27,7 @@ struct sb__sweeps {
     sb_delivery_t *d;
     bool promote_busy, pace_busy, idle_busy, purge_busy, depth_busy;
     uint64_t next_purge;
+    char limits[256]; /* the platforms' send limits, as pace_tick takes them */
 };
 
 static void wall_str(int64_t wall, char out[24])
@@ -68,8 +71,10 @@ static void on_paced(sb_store_t *st, redisReply *reply, void *data)
     sb__d_called_back(s->d);
 }
 
-/* For every pacing key whose turn has come, the oldest delivery goes to the fresh stream and the
- * key's next turn is a jittered gap later. */
+/* For every pacing key whose turn has come, the oldest delivery goes to the fresh stream: a paced
+ * subscription's next turn is a jittered gap later; a platform chat's line is held until the
+ * send's outcome, within the chat's and the account's rates (the table of limits.c, or the
+ * binding's sendLimits). */
 static bool pace(void *data, uint64_t now, int64_t wall)
 {
     SB_UNUSED(now);
@@ -79,12 +84,12 @@ static bool pace(void *data, uint64_t now, int64_t wall)
     char wall_s[24];
     wall_str(wall, wall_s);
     char gaps[PACE_KEYS][16];
-    const char *argv[5 + PACE_KEYS] = {SB_PACE_DUE, SB_Q_FRESH, wall_s, SB_PACE_PREFIX, "16"};
+    const char *argv[6 + PACE_KEYS] = {SB_PACE_DUE, SB_Q_FRESH, wall_s, SB_PACE_PREFIX, "16", s->limits};
     for (int i = 0; i < PACE_KEYS; i++) {
         snprintf(gaps[i], sizeof(gaps[i]), "%u", sb_pace_gap_ms(s->d->cfg->pace_ms, sb__random_u32()));
-        argv[5 + i] = gaps[i];
+        argv[6 + i] = gaps[i];
     }
-    if (sb__d_eval(s->d, &sb_script_pace_tick, 2, 3 + PACE_KEYS, argv, on_paced, s) == 0)
+    if (sb__d_eval(s->d, &sb_script_pace_tick, 2, (int)SB_ARRAY_SIZE(argv), argv, on_paced, s) == 0)
         s->pace_busy = true;
     return true;
 }
@@ -185,6 +190,8 @@ sb__sweeps_t *sb__sweeps_new(sb_delivery_t *d)
 {
     sb__sweeps_t *s = sb_calloc(1, sizeof(*s));
     s->d = d;
+    if (sb_send_limits_format(s->limits, sizeof(s->limits)) < 0)
+        s->limits[0] = '\0'; /* cannot be (the table is ours); pace_tick would take 1/s a chat, 10 an account */
     sb_jobs_every(d->jobs, PROMOTE_MS, false, promote, s);
     sb_jobs_every(d->jobs, 0, false, pace, s);
     if (d->cfg->conversation_idle_ms)

@@ -1,5 +1,6 @@
 """Pacing (seed 002, docs/deliveries.md "Pacing"): a paced subscriber's deliveries leave at
-least 0.8 x --pace-ms apart, in FIFO order, and a burst drains without losses."""
+least 0.8 x --pace-ms apart, in FIFO order, and a burst drains without losses. Platform sends are
+not paced by --pace-ms but by each platform's limits (test_send_limits.py)."""
 
 import pytest
 

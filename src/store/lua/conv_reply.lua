@@ -1,8 +1,8 @@
 -- An outbound message (operator through the API, or the agent's answer). In a widget
 -- conversation it is stored and emitted (message_sent) at once. In a platform conversation it is
--- stored with "status":"queued" and its send through the platform's API joins the sending
--- account's pacing line (FIFO, one send in flight per account, docs/channels.md); message_sent
--- follows once the platform accepted it (conv_sent).
+-- stored with "status":"queued" and its send through the platform's API joins its chat's pacing
+-- line (FIFO, one send in flight per chat, within the account's rate: docs/channels.md "Platform
+-- send limits"); message_sent follows once the platform accepted it (conv_sent).
 -- ARGV: cx JSON, tenant id, conversation id, message id, sender JSON, mtail, etail, once key
 -- ('' = none: otherwise a second call with the same key changes nothing), text for the platform
 -- (plain), content JSON for the platform's rendering ('' = text only), the platforms that cannot
@@ -34,7 +34,9 @@ local d = {id = 'snd_' .. ARGV[4], t = ARGV[2], k = 'send', ev = 'message_sent',
   tx = ARGV[9], rm = ARGV[10] ~= '' and ARGV[10] or nil,
   ed = data, url = 'send:' .. c.channel, ep = string.sub(redis.sha1hex(pk), 1, 16), body = '',
   to = 10000, n = 0, ca = cx.now, pk = pk}
-redis.call('RPUSH', 'sb:pace:' .. pk .. ':q', cjson.encode(d))
-local nxt = tonumber(redis.call('GET', 'sb:pace:' .. pk .. ':next') or '0')
-redis.call('ZADD', 'sb:pace:due', 'NX', math.max(cx.now, nxt), pk)
+-- the chat's own line, in the tenant's slot; the endpoint stays the account's (pk)
+d.pk = '{t:' .. ARGV[2] .. '}:send:' .. c.channelId .. ':' .. (c.chatId or '')
+redis.call('RPUSH', 'sb:pace:' .. d.pk .. ':q', cjson.encode(d))
+local nxt = tonumber(redis.call('GET', 'sb:pace:' .. d.pk .. ':next') or '0')
+redis.call('ZADD', 'sb:pace:due', 'NX', math.max(cx.now, nxt), d.pk)
 return {'OK', mj}

@@ -3,9 +3,12 @@
 -- ARGV: entry id, group, outcome (success|retry|dead|gone|skip|drop), attempt JSON ('' = none), now ms,
 --       disable-after ms, retry JSON, retry due ms, dead JSON, delivery id, status, url, pacing key of
 --       a platform send ('' = none), gap ms
--- A platform send holds its account's pacing line while it is out (pace_tick): its outcome
--- releases the line a gap later, and its retry goes back to the head of the line, due at the
--- retry time, so the account's messages leave in order.
+-- A platform send holds its chat's pacing line while it is out (pace_tick): its outcome
+-- releases the line no sooner than the chat's gap after the send left (:sent; a line of the older
+-- account-wide layout: the gap ARGV 14), and its retry goes back to the head of the line, due at
+-- the retry time, so the chat's messages leave in order. A retry whose entry says "rla":1 (the
+-- platform's limit is the account's, docs/channels.md "Platform send limits") also holds every
+-- chat of the account until then (:acct field hold).
 -- -> {final outcome, 1 if the endpoint was disabled now}
 if ARGV[1] ~= '' then
   redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
@@ -36,14 +39,29 @@ else
   end
 end
 local pq = ARGV[13] ~= '' and ('sb:pace:' .. ARGV[13]) or nil
+local acct = pq and string.match(ARGV[13], '^({t:[^}]+}:send:[^:]+):')
 if outcome == 'retry' and pq then
   redis.call('LPUSH', pq .. ':q', ARGV[7])
   redis.call('SET', pq .. ':next', ARGV[8], 'PX', tonumber(ARGV[8]) - tonumber(ARGV[5]) + 60000)
   redis.call('ZADD', 'sb:pace:due', ARGV[8], ARGV[13])
+  if acct then redis.call('DEL', pq .. ':sent') end
+  if acct and string.find(ARGV[7], '"rla":1', 1, true) then
+    local ak = 'sb:pace:' .. acct .. ':acct'
+    local a = redis.call('HMGET', ak, 'tat', 'hold')
+    local hold = math.max(tonumber(a[2]) or 0, tonumber(ARGV[8]))
+    redis.call('HSET', ak, 'hold', hold)
+    redis.call('PEXPIRE', ak, math.ceil(math.max(hold, tonumber(a[1]) or 0) - tonumber(ARGV[5])) + 60000)
+  end
   return {outcome, disabled}
 elseif pq then
-  local nxt = tonumber(ARGV[5]) + tonumber(ARGV[14])
-  redis.call('SET', pq .. ':next', nxt, 'PX', tonumber(ARGV[14]) + 60000)
+  local now = tonumber(ARGV[5])
+  local nxt = now + tonumber(ARGV[14])
+  if acct then
+    local at, gap = string.match(redis.call('GET', pq .. ':sent') or '', '^(%S+) (%S+)$')
+    nxt = math.max(now, (tonumber(at) or 0) + (tonumber(gap) or 0))
+    redis.call('DEL', pq .. ':sent')
+  end
+  redis.call('SET', pq .. ':next', nxt, 'PX', math.ceil(nxt - now) + 60000)
   if redis.call('LLEN', pq .. ':q') > 0 then redis.call('ZADD', 'sb:pace:due', nxt, ARGV[13])
   else redis.call('ZREM', 'sb:pace:due', ARGV[13]) end
 end

@@ -1,23 +1,101 @@
--- Pacing: for every key whose turn has come, the oldest waiting delivery goes to the queue and
--- the key's next turn is set a jittered gap later. A platform send holds its line instead (90 s,
--- longer than any attempt and its takeover) until its outcome releases it (finish).
--- KEYS: pace due set, fresh stream. ARGV: now ms, pace prefix, max, gap ms, gap ms, ...
+-- Pacing: for every key whose turn has come, the oldest waiting delivery goes to the fresh stream.
+--  - A paced subscription (key <tid>:<endpoint>, docs/deliveries.md "Pacing"): its next turn is a
+--    jittered gap later.
+--  - A platform chat's line (key {t:<tid>}:send:<channelId>:<chat>, docs/channels.md "Platform
+--    send limits"): one send out at a time, the line held (90 s, longer than any attempt and its
+--    takeover) until the send's outcome releases it (finish), no sooner than the chat's gap after
+--    the send left (kept in :sent). And the account's rate: a send takes the account's next free
+--    slot (:acct field tat, 1 / perAccountPerSecond apart; not before its field hold, set by finish
+--    when the platform asked the whole account to wait); a line whose slot lies ahead is reserved
+--    that slot (:res) and comes back then, so the chats of a busy account go in the order their
+--    turns came. The rates are the binding's config.sendLimits, else the platform's (ARGV 4).
+--  - A line of the older account-wide layout (key send:<tid>:<channelId>) is held likewise and
+--    released by finish a --pace-ms gap later.
+-- KEYS: pace due set, fresh stream. ARGV: now ms, pace prefix, max, the platforms' limits
+-- ("<platform>:<per chat>:<per group>:<per account> ..." in messages/s, src/channels/limits.c),
+-- gap ms, gap ms, ...
 local now = tonumber(ARGV[1])
+local P = ARGV[2]
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local defaults
+
+-- A chat line's gaps (ms): the chat's and the account's.
+local function gaps(tid, ch, chat, item)
+  if not defaults then
+    defaults = {}
+    for pf, c, g, a in string.gmatch(ARGV[4], '([^: ]+):([^: ]+):([^: ]+):([^: ]+)') do
+      defaults[pf] = {tonumber(c), tonumber(g), tonumber(a)}
+    end
+  end
+  local lim = defaults[string.match(item, '"pf":"(%a+)"') or ''] or {1, 0, 10}
+  local per_chat, per_group, per_acct = lim[1], lim[2], lim[3]
+  local rec = redis.call('HGET', 'sb:{t:' .. tid .. '}:channels', ch)
+  if rec then
+    local ok, r = pcall(cjson.decode, rec)
+    local sl = ok and type(r) == 'table' and type(r.config) == 'table' and r.config.sendLimits
+    if type(sl) == 'table' then
+      if type(sl.perChatPerSecond) == 'number' and sl.perChatPerSecond > 0 then per_chat = sl.perChatPerSecond end
+      if type(sl.perAccountPerSecond) == 'number' and sl.perAccountPerSecond > 0 then
+        per_acct = sl.perAccountPerSecond
+      end
+    end
+  end
+  -- a Telegram group or channel (a negative chat id) keeps its own limit
+  if per_group > 0 and per_group < per_chat and string.sub(chat, 1, 1) == '-' then per_chat = per_group end
+  return 1000 / per_chat, 1000 / per_acct
+end
+
 local n = 0
 for i, k in ipairs(keys) do
-  local q = ARGV[2] .. k .. ':q'
-  local item = redis.call('LPOP', q)
-  if item then
-    redis.call('XADD', KEYS[2], '*', 'd', item)
-    n = n + 1
-    local gap = tonumber(ARGV[3 + i] or ARGV[4])
-    if string.find(item, '"k":"send"', 1, true) then gap = 90000 end
-    redis.call('SET', ARGV[2] .. k .. ':next', now + gap, 'PX', gap + 60000)
-    if redis.call('LLEN', q) > 0 then redis.call('ZADD', KEYS[1], now + gap, k)
-    else redis.call('ZREM', KEYS[1], k) end
+  local q = P .. k .. ':q'
+  local tid, ch, chat = string.match(k, '^{t:([^}]+)}:send:([^:]+):(.+)$')
+  if tid then
+    local item = redis.call('LINDEX', q, 0)
+    local rk = P .. k .. ':res'
+    local res = tonumber(redis.call('GET', rk) or '')
+    if not item then
+      redis.call('ZREM', KEYS[1], k)
+      redis.call('DEL', rk)
+    elseif res and res > now then
+      redis.call('ZADD', KEYS[1], res, k)
+    else
+      local cgap, agap = gaps(tid, ch, chat, item)
+      local ak = P .. '{t:' .. tid .. '}:send:' .. ch .. ':acct'
+      local a = redis.call('HMGET', ak, 'tat', 'hold')
+      local tat, hold = tonumber(a[1]) or 0, tonumber(a[2]) or 0
+      local at = now
+      if not res or now < hold then -- no slot yet (or the platform's hold came after it): the next one
+        at = math.max(now, tat, hold)
+        redis.call('HSET', ak, 'tat', at + agap)
+        redis.call('PEXPIRE', ak, math.ceil(math.max(at + agap, hold) - now) + 60000)
+      end
+      if at > now then
+        redis.call('SET', rk, at, 'PX', math.ceil(at - now) + 60000)
+        redis.call('ZADD', KEYS[1], at, k)
+      else
+        redis.call('DEL', rk)
+        redis.call('LPOP', q)
+        redis.call('XADD', KEYS[2], '*', 'd', item)
+        n = n + 1
+        redis.call('SET', P .. k .. ':next', now + 90000, 'PX', 150000)
+        redis.call('SET', P .. k .. ':sent', now .. ' ' .. cgap, 'PX', 150000)
+        if redis.call('LLEN', q) > 0 then redis.call('ZADD', KEYS[1], now + 90000, k)
+        else redis.call('ZREM', KEYS[1], k) end
+      end
+    end
   else
-    redis.call('ZREM', KEYS[1], k)
+    local item = redis.call('LPOP', q)
+    if item then
+      redis.call('XADD', KEYS[2], '*', 'd', item)
+      n = n + 1
+      local gap = tonumber(ARGV[4 + i] or ARGV[5])
+      if string.find(item, '"k":"send"', 1, true) then gap = 90000 end
+      redis.call('SET', P .. k .. ':next', now + gap, 'PX', gap + 60000)
+      if redis.call('LLEN', q) > 0 then redis.call('ZADD', KEYS[1], now + gap, k)
+      else redis.call('ZREM', KEYS[1], k) end
+    else
+      redis.call('ZREM', KEYS[1], k)
+    end
   end
 end
 return n
