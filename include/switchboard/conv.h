@@ -42,7 +42,10 @@ typedef struct sb_content {
     const char *text;
     cJSON *buttons, *cards, *attachments, *postback;
 } sb_content_t;
-enum { SB_CONTENT_RICH = 1u, SB_CONTENT_POSTBACK = 2u }; /* what a route accepts besides text and attachments */
+/* What a route accepts besides text and attachments by URL: buttons and cards (what agents and
+ * operators send), a postback (a customer's click), attachments by a platform's media id
+ * (what the platforms' webhooks bring in). */
+enum { SB_CONTENT_RICH = 1u, SB_CONTENT_POSTBACK = 2u, SB_CONTENT_MEDIA_ID = 4u };
 /* Validates {text, attachments, buttons?, cards?, postback?} of a message body (those outside
  * allow are refused, and any other member but the route's own, extra: NULL-terminated, may be
  * NULL): 0 with c filled (sb_content_free), or -EINVAL with the field in e. Text is required

@@ -363,7 +363,7 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
         if (text && !cJSON_GetObjectItemCaseSensitive(rc_o, "text"))
             cJSON_AddStringToObject(rc_o, "text", text);
         sb_verr_t e;
-        rich = sb_content_parse(rc_o, SB_CONTENT_POSTBACK, NULL, &content, &e) == 0;
+        rich = sb_content_parse(rc_o, SB_CONTENT_POSTBACK | SB_CONTENT_MEDIA_ID, NULL, &content, &e) == 0;
         if (!rich)
             sb_log(SB_LOG_WARN, "inbound media left out", "\"entry\":\"%s\",\"field\":\"%s\"", entry, e.field);
     }

@@ -275,6 +275,20 @@ int sb_content_parse(const cJSON *body, unsigned allow, const char *const *extra
             c->text = s;
         }
     }
+    if (!(allow & SB_CONTENT_MEDIA_ID)) { /* only a platform's own media go by id */
+        int i = 0;
+        const cJSON *a;
+        cJSON_ArrayForEach(a, c->attachments)
+        {
+            if (!cJSON_GetObjectItemCaseSensitive(a, "url")) {
+                char f[48];
+                snprintf(f, sizeof(f), "attachments[%d].url", i);
+                sb_verr_set(e, f, "'%s' is required", f);
+                goto fail;
+            }
+            i++;
+        }
+    }
     if (c->buttons && !c->text) {
         sb_verr_set(e, "text", "buttons need a 'text' to go with them");
         goto fail;

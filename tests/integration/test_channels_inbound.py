@@ -738,15 +738,15 @@ def test_telegram_same_update_three_times_is_one_message(sb, fakes):  # noqa: F8
     assert_agent_once(b, conv, "retried update")
 
 
-@pytest.mark.parametrize("case", ["photo", "sticker", "edited_message", "no_message"])
+@pytest.mark.parametrize("case", ["contact", "sticker", "edited_message", "no_message"])
 def test_telegram_update_without_text_is_acknowledged_not_stored(sb, fakes, redis,  # noqa: F811
                                                                  case):
+    """Kinds switchboard does not store (photos and files are media: test_inbound_media.py)."""
     b = Bound(sb, fakes)
     b.telegram()
-    if case == "photo":
+    if case == "contact":
         upd = tg_update(text=None)
-        upd["message"]["photo"] = [{"file_id": "AgAD1", "file_unique_id": "u1", "width": 90,
-                                    "height": 90, "file_size": 1234}]
+        upd["message"]["contact"] = {"phone_number": "+905551112233", "first_name": "Ada"}
     elif case == "sticker":
         upd = tg_update(text=None)
         upd["message"]["sticker"] = {"file_id": "CAAD1", "file_unique_id": "s1", "width": 512,
@@ -911,12 +911,12 @@ def test_whatsapp_seed_body_without_metadata_is_found_by_waba_id(sb, fakes):  # 
 
 def test_whatsapp_non_text_messages_and_statuses_are_acknowledged_only(sb, fakes,  # noqa: F811
                                                                        redis):
+    """A reaction and a delivery status are not messages (media are: test_inbound_media.py)."""
     b = Bound(sb, fakes)
     b.whatsapp()
-    image = {"from": "905554440001", "id": "wamid.IMG1", "timestamp": str(int(time.time())),
-             "type": "image", "image": {"id": "media-1", "mime_type": "image/jpeg",
-                                        "sha256": "abc"}}
-    payload = wa_payload((WA_WABA, [wa_change(messages=[image]),
+    reaction = {"from": "905554440001", "id": "wamid.REA1", "timestamp": str(int(time.time())),
+                "type": "reaction", "reaction": {"message_id": "wamid.OUT9", "emoji": "\U0001f44d"}}
+    payload = wa_payload((WA_WABA, [wa_change(messages=[reaction]),
                                     wa_change(statuses=[wa_status("wamid.OUT9",
                                                                   "905554440001")])]))
     assert_ok(send_wa(sb, payload))

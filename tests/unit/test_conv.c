@@ -158,6 +158,9 @@ static void test_rich_content_is_checked_and_normalized(void **state)
     assert_string_equal(field_of("{\"attachments\":[{\"type\":\"sticker\",\"url\":\"https://x.example\"}]}"),
                         "attachments[0].type");
     assert_null(field_of("{\"cards\":[{\"title\":\"only a card\"}]}"));
+    /* by a platform's media id only where the platforms' webhooks bring it in */
+    assert_string_equal(field_of("{\"attachments\":[{\"mediaId\":\"AgAD\"}]}"), "attachments[0].url");
+    assert_null(field_in("{\"attachments\":[{\"mediaId\":\"AgAD\"}]}", SB_CONTENT_POSTBACK | SB_CONTENT_MEDIA_ID));
     assert_string_equal(field_of("{\"text\":\"t\",\"quickReplies\":[]}"), "quickReplies");
     /* a customer's click: accepted where postbacks are, its title as the text */
     assert_string_equal(field_of("{\"postback\":{\"payload\":\"p\"}}"), "postback");

@@ -154,7 +154,7 @@ static void assert_content(const sb_in_msg_t *m, const char *want)
         cJSON_AddStringToObject(o, "text", m->text);
     sb_content_t c;
     sb_verr_t e;
-    assert_int_equal(sb_content_parse(o, SB_CONTENT_POSTBACK, NULL, &c, &e), 0);
+    assert_int_equal(sb_content_parse(o, SB_CONTENT_POSTBACK | SB_CONTENT_MEDIA_ID, NULL, &c, &e), 0);
     sb_content_free(&c);
     cJSON_Delete(o);
 }
