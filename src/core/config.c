@@ -46,7 +46,7 @@ static const opt_t opts[] = {
     {"allow-private-targets", OPT_CIDRS, OFF(allow_private_targets), 0, 0, "CIDRS",
      "private ranges deliveries may reach"},
     {"retry-schedule", OPT_SCHEDULE, 0, 0, 0, "S,S,...", "delivery retry delays in seconds"},
-    {"pace-ms", OPT_UINT, OFF(pace_ms), 0, 3600000, "MS", "minimum gap between sends of one account (default 2000)"},
+    {"pace-ms", OPT_UINT, OFF(pace_ms), 0, 3600000, "MS", "minimum gap between deliveries of one paced subscription (default 2000)"},
     {"log-level", OPT_LOGLEVEL, 0, 0, 0, "LEVEL", "debug, info, warn or error (default info)"},
     {"config", OPT_STR, OFF(config_file), 0, 0, "FILE", "JSON file with any of these settings"},
     {"header-timeout-ms", OPT_UINT, OFF(header_timeout_ms), 100, 3600000, "MS",

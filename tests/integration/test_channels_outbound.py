@@ -3,8 +3,9 @@ Slack, Telegram or WhatsApp conversation is stored as an outbound message with
 `"status":"queued"` and sent to the platform (a FakeSubscriber standing in for slack.com,
 api.telegram.org and graph.facebook.com through --slack-api-base, --telegram-api-base and
 --graph-api-base). The message becomes `sent` with the platform's message id, or `failed` with an
-error; `message_sent` is emitted only once the platform accepted it. Sends of one account leave
-in order, one at a time, paced by --pace-ms; a retry goes back to the head of the line.
+error; `message_sent` is emitted only once the platform accepted it. Sends of one chat leave in
+order, one at a time, paced by the platform's limits (docs/channels.md "Platform send limits",
+test_send_limits.py); a retry goes back to the head of the line.
 
 Black box: the fake platform records what arrives; results are read through the tenant API
 (messages, dead letters, attempt logs), the tenant's event subscription and Redis."""
@@ -493,7 +494,7 @@ def test_replies_leave_in_order_and_paced(env):
     recs = env.plat.wait_for(5, POLL)
     assert texts(recs) == sent, "sends keep the order they were posted in: %r" % texts(recs)
     gaps = [b.t - a.t for a, b in zip(recs, recs[1:])]
-    assert min(gaps) >= 0.8 * PACE_MS / 1000.0, "sends of one account are paced: %r" % gaps
+    assert min(gaps) >= 0.8 * PACE_MS / 1000.0, "sends of one chat are paced: %r" % gaps
     out = env.wait_out(conv["id"], 5)
     assert [m["text"] for m in out] == sent
     assert all(m.get("status") == "sent" for m in out), out
