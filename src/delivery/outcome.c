@@ -145,7 +145,7 @@ void sb_outcome_decide(const sb_attempt_result_t *r, const sb_retry_schedule_t *
     }
 }
 
-/* A pacing gap: uniform in [0.85, 1.25] x pace, so sends of one account are at least 0.8 x pace
+/* A pacing gap: uniform in [0.85, 1.25] x pace, so deliveries of one pacing key are at least 0.8 x pace
  * apart even with a few ms of send-time variance. */
 unsigned sb_pace_gap_ms(unsigned pace_ms, uint32_t r)
 {
