@@ -23,6 +23,8 @@ bool sb_utf8_valid(const char *s, size_t n);
 /* Code points of valid UTF-8. */
 size_t sb_utf8_chars(const char *s, size_t n);
 bool sb_ascii_ieq(const char *a, size_t alen, const char *b);
+/* Only spaces, tabs and line breaks (or nothing): a text that says nothing. */
+bool sb_blank(const char *s);
 /* Drops the optional whitespace (spaces and tabs) around an HTTP header field's part. */
 void sb_trim_ows(const char **s, size_t *n);
 /* Whether an Accept-Encoding value admits the content coding (RFC 9110 12.5.3): listed with a

@@ -41,14 +41,6 @@ static const char *flow_key(sb_inbound_t *in, size_t *len)
     return sb__in_get(in, SB_IN_HEADER, "x-api-key", len);
 }
 
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-            return false;
-    return true;
-}
-
 /* conversation_id (an integer) and sender.id (a string or an integer) identify the chat:
  * "<conversation_id>:<sender id>", the two the webhook payloads name again (conv_id, sender_id). */
 static int parse_body(sb_inbound_t *in, const cJSON *o, sb_in_msg_t *m)
@@ -108,7 +100,7 @@ static int parse_body(sb_inbound_t *in, const cJSON *o, sb_in_msg_t *m)
         if (!cJSON_IsArray(sv) || cJSON_GetArraySize(sv) < 1 || !cJSON_IsObject(first))
             status =
                 sb__in_fail(in, -EINVAL, "submitted_values", "'submitted_values' must be an array of {title, payload}");
-        else if (!payload || blank(payload) || sb_utf8_chars(payload, strlen(payload)) > SB_BUTTON_PAYLOAD_MAX)
+        else if (!payload || sb_blank(payload) || sb_utf8_chars(payload, strlen(payload)) > SB_BUTTON_PAYLOAD_MAX)
             status = sb__in_fail(in, -EINVAL, "submitted_values[0].payload",
                                  "'submitted_values[0].payload' must be a non-empty string of at most %d characters",
                                  SB_BUTTON_PAYLOAD_MAX);
@@ -121,7 +113,7 @@ static int parse_body(sb_inbound_t *in, const cJSON *o, sb_in_msg_t *m)
          * find out of bounds would be dropped after the 200 */
         if (status == 0) {
             cJSON *pb = cJSON_AddObjectToObject(rc, "postback");
-            if (title && !blank(title)) /* "" or blank: no title */
+            if (title && !sb_blank(title)) /* "" or blank: no title */
                 cJSON_AddStringToObject(pb, "title", title);
             cJSON_AddStringToObject(pb, "payload", payload);
         }

@@ -79,14 +79,6 @@ static int required(sb_inbound_t *in, const char *field)
 
 /* ---------- inbound files and clicks (docs/messages.md "Inbound: media and clicks") ---------- */
 
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-            return false;
-    return true;
-}
-
 /* The content object c as the message's content, in the request's memory (c is freed). */
 static void set_content(sb_inbound_t *in, sb_in_msg_t *m, cJSON *c)
 {
@@ -183,7 +175,7 @@ static int parse_event(sb_inbound_t *in, const cJSON *o)
     /* with files, an empty text is no text */
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "text");
     bool with_files = cJSON_GetObjectItemCaseSensitive(ev, "files") != NULL;
-    if (!(with_files && cJSON_IsString(t) && blank(t->valuestring)) &&
+    if (!(with_files && cJSON_IsString(t) && sb_blank(t->valuestring)) &&
         sb__in_text(in, ev, "text", "event.text", &m.text) < 0) {
         cJSON_Delete(files);
         return -EINVAL;
@@ -254,7 +246,7 @@ static int parse_interaction(sb_inbound_t *in, const cJSON *o, const char **team
             return -EINVAL;
         if (!atype || strcmp(atype, "button") != 0 || !value)
             continue;
-        if (blank(value) || sb_utf8_chars(value, strlen(value)) > SB_BUTTON_PAYLOAD_MAX)
+        if (sb_blank(value) || sb_utf8_chars(value, strlen(value)) > SB_BUTTON_PAYLOAD_MAX)
             return sb__in_fail(in, -EINVAL, "payload.actions.value",
                                "'payload.actions.value' must be a non-empty string of at most %d characters",
                                SB_BUTTON_PAYLOAD_MAX);
@@ -267,7 +259,7 @@ static int parse_interaction(sb_inbound_t *in, const cJSON *o, const char **team
         m.event_id = eid;
         cJSON *c = cJSON_CreateObject();
         cJSON *p = cJSON_AddObjectToObject(c, "postback");
-        if (title && !blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
+        if (title && !sb_blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
             cJSON_AddStringToObject(p, "title", title);
         cJSON_AddStringToObject(p, "payload", value);
         set_content(in, &m, c);

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "switchboard/text.h"
 #include "switchboard/alloc.h"
 
 #define BF_ISSUER        "https://api.botframework.com"
@@ -101,14 +102,6 @@ static int required(sb_inbound_t *in, const char *field)
 /* ---------- inbound files (docs/messages.md "Inbound: media and clicks") ---------- */
 
 #define TEAMS_FILE_INFO "application/vnd.microsoft.teams.file.download.info"
-
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-            return false;
-    return true;
-}
 
 /* A string member of o, in the parsed body: NULL when absent; -EINVAL naming field when it is
  * not a string. */
@@ -221,7 +214,7 @@ static int parse_activity(sb_inbound_t *in, const cJSON *o, const char **recipie
     /* with attachments, an empty text is no text */
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
     bool with_files = cJSON_GetObjectItemCaseSensitive(o, "attachments") != NULL;
-    if ((!(with_files && cJSON_IsString(text) && blank(text->valuestring)) &&
+    if ((!(with_files && cJSON_IsString(text) && sb_blank(text->valuestring)) &&
          sb__in_text(in, o, "text", "text", &m.text) < 0) ||
         activity_files(in, o, &m) < 0)
         return -EINVAL;

@@ -34,14 +34,6 @@ static const char *id_member(sb_inbound_t *in, const cJSON *o, const char *name)
 
 #define TG_MEDIA_ID_MAX 512 /* the model's attachment mediaId */
 
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-            return false;
-    return true;
-}
-
 /* The content object c as the message's content, in the request's memory (c is freed). */
 static void set_content(sb_inbound_t *in, sb_in_msg_t *m, cJSON *c)
 {
@@ -197,7 +189,7 @@ static int parse_callback(sb_inbound_t *in, const cJSON *q)
     m.from = cJSON_IsObject(from) ? id_member(in, from, "id") : NULL;
     if (cJSON_IsObject(from) && sb__in_str(in, from, "username", "callback_query.from.username", 64, &m.name) < 0)
         return -EINVAL;
-    if (blank(data) || sb_utf8_chars(data, strlen(data)) > SB_BUTTON_PAYLOAD_MAX)
+    if (sb_blank(data) || sb_utf8_chars(data, strlen(data)) > SB_BUTTON_PAYLOAD_MAX)
         return sb__in_fail(in, -EINVAL, "callback_query.data",
                            "'callback_query.data' must be a non-empty string of at most %d characters",
                            SB_BUTTON_PAYLOAD_MAX);
@@ -205,7 +197,7 @@ static int parse_callback(sb_inbound_t *in, const cJSON *q)
     cJSON *c = cJSON_CreateObject();
     cJSON *p = cJSON_AddObjectToObject(c, "postback");
     const char *title = button_title(msg, data);
-    if (title && !blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
+    if (title && !sb_blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
         cJSON_AddStringToObject(p, "title", title);
     cJSON_AddStringToObject(p, "payload", data);
     set_content(in, &m, c);
@@ -256,7 +248,7 @@ static int parse_update(sb_inbound_t *in, const cJSON *o)
             cJSON_Delete(file);
             return sb__in_fail(in, -EINVAL, "message.caption", "'message.caption' must be a string");
         }
-        if (cap && !blank(cap->valuestring) && sb__in_text(in, msg, "caption", "message.caption", &m.text) < 0) {
+        if (cap && !sb_blank(cap->valuestring) && sb__in_text(in, msg, "caption", "message.caption", &m.text) < 0) {
             cJSON_Delete(file);
             return -EINVAL; /* a blank caption is no text */
         }

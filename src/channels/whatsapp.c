@@ -58,14 +58,6 @@ static int change_binding(sb_inbound_t *in, const cJSON *v, const char *waba)
 
 #define WA_MEDIA_ID_MAX 512 /* the model's attachment mediaId */
 
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-            return false;
-    return true;
-}
-
 /* The content object c as the message's content, in the request's memory (c is freed). */
 static void set_content(sb_inbound_t *in, sb_in_msg_t *x, cJSON *c)
 {
@@ -130,7 +122,7 @@ static int media_message(sb_inbound_t *in, const cJSON *m, const char *type, con
     snprintf(f, sizeof(f), "messages.%s.caption", type);
     if (cap && !cJSON_IsString(cap))
         return sb__in_fail(in, -EINVAL, f, "'%s' must be a string", f);
-    if (cap && !blank(cap->valuestring) && sb__in_text(in, o, "caption", f, &x->text) < 0)
+    if (cap && !sb_blank(cap->valuestring) && sb__in_text(in, o, "caption", f, &x->text) < 0)
         return -EINVAL; /* a blank caption is no text */
     cJSON *c = cJSON_CreateObject();
     cJSON *a = cJSON_CreateObject();
@@ -149,12 +141,12 @@ static int media_message(sb_inbound_t *in, const cJSON *m, const char *type, con
  * over its 80 characters) is left out; a payload over its 1,000 is refused (field). */
 static int click(sb_inbound_t *in, sb_in_msg_t *x, const char *title, const char *payload, const char *field)
 {
-    if (!payload || blank(payload) || sb_utf8_chars(payload, strlen(payload)) > SB_BUTTON_PAYLOAD_MAX)
+    if (!payload || sb_blank(payload) || sb_utf8_chars(payload, strlen(payload)) > SB_BUTTON_PAYLOAD_MAX)
         return sb__in_fail(in, -EINVAL, field, "'%s' must be a non-empty string of at most %d characters", field,
                            SB_BUTTON_PAYLOAD_MAX);
     cJSON *c = cJSON_CreateObject();
     cJSON *p = cJSON_AddObjectToObject(c, "postback");
-    if (title && !blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
+    if (title && !sb_blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
         cJSON_AddStringToObject(p, "title", title);
     cJSON_AddStringToObject(p, "payload", payload);
     set_content(in, x, c);

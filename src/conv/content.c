@@ -9,14 +9,6 @@
 #include "switchboard/text.h"
 #include "switchboard/validate.h"
 
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-            return false;
-    return true;
-}
-
 /* A string member of at most maxchars characters (and 4 bytes each), not only white space: NULL
  * when absent. */
 static int chars(const cJSON *o, const char *field, const char *path, bool required, size_t maxchars, const cJSON **out,
@@ -28,7 +20,7 @@ static int chars(const cJSON *o, const char *field, const char *path, bool requi
         return -EINVAL;
     if (*out && sb_utf8_chars((*out)->valuestring, strlen((*out)->valuestring)) > maxchars)
         return sb_verr_set(e, name, "'%s' is longer than %zu characters", name, maxchars);
-    if (*out && blank((*out)->valuestring))
+    if (*out && sb_blank((*out)->valuestring))
         return sb_verr_set(e, name, "'%s' is empty", name);
     return 0;
 }
@@ -266,7 +258,7 @@ int sb_content_parse(const cJSON *body, unsigned allow, const char *const *extra
             sb_verr_set(e, "text", "'text' is longer than %d characters", SB_MSG_TEXT_MAX);
             goto fail;
         }
-        if (blank(s)) {
+        if (sb_blank(s)) {
             if (!other) {
                 sb_verr_set(e, "text", "'text' is empty");
                 goto fail;

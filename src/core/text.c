@@ -482,3 +482,11 @@ bool sb_accepts_coding(const char *v, size_t n, const char *coding)
     }
     return named >= 0 ? named == 1 : star == 1;
 }
+
+bool sb_blank(const char *s)
+{
+    for (; *s; s++)
+        if (!(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+            return false;
+    return true;
+}
