@@ -444,8 +444,8 @@ static void add_actions(cJSON *blocks, const cJSON *buttons, const char *prefix)
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "type", "button");
         cJSON_AddItemToObject(e, "text", plain(sb__str(btn, "title")));
-        char id[32];
-        snprintf(id, sizeof(id), "%s%d", prefix, i++);
+        char id[48]; /* prefix: "sb_b" or "sb_c<k>_" */
+        snprintf(id, sizeof(id), "%.23s%d", prefix, i++);
         cJSON_AddStringToObject(e, "action_id", id);
         if (strcmp(sb__str(btn, "type"), "url") == 0)
             cJSON_AddStringToObject(e, "url", sb__str(btn, "url"));
@@ -505,7 +505,7 @@ static cJSON *slack_blocks(const sb_content_t *c)
         const char *img = sb__str(card, "imageUrl");
         add_section(blocks, t.data, img[0] ? image_element(img, sb__str(card, "title")) : NULL);
         sb_buf_free(&t);
-        char prefix[16];
+        char prefix[24];
         snprintf(prefix, sizeof(prefix), "sb_c%d_", k++);
         add_actions(blocks, cJSON_GetObjectItemCaseSensitive(card, "buttons"), prefix);
     }
