@@ -114,9 +114,6 @@ typedef struct sb_send_draft {
 struct sb_platform {
     const char *type;     /* the channel type (SPEC 3) and a conversation's channel: "slack" */
     unsigned claim_ttl_s; /* how long an event id is remembered, so a retry is not stored twice */
-    /* One channel of the type per tenant, found by "<type>:<tenant id>" (the admin API adds
-     * that index field, the platform's binding_fields none): API chat. */
-    bool per_tenant;
 
     /* Inbound (SPEC 5). Pure: the request's bytes -> in->msgs, in->fields, in->proof (the
      * request's memory); 0, -EINVAL (400), -EPERM (a proof or identity missing: 401). */
@@ -150,8 +147,9 @@ struct sb_platform {
     int (*config_check)(cJSON *cfg, const cJSON *in, sb_verr_t *e);
     /* Appends to the array fields the binding's index fields (docs/channels.md): first its
      * platform identity ("slack:T123", the binding key), then what requests that carry no
-     * identity are found by. */
-    void (*binding_fields)(const cJSON *cfg, cJSON *fields);
+     * identity are found by. tenant_id: the binding's tenant (API chat, one channel per
+     * workspace, is found by "apichat:<tenant id>"). */
+    void (*binding_fields)(const cJSON *cfg, const char *tenant_id, cJSON *fields);
 };
 
 /* The platform of a channel type; NULL for none. */

@@ -215,13 +215,7 @@ static int merge_channel(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
     /* Every index field of the binding (docs/channels.md): the platform identity (also the
      * bindingKey), then what the requests that carry no identity are found by. */
     cJSON *keys = cJSON_CreateArray();
-    p->binding_fields(cfg, keys);
-    const char *tid = str_of(rec, "tenantId");
-    if (p->per_tenant && tid) { /* one per tenant (API chat): "<type>:<tenant id>" */
-        char f[64];
-        snprintf(f, sizeof(f), "%s:%s", p->type, tid);
-        cJSON_AddItemToArray(keys, cJSON_CreateString(f));
-    }
+    p->binding_fields(cfg, str_of(rec, "tenantId"), keys);
     const char *binding = cJSON_GetStringValue(cJSON_GetArrayItem(keys, 0));
     cJSON_DeleteItemFromObjectCaseSensitive(rec, "bindingKey");
     if (binding)

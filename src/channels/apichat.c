@@ -429,16 +429,20 @@ static int ac_config_check(cJSON *cfg, const cJSON *in, sb_verr_t *e)
     return sb_send_limits_merge(cfg, in, &schema, e); /* the schema and "sendLimits" */
 }
 
-static void ac_binding_fields(const cJSON *cfg, cJSON *fields)
+/* One apichat channel per workspace, found by its tenant: "apichat:<tenant id>". */
+static void ac_binding_fields(const cJSON *cfg, const char *tenant_id, cJSON *fields)
 {
     SB_UNUSED(cfg);
-    SB_UNUSED(fields); /* "apichat:<tenant id>": the tenant's, added by the admin API (per_tenant) */
+    if (!tenant_id)
+        return;
+    char f[64];
+    snprintf(f, sizeof(f), "apichat:%.40s", tenant_id);
+    cJSON_AddItemToArray(fields, cJSON_CreateString(f));
 }
 
 const sb_platform_t sb__platform_apichat = {
     .type = "apichat",
     .claim_ttl_s = SB_CLAIM_TTL_S,
-    .per_tenant = true,
     .parse = ac_parse,
     .verify = ac_verify,
     .send_build = ac_send_build,

@@ -566,8 +566,9 @@ static int slack_config_check(cJSON *cfg, const cJSON *in, sb_verr_t *e)
     return sb_send_limits_merge(cfg, in, &schema, e); /* the schema and "sendLimits" */
 }
 
-static void slack_binding_fields(const cJSON *cfg, cJSON *fields)
+static void slack_binding_fields(const cJSON *cfg, const char *tenant_id, cJSON *fields)
 {
+    SB_UNUSED(tenant_id);
     sb__field_add(fields, cfg, "slack", "teamId", false);
 }
 

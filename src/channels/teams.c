@@ -492,8 +492,9 @@ static int teams_config_check(cJSON *cfg, const cJSON *in, sb_verr_t *e)
     return sb_send_limits_merge(cfg, in, &schema, e); /* the schema and "sendLimits" */
 }
 
-static void teams_binding_fields(const cJSON *cfg, cJSON *fields)
+static void teams_binding_fields(const cJSON *cfg, const char *tenant_id, cJSON *fields)
 {
+    SB_UNUSED(tenant_id);
     sb__field_add(fields, cfg, "teams", "appId", false);
 }
 

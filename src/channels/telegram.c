@@ -460,8 +460,9 @@ static int tg_config_check(cJSON *cfg, const cJSON *in, sb_verr_t *e)
 }
 
 /* The bot id, and the hashed secret tokens (POST /api/webhooks/telegram names no bot). */
-static void tg_binding_fields(const cJSON *cfg, cJSON *fields)
+static void tg_binding_fields(const cJSON *cfg, const char *tenant_id, cJSON *fields)
 {
+    SB_UNUSED(tenant_id);
     sb__field_add(fields, cfg, "telegram", "botId", false);
     sb__field_add(fields, cfg, "tgsecret", "secretToken", true);
     sb__field_add(fields, cfg, "tgsecret", "secretTokenPrevious", true);

@@ -653,8 +653,9 @@ static int wa_config_check(cJSON *cfg, const cJSON *in, sb_verr_t *e)
 
 /* The phone number, the hashed verify tokens (the GET names no number) and the account (a
  * change without metadata names only its entry's). */
-static void wa_binding_fields(const cJSON *cfg, cJSON *fields)
+static void wa_binding_fields(const cJSON *cfg, const char *tenant_id, cJSON *fields)
 {
+    SB_UNUSED(tenant_id);
     sb__field_add(fields, cfg, "whatsapp", "phoneNumberId", false);
     sb__field_add(fields, cfg, "waverify", "verifyToken", true);
     sb__field_add(fields, cfg, "waverify", "verifyTokenPrevious", true);

@@ -101,8 +101,13 @@ static void test_table(void **state)
     }
     assert_int_equal(i, 5);
     assert_null(sb_platform_find("Slack"));
-    assert_true(sb_platform_find("apichat")->per_tenant); /* one per workspace, found by its tenant */
-    assert_false(sb_platform_find("slack")->per_tenant);
+    /* one apichat channel per workspace, found by its tenant */
+    cJSON *cfg = cJSON_CreateObject(), *fields = cJSON_CreateArray();
+    sb_platform_find("apichat")->binding_fields(cfg, "0f8a5b1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b", fields);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(fields, 0)),
+                        "apichat:0f8a5b1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b");
+    cJSON_Delete(fields);
+    cJSON_Delete(cfg);
     assert_non_null(sb_platform_find("apichat")->send_sign);
     assert_null(sb_platform_find(""));
     assert_null(sb_platform_find(NULL));

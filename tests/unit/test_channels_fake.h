@@ -181,7 +181,7 @@ static inline int config_check(const char *type, const char *json, cJSON **cfg, 
 static inline void binding_fields(const char *type, const cJSON *cfg, char *out, size_t cap)
 {
     cJSON *fields = cJSON_CreateArray();
-    sb_platform_find(type)->binding_fields(cfg, fields);
+    sb_platform_find(type)->binding_fields(cfg, NULL, fields);
     size_t n = 0;
     out[0] = '\0';
     const cJSON *it;
