@@ -29,6 +29,9 @@ bool sb_origin_valid(const char *s);
  * they belong to in clear and 32 random bytes (only the SHA-256 of the whole key is stored).
  * True with the id. */
 bool sb_prefixed_key_id(const char *key, size_t len, const char prefix[5], char id[37]);
+#define SB_PREFIXED_KEY_SIZE (4 + 36 + 1 + 43 + 1)
+/* A new such key for id (32 bytes of the CSPRNG) and the SHA-256 hex of it, what is stored. */
+void sb_prefixed_key_new(const char prefix[5], const char *id, char key[SB_PREFIXED_KEY_SIZE], char hash[65]);
 /* Refuses members not in allowed (NULL-terminated); path prefixes the field name. */
 int sb_v_only(const cJSON *obj, const char *const *allowed, const char *path, sb_verr_t *e);
 

@@ -31,7 +31,7 @@ static cJSON *tenant_from_fields(const redisReply *r)
 /* A new API key "sbk_<tenant>_<32 random bytes>" with its stored record. */
 typedef struct new_key {
     char id[37];
-    char key[4 + 36 + 1 + 44];
+    char key[SB_PREFIXED_KEY_SIZE];
     char hash[65];
     char *record; /* JSON, cJSON-allocated */
     char created[32];
@@ -42,14 +42,11 @@ static void new_key_make(new_key_t *k, const char *tid, const char *name)
 {
     k->name = name;
     sb_uuid4(k->id);
-    char secret[48];
-    sb_random_token(secret, 32);
-    snprintf(k->key, sizeof(k->key), "sbk_%s_%s", tid, secret);
-    sb_sha256_hex(k->key, strlen(k->key), k->hash);
+    sb_prefixed_key_new("sbk_", tid, k->key, k->hash);
     sb_now_rfc3339(k->created);
     /* The key's visible beginning, so an operator can tell keys apart in a list. */
     char prefix[64];
-    snprintf(prefix, sizeof(prefix), "sbk_%s_%.4s", tid, secret);
+    snprintf(prefix, sizeof(prefix), "%.45s", k->key);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "id", k->id);
     cJSON_AddStringToObject(r, "name", name);

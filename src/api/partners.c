@@ -138,7 +138,7 @@ static const char **argv_with_tenants(sb_req_t *req, const char *const *fixed, i
 
 typedef struct partner_new {
     char id[37];
-    char key[96]; /* sbp_ + id + _ + 43 */
+    char key[SB_PREFIXED_KEY_SIZE];
     char created[32];
     partner_in_t in;
 } partner_new_t;
@@ -185,10 +185,8 @@ void sb_admin_partner_create(sb_req_t *req)
         return;
     }
     sb_uuid4(c->id);
-    char secret[48], hash[65];
-    sb_random_token(secret, 32);
-    snprintf(c->key, sizeof(c->key), "sbp_%s_%s", c->id, secret);
-    sb_sha256_hex(c->key, strlen(c->key), hash);
+    char hash[65];
+    sb_prefixed_key_new("sbp_", c->id, c->key, hash);
     sb_now_rfc3339(c->created);
     char k_partner[SB_KEY_MAX], k_index[SB_KEY_MAX], k_seq[SB_KEY_MAX], k_keys[SB_KEY_MAX], pre[16], suf[SB_KEY_MAX];
     sb_key_global(k_partner, "partner", c->id);

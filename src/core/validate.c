@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "switchboard/crypto.h"
 #include "switchboard/text.h"
 
 int sb_verr_set(sb_verr_t *e, const char *field, const char *fmt, ...)
@@ -205,4 +206,12 @@ bool sb_prefixed_key_id(const char *key, size_t len, const char prefix[5], char 
     memcpy(id, key + 4, 36);
     id[36] = '\0';
     return true;
+}
+
+void sb_prefixed_key_new(const char prefix[5], const char *id, char key[SB_PREFIXED_KEY_SIZE], char hash[65])
+{
+    char secret[48];
+    sb_random_token(secret, 32);
+    snprintf(key, SB_PREFIXED_KEY_SIZE, "%.4s%.36s_%.43s", prefix, id, secret);
+    sb_sha256_hex(key, strlen(key), hash);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "switchboard/alloc.h"
+#include "switchboard/crypto.h"
 #include "switchboard/api.h"
 #include "switchboard/log.h"
 
@@ -697,6 +698,25 @@ static void test_page_params_bad_escape(void **state)
     }
 }
 
+/* A key made by sb_prefixed_key_new reads back with its id; its hash is the SHA-256 of it. */
+static void test_prefixed_keys(void **state)
+{
+    (void)state;
+    const char *id = "0f8a5b1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b";
+    char key[SB_PREFIXED_KEY_SIZE], key2[SB_PREFIXED_KEY_SIZE], hash[65], again[65], back[37];
+    sb_prefixed_key_new("sbp_", id, key, hash);
+    assert_int_equal(strlen(key), SB_PREFIXED_KEY_SIZE - 1);
+    assert_true(sb_prefixed_key_id(key, strlen(key), "sbp_", back));
+    assert_string_equal(back, id);
+    assert_false(sb_prefixed_key_id(key, strlen(key), "sbk_", back));
+    sb_sha256_hex(key, strlen(key), again);
+    assert_string_equal(hash, again);
+    sb_prefixed_key_new("sbp_", id, key2, again);
+    assert_string_not_equal(key, key2);
+    key[50] = '!';
+    assert_false(sb_prefixed_key_id(key, strlen(key), "sbp_", back));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_json_body_escaped_nul),
         cmocka_unit_test(test_page_params),
         cmocka_unit_test(test_page_params_bad_escape),
+        cmocka_unit_test(test_prefixed_keys),
     };
     return cmocka_run_group_tests(tests, loop_setup, loop_teardown);
 }
