@@ -287,23 +287,6 @@ static void test_legacy_token(void **state)
     binding_free(&none);
 }
 
-/* The message's content as the queue's side checks it: exactly want, and the model accepts it
- * (with the message's text, as sb_inbound_process adds it). */
-static void assert_content(const sb_in_msg_t *m, const char *want)
-{
-    assert_non_null(m->content);
-    assert_string_equal(m->content, want);
-    cJSON *o = cJSON_Parse(m->content);
-    assert_non_null(o);
-    if (m->text)
-        cJSON_AddStringToObject(o, "text", m->text);
-    sb_content_t c;
-    sb_verr_t e;
-    assert_int_equal(sb_content_parse(o, SB_CONTENT_POSTBACK | SB_CONTENT_MEDIA_ID, NULL, &c, &e), 0);
-    sb_content_free(&c);
-    cJSON_Delete(o);
-}
-
 #define FILE_PNG                                                                                                       \
     "{\"id\":\"F1\",\"name\":\"shoe.png\",\"mimetype\":\"image/png\",\"url_private\":"                                 \
     "\"https://files.slack.com/files-pri/T1-F1/shoe.png\",\"mode\":\"hosted\"}"

@@ -205,23 +205,6 @@ static void test_errors_name_the_field(void **state)
     fake_free(&g);
 }
 
-/* The message's content as the queue's side checks it: exactly want, and the model accepts it
- * (with the message's text, as sb_inbound_process adds it). */
-static void assert_content(const sb_in_msg_t *m, const char *want)
-{
-    assert_non_null(m->content);
-    assert_string_equal(m->content, want);
-    cJSON *o = cJSON_Parse(m->content);
-    assert_non_null(o);
-    if (m->text)
-        cJSON_AddStringToObject(o, "text", m->text);
-    sb_content_t c;
-    sb_verr_t e;
-    assert_int_equal(sb_content_parse(o, SB_CONTENT_POSTBACK | SB_CONTENT_MEDIA_ID, NULL, &c, &e), 0);
-    sb_content_free(&c);
-    cJSON_Delete(o);
-}
-
 #define INLINE_IMAGE                                                                                                   \
     "{\"contentType\":\"image/*\",\"contentUrl\":\"https://smba.trafficmanager.net/emea/v3/attachments/0-a/views/"     \
     "original\"}"
