@@ -162,12 +162,10 @@ static int parse_body(sb_inbound_t *in, const cJSON *o, sb_in_msg_t *m)
             status = -EINVAL;
         }
     }
-    if (status == 0 && rc->child) {
-        char *s = cJSON_PrintUnformatted(rc);
-        m->content = sb__in_strdup(in, s);
-        cJSON_free(s);
-    }
-    cJSON_Delete(rc);
+    if (status == 0 && rc->child)
+        sb__in_content(in, m, rc);
+    else
+        cJSON_Delete(rc);
     if (status == 0 && !m->text && !m->content)
         status = sb__in_fail(in, -EINVAL, "content", "the message has no content, attachment or submitted value");
     return status;

@@ -84,17 +84,49 @@ int sb__in_str(sb_inbound_t *in, const cJSON *o, const char *name, const char *f
     return 0;
 }
 
+int sb__in_str_ref(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v))
+        return sb__in_fail(in, -EINVAL, field, "'%s' must be a string", field);
+    *out = v->valuestring;
+    return 0;
+}
+
+int sb__in_opt_str(sb_inbound_t *in, const cJSON *o, const char *path, const char *name, size_t max, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v)) {
+        char f[96];
+        snprintf(f, sizeof(f), "%s.%s", path, name);
+        return sb__in_fail(in, -EINVAL, f, "'%s' must be a string", f);
+    }
+    if (v->valuestring[0] && strlen(v->valuestring) <= max)
+        *out = v->valuestring;
+    return 0;
+}
+
+void sb__in_content(sb_inbound_t *in, sb_in_msg_t *m, cJSON *c)
+{
+    char *s = cJSON_PrintUnformatted(c);
+    m->content = sb__in_strdup(in, s);
+    cJSON_free(s);
+    cJSON_Delete(c);
+}
+
 int sb__in_text(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     *out = NULL;
     if (!v)
         return 0;
-    bool blank = true;
-    if (cJSON_IsString(v))
-        for (const char *p = v->valuestring; *p && blank; p++)
-            blank = (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n');
-    if (!cJSON_IsString(v) || blank || sb_utf8_chars(v->valuestring, strlen(v->valuestring)) > SB_MSG_TEXT_MAX)
+    if (!cJSON_IsString(v) || sb_blank(v->valuestring) || sb_utf8_chars(v->valuestring, strlen(v->valuestring)) > SB_MSG_TEXT_MAX)
         return sb__in_fail(in, -EINVAL, field, "'%s' must be a non-empty string of at most %d characters", field,
                            SB_MSG_TEXT_MAX);
     *out = sb__in_strdup(in, v->valuestring);

@@ -36,6 +36,16 @@ cJSON *sb__in_json_object(sb_inbound_t *in);
 /* A string member: *out NULL when absent; -EINVAL when present and not a string, or longer
  * than max bytes. field names it in the error ("event.channel"). */
 int sb__in_str(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, size_t max, const char **out);
+/* A string member of o: *out NULL when absent, else pointing into o; -EINVAL naming field when
+ * it is not a string. */
+int sb__in_str_ref(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out);
+/* A string member the content may do without (media names, MIME types): *out NULL when absent,
+ * empty or longer than max bytes; -EINVAL naming "<path>.<name>" when it is not a string. *out
+ * points into o. */
+int sb__in_opt_str(sb_inbound_t *in, const cJSON *o, const char *path, const char *name, size_t max, const char **out);
+/* The content object c ({attachments?, postback?}, docs/messages.md) as m's content, in the
+ * request's memory; c is freed. */
+void sb__in_content(sb_inbound_t *in, sb_in_msg_t *m, cJSON *c);
 /* A message text: *out NULL when absent; -EINVAL when not a non-blank string of at most
  * SB_MSG_TEXT_MAX characters. */
 int sb__in_text(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out);
@@ -72,6 +82,9 @@ typedef struct sb__part {
 int sb__content_part(const sb_content_t *c, unsigned i, sb__part_t *out);
 /* The string member name of o ("" when absent). */
 const char *sb__str(const cJSON *o, const char *name);
+/* A card as plain lines, NUL-terminated into t: its title, its subtitle, and (with_link) its
+ * itemUrl, each present one on a line of its own. */
+void sb__card_text(sb_buf_t *t, const cJSON *card, bool with_link);
 /* Counts of c's buttons by type. */
 void sb__button_counts(const cJSON *buttons, int *postbacks, int *links);
 /* A limit a platform puts on a string member of each button (of the message and of its cards):

@@ -35,6 +35,16 @@ int sb__content_part(const sb_content_t *c, unsigned i, sb__part_t *out)
     return 0;
 }
 
+void sb__card_text(sb_buf_t *t, const cJSON *card, bool with_link)
+{
+    sb_buf_puts(t, sb__str(card, "title"));
+    if (sb__str(card, "subtitle")[0])
+        sb_buf_printf(t, "\n%s", sb__str(card, "subtitle"));
+    if (with_link && sb__str(card, "itemUrl")[0])
+        sb_buf_printf(t, "\n%s", sb__str(card, "itemUrl"));
+    sb_buf_putc(t, '\0');
+}
+
 void sb__button_counts(const cJSON *buttons, int *postbacks, int *links)
 {
     *postbacks = *links = 0;

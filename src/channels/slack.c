@@ -79,29 +79,6 @@ static int required(sb_inbound_t *in, const char *field)
 
 /* ---------- inbound files and clicks (docs/messages.md "Inbound: media and clicks") ---------- */
 
-/* The content object c as the message's content, in the request's memory (c is freed). */
-static void set_content(sb_inbound_t *in, sb_in_msg_t *m, cJSON *c)
-{
-    char *s = cJSON_PrintUnformatted(c);
-    m->content = sb__in_strdup(in, s);
-    cJSON_free(s);
-    cJSON_Delete(c);
-}
-
-/* A string member of o, in the parsed body: NULL when absent; -EINVAL naming field when it is
- * not a string. */
-static int str_member(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    *out = NULL;
-    if (!v)
-        return 0;
-    if (!cJSON_IsString(v))
-        return sb__in_fail(in, -EINVAL, field, "'%s' must be a string", field);
-    *out = v->valuestring;
-    return 0;
-}
-
 /* event.files[] -> attachments {url: url_private, name, contentType: mimetype} (at most the
  * model's 10). url_private needs the bot token to download. Files without one (deleted, or
  * "file_access": "check_file_info") are left out. *out NULL when none is left. */
@@ -122,9 +99,9 @@ static int event_files(sb_inbound_t *in, const cJSON *ev, cJSON **out)
             cJSON_Delete(arr);
             return sb__in_fail(in, -EINVAL, "event.files", "each of 'event.files' must be an object");
         }
-        if (str_member(in, f, "url_private", "event.files.url_private", &url) < 0 ||
-            str_member(in, f, "name", "event.files.name", &name) < 0 ||
-            str_member(in, f, "mimetype", "event.files.mimetype", &mime) < 0) {
+        if (sb__in_str_ref(in, f, "url_private", "event.files.url_private", &url) < 0 ||
+            sb__in_str_ref(in, f, "name", "event.files.name", &name) < 0 ||
+            sb__in_str_ref(in, f, "mimetype", "event.files.mimetype", &mime) < 0) {
             cJSON_Delete(arr);
             return -EINVAL;
         }
@@ -187,7 +164,7 @@ static int parse_event(sb_inbound_t *in, const cJSON *o)
     if (files) {
         cJSON *c = cJSON_CreateObject();
         cJSON_AddItemToObject(c, "attachments", files);
-        set_content(in, &m, c);
+        sb__in_content(in, &m, c);
     }
     if (m.text || m.content)
         *sb__in_add_msg(in) = m;
@@ -239,10 +216,10 @@ static int parse_interaction(sb_inbound_t *in, const cJSON *o, const char **team
         const char *atype, *value, *title = NULL, *ts;
         if (!cJSON_IsObject(a))
             return sb__in_fail(in, -EINVAL, "payload.actions", "each of 'payload.actions' must be an object");
-        if (str_member(in, a, "type", "payload.actions.type", &atype) < 0 ||
-            str_member(in, a, "value", "payload.actions.value", &value) < 0 ||
+        if (sb__in_str_ref(in, a, "type", "payload.actions.type", &atype) < 0 ||
+            sb__in_str_ref(in, a, "value", "payload.actions.value", &value) < 0 ||
             sb__in_str(in, a, "action_ts", "payload.actions.action_ts", 64, &ts) < 0 ||
-            (cJSON_IsObject(text) && str_member(in, text, "text", "payload.actions.text.text", &title) < 0))
+            (cJSON_IsObject(text) && sb__in_str_ref(in, text, "text", "payload.actions.text.text", &title) < 0))
             return -EINVAL;
         if (!atype || strcmp(atype, "button") != 0 || !value)
             continue;
@@ -262,7 +239,7 @@ static int parse_interaction(sb_inbound_t *in, const cJSON *o, const char **team
         if (title && !sb_blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
             cJSON_AddStringToObject(p, "title", title);
         cJSON_AddStringToObject(p, "payload", value);
-        set_content(in, &m, c);
+        sb__in_content(in, &m, c);
         *sb__in_add_msg(in) = m;
         i++;
     }
@@ -496,12 +473,7 @@ static cJSON *slack_blocks(const sb_content_t *c)
     {
         sb_buf_t t;
         sb_buf_init(&t, 8192);
-        sb_buf_puts(&t, sb__str(card, "title"));
-        if (sb__str(card, "subtitle")[0])
-            sb_buf_printf(&t, "\n%s", sb__str(card, "subtitle"));
-        if (sb__str(card, "itemUrl")[0])
-            sb_buf_printf(&t, "\n%s", sb__str(card, "itemUrl"));
-        sb_buf_putc(&t, '\0');
+        sb__card_text(&t, card, true);
         const char *img = sb__str(card, "imageUrl");
         add_section(blocks, t.data, img[0] ? image_element(img, sb__str(card, "title")) : NULL);
         sb_buf_free(&t);

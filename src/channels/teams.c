@@ -103,20 +103,6 @@ static int required(sb_inbound_t *in, const char *field)
 
 #define TEAMS_FILE_INFO "application/vnd.microsoft.teams.file.download.info"
 
-/* A string member of o, in the parsed body: NULL when absent; -EINVAL naming field when it is
- * not a string. */
-static int str_member(sb_inbound_t *in, const cJSON *o, const char *name, const char *field, const char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    *out = NULL;
-    if (!v)
-        return 0;
-    if (!cJSON_IsString(v))
-        return sb__in_fail(in, -EINVAL, field, "'%s' must be a string", field);
-    *out = v->valuestring;
-    return 0;
-}
-
 /* One of the activity's attachments as the model's (appended to arr), or nothing: files and
  * images by their contentUrl (an inline image's needs the bot's Bot Framework token), a file
  * of a personal chat (file.download.info) by its content.downloadUrl (pre-authenticated, short
@@ -127,16 +113,16 @@ static int activity_file(sb_inbound_t *in, const cJSON *a, cJSON *arr)
     const char *ct, *url, *name;
     if (!cJSON_IsObject(a))
         return sb__in_fail(in, -EINVAL, "attachments", "each of 'attachments' must be an object");
-    if (str_member(in, a, "contentType", "attachments.contentType", &ct) < 0 ||
-        str_member(in, a, "contentUrl", "attachments.contentUrl", &url) < 0 ||
-        str_member(in, a, "name", "attachments.name", &name) < 0)
+    if (sb__in_str_ref(in, a, "contentType", "attachments.contentType", &ct) < 0 ||
+        sb__in_str_ref(in, a, "contentUrl", "attachments.contentUrl", &url) < 0 ||
+        sb__in_str_ref(in, a, "name", "attachments.name", &name) < 0)
         return -EINVAL;
     if (ct && strcmp(ct, TEAMS_FILE_INFO) == 0) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
         if (content && !cJSON_IsObject(content))
             return sb__in_fail(in, -EINVAL, "attachments.content", "'attachments.content' must be an object");
         const char *dl;
-        if (str_member(in, content, "downloadUrl", "attachments.content.downloadUrl", &dl) < 0)
+        if (sb__in_str_ref(in, content, "downloadUrl", "attachments.content.downloadUrl", &dl) < 0)
             return -EINVAL;
         url = dl ? dl : url;
         ct = NULL; /* not a MIME type */
@@ -179,10 +165,7 @@ static int activity_files(sb_inbound_t *in, const cJSON *o, sb_in_msg_t *m)
     }
     cJSON *c = cJSON_CreateObject();
     cJSON_AddItemToObject(c, "attachments", arr);
-    char *s = cJSON_PrintUnformatted(c);
-    m->content = sb__in_strdup(in, s);
-    cJSON_free(s);
-    cJSON_Delete(c);
+    sb__in_content(in, m, c);
     return 0;
 }
 

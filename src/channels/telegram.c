@@ -34,34 +34,6 @@ static const char *id_member(sb_inbound_t *in, const cJSON *o, const char *name)
 
 #define TG_MEDIA_ID_MAX 512 /* the model's attachment mediaId */
 
-/* The content object c as the message's content, in the request's memory (c is freed). */
-static void set_content(sb_inbound_t *in, sb_in_msg_t *m, cJSON *c)
-{
-    char *s = cJSON_PrintUnformatted(c);
-    m->content = sb__in_strdup(in, s);
-    cJSON_free(s);
-    cJSON_Delete(c);
-}
-
-/* A string member the content may do without: NULL when absent, empty or longer than max bytes;
- * -EINVAL naming field.name when it is not a string. */
-static int optional_str(sb_inbound_t *in, const cJSON *o, const char *field, const char *name, size_t max,
-                        const char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    *out = NULL;
-    if (!v)
-        return 0;
-    if (!cJSON_IsString(v)) {
-        char f[64];
-        snprintf(f, sizeof(f), "%s.%s", field, name);
-        return sb__in_fail(in, -EINVAL, f, "'%s' must be a string", f);
-    }
-    if (v->valuestring[0] && strlen(v->valuestring) <= max)
-        *out = v->valuestring;
-    return 0;
-}
-
 /* The largest of a photo's sizes (PhotoSize[]: the most pixels, the last of equals). */
 static const cJSON *largest_photo(sb_inbound_t *in, const cJSON *sizes)
 {
@@ -121,8 +93,8 @@ static int message_file(sb_inbound_t *in, const cJSON *msg, cJSON **out)
         snprintf(field + strlen(field), sizeof(field) - strlen(field), ".file_id");
         return sb__in_fail(in, -EINVAL, field, "'%s' must be a file id of at most %d bytes", field, TG_MEDIA_ID_MAX);
     }
-    if (optional_str(in, f, field, "file_name", 255, &name) < 0 ||
-        optional_str(in, f, field, "mime_type", 127, &mime) < 0)
+    if (sb__in_opt_str(in, f, field, "file_name", 255, &name) < 0 ||
+        sb__in_opt_str(in, f, field, "mime_type", 127, &mime) < 0)
         return -EINVAL;
     cJSON *a = cJSON_CreateObject();
     if (type)
@@ -200,7 +172,7 @@ static int parse_callback(sb_inbound_t *in, const cJSON *q)
     if (title && !sb_blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
         cJSON_AddStringToObject(p, "title", title);
     cJSON_AddStringToObject(p, "payload", data);
-    set_content(in, &m, c);
+    sb__in_content(in, &m, c);
     *sb__in_add_msg(in) = m;
     return 0;
 }
@@ -254,7 +226,7 @@ static int parse_update(sb_inbound_t *in, const cJSON *o)
         }
         cJSON *c = cJSON_CreateObject();
         cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "attachments"), file);
-        set_content(in, &m, c);
+        sb__in_content(in, &m, c);
     }
     if (m.text || m.content)
         *sb__in_add_msg(in) = m;
@@ -350,14 +322,6 @@ static cJSON *keyboard(const cJSON *buttons, const char *item_url)
     return m;
 }
 
-static void card_caption(sb_buf_t *t, const cJSON *card)
-{
-    sb_buf_puts(t, sb__str(card, "title"));
-    if (sb__str(card, "subtitle")[0])
-        sb_buf_printf(t, "\n%s", sb__str(card, "subtitle"));
-    sb_buf_putc(t, '\0');
-}
-
 /* The method and body of one part (render.c's order: text with its keyboard, each attachment by
  * its type, each card as a photo with its caption and buttons, or a text without an image). */
 static const char *tg_part(const sb_send_t *s, cJSON *body, bool *more)
@@ -387,7 +351,7 @@ static const char *tg_part(const sb_send_t *s, cJSON *body, bool *more)
     if (p.kind == SB_PART_CARD) {
         sb_buf_t t;
         sb_buf_init(&t, 8192);
-        card_caption(&t, p.item);
+        sb__card_text(&t, p.item, false); /* the link is a button */
         const char *img = sb__str(p.item, "imageUrl");
         if (img[0])
             cJSON_AddStringToObject(body, "photo", img);

@@ -58,15 +58,6 @@ static int change_binding(sb_inbound_t *in, const cJSON *v, const char *waba)
 
 #define WA_MEDIA_ID_MAX 512 /* the model's attachment mediaId */
 
-/* The content object c as the message's content, in the request's memory (c is freed). */
-static void set_content(sb_inbound_t *in, sb_in_msg_t *x, cJSON *c)
-{
-    char *s = cJSON_PrintUnformatted(c);
-    x->content = sb__in_strdup(in, s);
-    cJSON_free(s);
-    cJSON_Delete(c);
-}
-
 /* m's object member of the message's type ("image": {...}): NULL with -EINVAL set when it is
  * not an object. */
 static const cJSON *type_object(sb_inbound_t *in, const cJSON *m, const char *type)
@@ -79,25 +70,6 @@ static const cJSON *type_object(sb_inbound_t *in, const cJSON *m, const char *ty
         return NULL;
     }
     return o;
-}
-
-/* A string member of o that the content may do without: NULL when absent, empty or longer than
- * max bytes; -EINVAL naming messages.<type>.<name> when it is not a string. */
-static int optional_str(sb_inbound_t *in, const cJSON *o, const char *type, const char *name, size_t max,
-                        const char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    *out = NULL;
-    if (!v)
-        return 0;
-    if (!cJSON_IsString(v)) {
-        char f[64];
-        snprintf(f, sizeof(f), "messages.%s.%s", type, name);
-        return sb__in_fail(in, -EINVAL, f, "'%s' must be a string", f);
-    }
-    if (v->valuestring[0] && strlen(v->valuestring) <= max)
-        *out = v->valuestring;
-    return 0;
 }
 
 /* image, video, audio, document, sticker: {id, mime_type, caption?, filename?} -> an attachment
@@ -115,8 +87,10 @@ static int media_message(sb_inbound_t *in, const cJSON *m, const char *type, con
     if (!cJSON_IsString(id_v) || !id_v->valuestring[0] || strlen(id_v->valuestring) > WA_MEDIA_ID_MAX)
         return sb__in_fail(in, -EINVAL, f, "'%s' must be a media id of at most %d bytes", f, WA_MEDIA_ID_MAX);
     id = id_v->valuestring;
-    if (optional_str(in, o, type, "mime_type", 127, &mime) < 0 ||
-        optional_str(in, o, type, "filename", 255, &filename) < 0)
+    char path[48];
+    snprintf(path, sizeof(path), "messages.%s", type);
+    if (sb__in_opt_str(in, o, path, "mime_type", 127, &mime) < 0 ||
+        sb__in_opt_str(in, o, path, "filename", 255, &filename) < 0)
         return -EINVAL;
     const cJSON *cap = cJSON_GetObjectItemCaseSensitive(o, "caption");
     snprintf(f, sizeof(f), "messages.%s.caption", type);
@@ -133,7 +107,7 @@ static int media_message(sb_inbound_t *in, const cJSON *m, const char *type, con
     if (mime)
         cJSON_AddStringToObject(a, "contentType", mime);
     cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "attachments"), a);
-    set_content(in, x, c);
+    sb__in_content(in, x, c);
     return 1;
 }
 
@@ -149,7 +123,7 @@ static int click(sb_inbound_t *in, sb_in_msg_t *x, const char *title, const char
     if (title && !sb_blank(title) && sb_utf8_chars(title, strlen(title)) <= SB_BUTTON_TITLE_MAX)
         cJSON_AddStringToObject(p, "title", title);
     cJSON_AddStringToObject(p, "payload", payload);
-    set_content(in, x, c);
+    sb__in_content(in, x, c);
     return 1;
 }
 
@@ -218,8 +192,8 @@ static int location(sb_inbound_t *in, const cJSON *m, sb_in_msg_t *x)
         return sb__in_fail(in, -EINVAL, "messages.location.longitude",
                            "'messages.location.longitude' must be a number from -180 to 180");
     const char *name, *address;
-    if (optional_str(in, o, "location", "name", 1000, &name) < 0 ||
-        optional_str(in, o, "location", "address", 1000, &address) < 0)
+    if (sb__in_opt_str(in, o, "messages.location", "name", 1000, &name) < 0 ||
+        sb__in_opt_str(in, o, "messages.location", "address", 1000, &address) < 0)
         return -EINVAL;
     sb_buf_t t;
     sb_buf_init(&t, 4096);
@@ -479,16 +453,6 @@ static void interactive(cJSON *body, const char *text, const cJSON *buttons, con
     }
 }
 
-static void card_text(sb_buf_t *t, const cJSON *card)
-{
-    sb_buf_puts(t, sb__str(card, "title"));
-    if (sb__str(card, "subtitle")[0])
-        sb_buf_printf(t, "\n%s", sb__str(card, "subtitle"));
-    if (sb__str(card, "itemUrl")[0])
-        sb_buf_printf(t, "\n%s", sb__str(card, "itemUrl"));
-    sb_buf_putc(t, '\0');
-}
-
 /* One part's body (render.c's order): the text (interactive with its buttons), each attachment
  * as a media message, each card as an interactive message with its image as the header, or an
  * image with a caption, or a text. */
@@ -525,7 +489,7 @@ static int wa_part(const sb_send_t *s, cJSON *body, bool *more)
     } else {
         sb_buf_t t;
         sb_buf_init(&t, 8192);
-        card_text(&t, p.item);
+        sb__card_text(&t, p.item, true);
         const cJSON *bs = cJSON_GetObjectItemCaseSensitive(p.item, "buttons");
         const char *img = sb__str(p.item, "imageUrl");
         if (cJSON_GetArraySize(bs)) {
@@ -596,7 +560,7 @@ static int wa_content_check(const sb_content_t *c, sb_verr_t *e)
         snprintf(path, sizeof(path), "cards[%d].buttons", k++);
         sb_buf_t t;
         sb_buf_init(&t, 8192);
-        card_text(&t, card);
+        sb__card_text(&t, card, true);
         int rc = wa_buttons_check(cJSON_GetObjectItemCaseSensitive(card, "buttons"), path, t.data, e);
         sb_buf_free(&t);
         if (rc < 0)
