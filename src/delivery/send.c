@@ -62,7 +62,10 @@ static void send_final(sb__attempt_t *a, bool sent, const char *pmid, const char
     }
     if (sent && sb__jstr(a->dj, "pm0"))
         pmid = sb__jstr(a->dj, "pm0");
-    if (!sent)
+    if (!sent && a->snd.part > 0) /* the customer has the parts before it */
+        snprintf(a->err, sizeof(a->err), "part %u: %s (the parts before it were sent)", a->snd.part + 1,
+                 error ? error : "");
+    else if (!sent)
         snprintf(a->err, sizeof(a->err), "%s", error ? error : "");
     sb_event_cx_t cx;
     sb_event_cx_init(&cx, d->cfg);
