@@ -62,6 +62,21 @@ typedef struct sb_in_msg {
 } sb_in_msg_t;
 
 typedef void (*sb_inbound_done_fn)(void *data, int status);
+typedef struct sb_inbound sb_inbound_t;
+
+/* A proof the platform leaves to the queueing script, so that a proof kept in the store costs no
+ * round trip of its own (API chat: the flow key and the bot code). verify fills it and returns 0;
+ * sb_inbound_accept then runs script instead of the queue's own, with keys in front of the
+ * stream and args in front of the claim ttl (strings in the request's memory). Its reply is the
+ * count of new items once the proof held, else a status that verdict turns into a refusal (a
+ * status of platform.h, with in->err). script NULL: verify judged the proof alone. */
+#define SB_INBOUND_DEFER_MAX 4
+typedef struct sb_in_defer {
+    const sb_script_t *script;
+    const char *keys[SB_INBOUND_DEFER_MAX], *args[SB_INBOUND_DEFER_MAX];
+    size_t nkeys, nargs;
+    int (*verdict)(sb_inbound_t *in, const char *status);
+} sb_in_defer_t;
 
 /* A binding as its messages are queued: its ids, once its proof held. */
 typedef struct sb_in_bound {
@@ -70,7 +85,7 @@ typedef struct sb_in_bound {
 } sb_in_bound_t;
 
 /* One inbound request: what its platform's parse read, then what verification found. */
-typedef struct sb_inbound {
+struct sb_inbound {
     const sb_platform_t *platform;
     sb_in_source_t req; /* the request, as plain bytes */
     bool handshake;     /* a subscription check (parse_handshake), not a delivery of messages */
@@ -85,6 +100,7 @@ typedef struct sb_inbound {
                               url_verification, WhatsApp's hub.challenge) */
     void *proof;           /* the platform's own: signature, timestamp, token ... */
     sb_in_bound_t *bound;  /* sb_inbound_verify's record, one per field */
+    sb_in_defer_t defer;   /* the part of the proof the queueing script judges (one field only) */
     /* a refusal's detail and field (field "" for none), and a 503's Retry-After */
     sb_verr_t err;
     unsigned retry_after_s;
@@ -92,7 +108,7 @@ typedef struct sb_inbound {
     sb_inbound_done_fn _done;
     void *_data;
     size_t _i;
-} sb_inbound_t;
+};
 
 /* What verification may need besides the request and the binding. */
 typedef struct sb_inbound_env {
@@ -169,6 +185,9 @@ bool sb_inbound_verified(const sb_inbound_t *in);
  * script, sb:q:in): returns the number of messages handed to the store (0: nothing to store,
  * cb does not run), or -EAGAIN when the store refused (cb does not run). */
 int sb_inbound_accept(sb_store_t *st, sb_inbound_t *in, sb_store_cb cb, void *data);
+/* The outcome of accept's reply (not NULL, not an error): 0 (stored, or a retry already stored),
+ * or the refusal of a deferred proof (in->defer). */
+int sb_inbound_accepted(sb_inbound_t *in, const redisReply *reply);
 
 /* ---------- send limits (src/channels/limits.c; docs/channels.md "Platform send limits") ---------- */
 

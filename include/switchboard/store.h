@@ -81,7 +81,7 @@ extern sb_script_t *const sb_scripts[];
 extern const size_t sb_scripts_count;
 void sb_scripts_init(void);
 extern sb_script_t sb_script_binding_get, sb_script_inbound_accept, sb_script_channel_inbound, sb_script_send_prepare,
-    sb_script_apichat_auth,
+    sb_script_apichat_auth, sb_script_apichat_accept,
     sb_script_lane_lease, sb_script_lane_takeover;
 extern sb_script_t sb_script_widget_config, sb_script_session_start, sb_script_otp_start, sb_script_otp_verify;
 extern sb_script_t sb_script_widget_message, sb_script_widget_read, sb_script_conv_since, sb_script_conv_reply,

@@ -86,15 +86,20 @@ static void refuse(hook_t *h, int status)
 static void on_accepted(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
-    sb_req_t *req = data;
-    if (!sb_api_reply_failed(req, reply))
-        answer_ok(req);
+    hook_t *h = data;
+    if (sb_api_reply_failed(h->req, reply))
+        return;
+    int rc = sb_inbound_accepted(&h->in, reply); /* a proof left to the script may not hold */
+    if (rc < 0)
+        refuse(h, rc);
+    else
+        answer_ok(h->req);
 }
 
 /* The messages of the verified bindings into the queue, then {"status":"ok"}. */
 static void accept_msgs(hook_t *h)
 {
-    int n = sb_inbound_accept(sb_api_store(h->req), &h->in, on_accepted, h->req);
+    int n = sb_inbound_accept(sb_api_store(h->req), &h->in, on_accepted, h);
     if (n < 0)
         sb_api_unavailable(h->req);
     else if (n == 0)

@@ -213,51 +213,74 @@ static int ac_parse(sb_inbound_t *in)
     return 0;
 }
 
-/* The script's verdict: the code is the workspace's verified webhook, the key one of its
- * API keys, the workspace active. */
+/* A verdict of lib/apichat.lua other than OK as a refusal. */
+static int judged(sb_inbound_t *in, const char *v)
+{
+    if (strcmp(v, "NOCODE") == 0)
+        return sb__in_fail(in, -ENOENT, NULL, "no verified API chat webhook has this bot_url");
+    if (strcmp(v, "SUSPENDED") == 0)
+        return sb__in_fail(in, -EACCES, NULL, "this workspace is suspended");
+    return -EPERM;
+}
+
+/* apichat_auth's verdict, for a workspace without an apichat channel: once the key and the code
+ * hold, that is the 404. */
 static void on_auth(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
     ac_proof_t *pr = data;
     sb_inbound_t *in = pr->in;
-    const char *v = reply && reply->type == REDIS_REPLY_STATUS   ? reply->str
-                    : reply && reply->type == REDIS_REPLY_STRING ? reply->str
-                                                                 : NULL;
+    const char *v = reply && (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) ? reply->str
+                                                                                                       : NULL;
     int status;
-    if (!v) {
+    if (!v)
         status = sb__in_fail(in, -EAGAIN, NULL, "the store is unavailable");
-    } else if (strcmp(v, "OK") == 0) {
-        status = pr->in->bound && pr->in->bound[0].cid[0]
-                     ? 0
-                     : sb__in_fail(in, -ENOENT, NULL, "the workspace has no apichat channel");
-    } else if (strcmp(v, "NOCODE") == 0) {
-        status = sb__in_fail(in, -ENOENT, NULL, "no verified API chat webhook has this bot_url");
-    } else if (strcmp(v, "SUSPENDED") == 0) {
-        status = sb__in_fail(in, -EACCES, NULL, "this workspace is suspended");
-    } else {
-        status = -EPERM;
-    }
+    else if (strcmp(v, "OK") == 0)
+        status = sb__in_fail(in, -ENOENT, NULL, "the workspace has no apichat channel");
+    else
+        status = judged(in, v);
     pr->done(pr->data, status);
 }
 
+static const char *in_strdup_key(sb_inbound_t *in, const char *tid, const char *what)
+{
+    char k[SB_KEY_MAX];
+    sb_key_tenant(k, tid, what);
+    return sb__in_strdup(in, k);
+}
+
+/* The proof is in the store (the workspace's keys, its webhook): with the channel found, it is
+ * judged by the script that queues the message (apichat_accept: one round trip, and a removed
+ * webhook stops the next message); without, by apichat_auth alone, for the right refusal. */
 static int ac_verify(sb_inbound_t *in, size_t i, const sb_binding_t *b, const sb_inbound_env_t *env,
                      sb_inbound_done_fn done, void *data)
 {
     SB_UNUSED(i);
-    SB_UNUSED(b); /* found by "apichat:<the key's workspace>"; none: 404 once the code is judged */
     ac_proof_t *pr = in->proof;
     if (!env->store)
         return -EAGAIN;
+    char k_idx[SB_KEY_MAX], hash[65];
+    sb_key_global(k_idx, "idx", "apichat");
+    sb_sha256_hex(pr->key, pr->keylen, hash);
+    sb_in_defer_t *d = &in->defer;
+    d->keys[0] = sb__in_strdup(in, k_idx);
+    d->keys[1] = in_strdup_key(in, pr->tid, "apikeys:byhash");
+    d->keys[2] = in_strdup_key(in, pr->tid, "tenant");
+    d->keys[3] = in_strdup_key(in, pr->tid, "apichat");
+    d->args[0] = pr->code;
+    d->args[1] = sb__in_strdup(in, hash);
+    d->args[2] = pr->tid;
+    d->nkeys = 4;
+    d->nargs = 3;
+    if (sb__binding_is(b, "apichat")) { /* found by "apichat:<the key's workspace>" */
+        d->script = &sb_script_apichat_accept;
+        d->verdict = judged;
+        return 0;
+    }
     pr->in = in;
     pr->done = done;
     pr->data = data;
-    char k_idx[SB_KEY_MAX], k_keys[SB_KEY_MAX], k_tenant[SB_KEY_MAX], k_hook[SB_KEY_MAX], hash[65];
-    sb_key_global(k_idx, "idx", "apichat");
-    sb_key_tenant(k_keys, pr->tid, "apikeys:byhash");
-    sb_key_tenant(k_tenant, pr->tid, "tenant");
-    sb_key_tenant(k_hook, pr->tid, "apichat");
-    sb_sha256_hex(pr->key, pr->keylen, hash);
-    const char *argv[] = {k_idx, k_keys, k_tenant, k_hook, pr->code, hash, pr->tid};
+    const char *argv[] = {d->keys[0], d->keys[1], d->keys[2], d->keys[3], d->args[0], d->args[1], d->args[2]};
     if (sb_store_eval(env->store, &sb_script_apichat_auth, 4, SB_ARRAY_SIZE(argv), argv, NULL, on_auth, pr) < 0)
         return -EAGAIN;
     return SB_INBOUND_PENDING;

@@ -315,15 +315,24 @@ int sb_inbound_accept(sb_store_t *st, sb_inbound_t *in, sb_store_cb cb, void *da
         n += in->bound[in->msgs[i].binding].verified;
     if (n == 0)
         return 0;
-    /* in the request's memory: the store copies what it sends */
-    const char **argv = sb__in_alloc(in, (2 + 2 * n) * sizeof(char *));
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%u", in->platform->claim_ttl_s);
-    argv[0] = SB_Q_IN;
-    argv[1] = ttl;
+    /* a deferred proof's keys, the stream, its arguments, the ttl, the pairs: in the request's
+     * memory (the store copies what it sends) */
+    const sb_in_defer_t *d = &in->defer;
+    const sb_script_t *script = d->script ? d->script : &sb_script_inbound_accept;
+    size_t nk = d->script ? d->nkeys : 0, na = d->script ? d->nargs : 0;
+    size_t argc = nk + 1 + na + 1 + 2 * n;
+    const char **argv = sb__in_alloc(in, argc * sizeof(char *));
+    char *ttl = sb__in_alloc(in, 16);
+    snprintf(ttl, 16, "%u", in->platform->claim_ttl_s);
+    size_t k = 0;
+    for (size_t i = 0; i < nk; i++)
+        argv[k++] = d->keys[i];
+    argv[k++] = SB_Q_IN;
+    for (size_t i = 0; i < na; i++)
+        argv[k++] = d->args[i];
+    argv[k++] = ttl;
     sb_buf_t item;
     sb_buf_init(&item, ITEM_MAX);
-    size_t k = 0;
     for (size_t i = 0; i < in->nmsgs; i++) {
         const sb_in_msg_t *m = &in->msgs[i];
         const sb_in_bound_t *b = &in->bound[m->binding];
@@ -336,14 +345,22 @@ int sb_inbound_accept(sb_store_t *st, sb_inbound_t *in, sb_store_cb cb, void *da
         char *copy = sb__in_alloc(in, item.len + 1);
         memcpy(copy, item.data, item.len);
         copy[item.len] = '\0';
-        argv[2 + 2 * k] = claim;
-        argv[3 + 2 * k] = copy;
-        k++;
+        argv[k++] = claim;
+        argv[k++] = copy;
     }
     sb_buf_free(&item);
-    if (sb_store_eval(st, &sb_script_inbound_accept, 1, (int)(2 + 2 * n), argv, NULL, cb, data) < 0)
+    if (sb_store_eval(st, script, (int)nk + 1, (int)argc, argv, NULL, cb, data) < 0)
         return -EAGAIN;
     return (int)n;
+}
+
+int sb_inbound_accepted(sb_inbound_t *in, const redisReply *reply)
+{
+    if (reply->type == REDIS_REPLY_INTEGER)
+        return 0;
+    if (in->defer.verdict && (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING))
+        return in->defer.verdict(in, reply->str);
+    return sb__in_fail(in, -EAGAIN, NULL, "the store gave an answer it should not");
 }
 
 /* ---------- the queue's side ---------- */

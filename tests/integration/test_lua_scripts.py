@@ -118,6 +118,38 @@ def test_batched_inbound_accept(redis, assembled):
     assert redis.cmd("XLEN", stream) == 2
 
 
+def test_apichat_accept_judges_then_queues(redis, assembled):
+    """The proof and the queueing in one call: a held proof claims and queues; a wrong key,
+    another workspace's code, a removed webhook or a suspended workspace queue nothing and claim
+    nothing."""
+    src = assembled["apichat_accept"]
+    idx, keys, ten, hook, stream = ("sb:idx:apichat", "sb:{t:t1}:apikeys:byhash", "sb:{t:t1}:tenant",
+                                    "sb:{t:t1}:apichat", "sb:q:in:apichat-test")
+    redis.cmd("HSET", idx, "CODE1", "t1", "CODE2", "t2")
+    redis.cmd("HSET", keys, "h1", "k1")
+    redis.cmd("HSET", ten, "status", "active")
+    redis.cmd("HSET", hook, "code", "CODE1", "status", "verified")
+
+    def call(code, digest, claim="sb:{t:t1}:seen:c:x"):
+        args = ["6", code, digest, "t1", "60", claim, '{"n":1}']
+        return redis.cmd("EVAL", src, 5, idx, keys, ten, hook, stream, *args)[0]
+
+    assert call("CODE1", "nokey", "sb:{t:t1}:seen:c:a") == "NOKEY"
+    assert call("CODE2", "h1", "sb:{t:t1}:seen:c:a") == "NOKEY"
+    assert call("NONE", "h1", "sb:{t:t1}:seen:c:a") == "NOCODE"
+    redis.cmd("HSET", ten, "status", "suspended")
+    assert call("CODE1", "h1", "sb:{t:t1}:seen:c:a") == "SUSPENDED"
+    assert redis.cmd("EXISTS", "sb:{t:t1}:seen:c:a") == 0
+    assert redis.cmd("XLEN", stream) == 0
+    redis.cmd("HSET", ten, "status", "active")
+    assert call("CODE1", "h1", "sb:{t:t1}:seen:c:a") == 1
+    assert call("CODE1", "h1", "sb:{t:t1}:seen:c:a") == 0  # a retry: claimed already
+    assert redis.cmd("XLEN", stream) == 1
+    redis.cmd("HSET", hook, "status", "")
+    assert call("CODE1", "h1", "sb:{t:t1}:seen:c:b") == "NOCODE"
+    assert redis.cmd("XLEN", stream) == 1
+
+
 def test_batched_session_start_unknown_widget(redis, assembled):
     src = assembled["session_start"]
     args = ["8", "w_none", "", "60000", "5", "tokhash", "sess1", "3600000", "conv1"]

@@ -1,27 +1,10 @@
--- The bot_url's proof (src/channels/apichat.c, docs/apichat.md "The bot_url and the channel"):
--- the flow key is one of the API keys of the workspace it names, the code is that workspace's
--- verified webhook, the workspace active. The key is judged first, so that a caller without a
--- key of the workspace learns nothing about codes (401 whatever the code).
+-- The bot_url's proof alone (lib/apichat.lua), for a request whose workspace has no apichat
+-- channel: the answer still tells a bad key (401) from an unknown code (404) and no channel.
 -- Batched: per call KEYS: the code index, the workspace's key index (SHA-256 -> key id), its
 -- tenant record, its apichat hash. ARGV: code, SHA-256 hex of the flow key, workspace id
--- -> 'OK' | 'NOKEY' (no such key, revoked, the workspace gone, or the code is another
---    workspace's) | 'NOCODE' (no such code, removed, unverified) | 'SUSPENDED'
--- The workspace's apichat hash names its code: when it is the path's, the code is the
--- workspace's (apichat_set and apichat_delete write the hash and the index together, and
--- tenant_delete removes the tenant record with the index entry); the index is read only to tell
--- an unknown code (404) from another workspace's (401).
+-- -> 'OK' | 'NOKEY' | 'NOCODE' | 'SUSPENDED'
+-- uses: apichat
 -- batch: 4
 local function item(k, a, n)
-  local code = ARGV[a + 1]
-  if not redis.call('HGET', KEYS[k + 2], ARGV[a + 2]) then return 'NOKEY' end
-  local status = redis.call('HGET', KEYS[k + 3], 'status')
-  if not status then return 'NOKEY' end
-  local h = redis.call('HMGET', KEYS[k + 4], 'code', 'status')
-  if h[1] ~= code or h[2] ~= 'verified' then
-    local owner = redis.call('HGET', KEYS[k + 1], code)
-    if owner and owner ~= ARGV[a + 3] then return 'NOKEY' end
-    return 'NOCODE'
-  end
-  if status ~= 'active' then return 'SUSPENDED' end
-  return 'OK'
+  return apichat_judge(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
 end

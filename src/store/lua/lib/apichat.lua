@@ -1,0 +1,24 @@
+-- apichat_judge(code index, key index, tenant record, apichat hash, code, key digest, workspace
+-- id): the bot_url's proof (src/channels/apichat.c, docs/apichat.md "The bot_url and the
+-- channel"): the flow key is one of the API keys of the workspace it names, the code is that
+-- workspace's verified webhook, the workspace active. The key is judged first, so that a caller
+-- without a key of the workspace learns nothing about codes (401 whatever the code).
+-- -> 'OK' | 'NOKEY' (no such key, revoked, the workspace gone, or the code is another
+--    workspace's) | 'NOCODE' (no such code, removed, unverified) | 'SUSPENDED'
+-- The workspace's apichat hash names its code: when it is the path's, the code is the
+-- workspace's (apichat_set and apichat_delete write the hash and the index together, and
+-- tenant_delete removes the tenant record with the index entry); the index is read only to tell
+-- an unknown code (404) from another workspace's (401).
+local function apichat_judge(kidx, kkeys, ktenant, khook, code, hash, tid)
+  if not redis.call('HGET', kkeys, hash) then return 'NOKEY' end
+  local status = redis.call('HGET', ktenant, 'status')
+  if not status then return 'NOKEY' end
+  local h = redis.call('HMGET', khook, 'code', 'status')
+  if h[1] ~= code or h[2] ~= 'verified' then
+    local owner = redis.call('HGET', kidx, code)
+    if owner and owner ~= tid then return 'NOKEY' end
+    return 'NOCODE'
+  end
+  if status ~= 'active' then return 'SUSPENDED' end
+  return 'OK'
+end
