@@ -3,10 +3,10 @@
 # workspace's bot_url, docs/apichat.md "The bot_url and the channel") with the seed's text
 # message body, the tenant's API key as the flow key (Authorization: Bearer). Each request:
 # parse and check the JSON, find the workspace's apichat channel (the loop's 1 s binding cache),
-# one script in Redis that checks the key, the code and the workspace (apichat_auth: the key
-# among the workspace's API keys, the code its verified webhook's, the workspace active), then
-# the script that claims the message's id (SET NX EX) and queues it (XADD sb:q:in); the 200
-# goes out then. Both scripts are batched per loop iteration, like Slack's claim.
+# then one script in Redis (apichat_accept) that checks the key, the code and the workspace (the
+# key among the workspace's API keys, the code its verified webhook's, the workspace active) and
+# only then claims the message's id (SET NX EX) and queues it (XADD sb:q:in); the 200 goes out
+# then. The script is batched per loop iteration, like Slack's claim.
 #
 # switchboard with 2 threads (sb-2t: the queue worked off meanwhile by the same instance) and
 # with 2 threads and --process-queues 0 (sb-2t-http: the handler alone), each with its own

@@ -145,7 +145,7 @@ def test_apichat_accept_judges_then_queues(redis, assembled):
     assert call("CODE1", "h1", "sb:{t:t1}:seen:c:a") == 1
     assert call("CODE1", "h1", "sb:{t:t1}:seen:c:a") == 0  # a retry: claimed already
     assert redis.cmd("XLEN", stream) == 1
-    redis.cmd("HSET", hook, "status", "")
+    redis.cmd("DEL", hook)  # what apichat_delete does
     assert call("CODE1", "h1", "sb:{t:t1}:seen:c:b") == "NOCODE"
     assert redis.cmd("XLEN", stream) == 1
 

@@ -6,15 +6,15 @@
 -- -> 'OK' | 'NOKEY' (no such key, revoked, the workspace gone, or the code is another
 --    workspace's) | 'NOCODE' (no such code, removed, unverified) | 'SUSPENDED'
 -- The workspace's apichat hash names its code: when it is the path's, the code is the
--- workspace's (apichat_set and apichat_delete write the hash and the index together, and
+-- workspace's verified webhook's (apichat_set writes the hash only for a verified webhook, with
+-- the index entry; apichat_delete removes both together; and
 -- tenant_delete removes the tenant record with the index entry); the index is read only to tell
 -- an unknown code (404) from another workspace's (401).
 local function apichat_judge(kidx, kkeys, ktenant, khook, code, hash, tid)
   if not redis.call('HGET', kkeys, hash) then return 'NOKEY' end
   local status = redis.call('HGET', ktenant, 'status')
   if not status then return 'NOKEY' end
-  local h = redis.call('HMGET', khook, 'code', 'status')
-  if h[1] ~= code or h[2] ~= 'verified' then
+  if redis.call('HGET', khook, 'code') ~= code then
     local owner = redis.call('HGET', kidx, code)
     if owner and owner ~= tid then return 'NOKEY' end
     return 'NOCODE'
