@@ -6,10 +6,10 @@
 -- -> 'OK' | 'NOKEY' (no such key, revoked, the workspace gone, or the code is another
 --    workspace's) | 'NOCODE' (no such code, removed, unverified) | 'SUSPENDED'
 -- The workspace's apichat hash names its code: when it is the path's, the code is the
--- workspace's verified webhook's (apichat_set writes the hash only for a verified webhook, with
--- the index entry; apichat_delete removes both together; and
--- tenant_delete removes the tenant record with the index entry); the index is read only to tell
--- an unknown code (404) from another workspace's (401).
+-- workspace's verified webhook's (apichat_set writes the hash, with the index entry, only for a
+-- verified webhook; apichat_delete removes both together; tenant_delete removes the key index,
+-- the tenant record and the index entry); the index is read only to tell an unknown code (404)
+-- from another workspace's (401).
 local function apichat_judge(kidx, kkeys, ktenant, khook, code, hash, tid)
   if not redis.call('HGET', kkeys, hash) then return 'NOKEY' end
   local status = redis.call('HGET', ktenant, 'status')
