@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config meson ninja-build
   libuv1-dev node-llhttp libcjson-dev libmbedtls-dev libhiredis-dev
-  redis-server
+  redis-server tzdata
   libcmocka-dev python3 python3-pytest python3-requests python3-cryptography
   clang libclang-rt-14-dev
   wrk nginx-light openssl ca-certificates

@@ -11,6 +11,7 @@
 #include "switchboard/api.h"
 #include "switchboard/app.h"
 #include "switchboard/config.h"
+#include "switchboard/cron.h"
 #include "switchboard/crypto.h"
 #include "switchboard/http.h"
 #include "switchboard/log.h"
@@ -61,6 +62,9 @@ int main(int argc, char **argv, char **envp)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     sb_scripts_init();
+    /* the time zones of proactive schedules, read once here: no file I/O on a loop thread */
+    int zones = sb_tz_preload(NULL);
+    sb_log(zones > 0 ? SB_LOG_DEBUG : SB_LOG_WARN, "time zones loaded", "\"count\":%d", zones < 0 ? 0 : zones);
     sb_router_t *router = sb_calloc(1, sizeof(*router));
     if (sb_api_routes(router) < 0) {
         fprintf(stderr, "switchboard: route table is invalid\n");

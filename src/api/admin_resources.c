@@ -609,6 +609,8 @@ static void on_delete(sb_store_t *st, redisReply *reply, void *data)
         sb_resp_problem(req, 404, "no such tenant", NULL);
     else if (strcmp(r, "INUSE") == 0)
         sb_resp_problem(req, 409, "a widget or channel still routes to this agent", NULL);
+    else if (strcmp(r, "PMINUSE") == 0)
+        sb_resp_problem(req, 409, "proactive messages of this agent remain: delete them first", NULL);
     else
         not_found(req, c->kind);
 }

@@ -78,6 +78,14 @@ static const struct {
     {SB_M_POST, "/api/conversations/{conversationId}/close", sb_conv_close, SB_AUTH_TENANT},
     {SB_M_POST, "/api/conversations/{conversationId}/commands", sb_conv_command, SB_AUTH_TENANT},
 
+    /* proactive messages (SPEC 10, seed 000; docs/proactive.md) */
+    {SB_M_GET, "/api/proactive-messages", sb_pm_list, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/proactive-messages", sb_pm_create, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/proactive-messages/{messageId}", sb_pm_get, SB_AUTH_TENANT},
+    {SB_M_PUT, "/api/proactive-messages/{messageId}", sb_pm_update, SB_AUTH_TENANT},
+    {SB_M_DELETE, "/api/proactive-messages/{messageId}", sb_pm_delete, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/proactive-messages/{messageId}/fire", sb_pm_fire, SB_AUTH_TENANT},
+
     /* event subscriptions and the delivery engine (SPEC 7, 8; docs/deliveries.md) */
     {SB_M_POST, "/api/webhooks/slack", sb_webhook_slack, SB_AUTH_NONE},
     {SB_M_POST, "/api/webhooks/telegram", sb_webhook_telegram, SB_AUTH_NONE},

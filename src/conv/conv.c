@@ -22,6 +22,21 @@ static char *members(cJSON *o)
     return s;
 }
 
+static const char *content_type(const sb_content_t *c)
+{
+    return c->postback ? "messagePostback" : c->text ? "messageText" : "messageAttachment";
+}
+
+void sb_msg_content(const sb_content_t *c, char **cbody, char **ebody)
+{
+    cJSON *o = cJSON_CreateObject();
+    sb_content_add(o, c, true);
+    *cbody = members(o);
+    cJSON_AddStringToObject(o, "content_type", content_type(c));
+    *ebody = members(o);
+    cJSON_Delete(o);
+}
+
 void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const sb_content_t *c,
                  const char *platform_id)
 {
@@ -40,9 +55,7 @@ void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, co
     cJSON_AddStringToObject(et, "message_id", m->id);
     cJSON_AddStringToObject(et, "direction", direction);
     sb_content_add(et, c, true);
-    cJSON_AddStringToObject(et, "content_type", c->postback ? "messagePostback"
-                                                : c->text   ? "messageText"
-                                                            : "messageAttachment");
+    cJSON_AddStringToObject(et, "content_type", content_type(c));
     cJSON_AddStringToObject(et, "created_at", cx->rfc);
     if (platform_id)
         cJSON_AddStringToObject(et, "platform_message_id", platform_id);
@@ -81,15 +94,8 @@ cJSON *sb_conv_json(const redisReply *h)
     return o;
 }
 
-int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *conv_id,
-                  const char *sender_json, const sb_content_t *c, const char *unfit, const char *once_key,
-                  sb_store_cb cb, void *data)
+char *sb_content_plain(const sb_content_t *c)
 {
-    sb_event_cx_t cx;
-    sb_event_cx_init(&cx, cfg);
-    sb_msg_t m;
-    sb_msg_init(&m, &cx, "out", c, NULL);
-    /* what a plain-text chat shows: the text, then each attachment's link on a line of its own */
     sb_buf_t tx;
     sb_buf_init(&tx, 64 * 1024); /* 4096 characters and 10 URLs */
     sb_buf_puts(&tx, c->text ? c->text : "");
@@ -100,19 +106,35 @@ int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id,
         sb_buf_puts(&tx, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at, "url")));
     }
     sb_buf_putc(&tx, '\0');
-    /* the content for the platform's own rendering (send entries, docs/messages.md) */
-    char *rich = NULL;
-    if (sb_content_rich(c)) {
-        cJSON *o = cJSON_CreateObject();
-        sb_content_add(o, c, true);
-        rich = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-    }
+    return (char *)tx.data; /* the buffer's bytes are the caller's now */
+}
+
+char *sb_content_rich_json(const sb_content_t *c)
+{
+    if (!sb_content_rich(c))
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    sb_content_add(o, c, true);
+    char *rich = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return rich;
+}
+
+int sb_conv_reply(sb_store_t *st, const sb_config_t *cfg, const char *tenant_id, const char *conv_id,
+                  const char *sender_json, const sb_content_t *c, const char *unfit, const char *once_key,
+                  sb_store_cb cb, void *data)
+{
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, cfg);
+    sb_msg_t m;
+    sb_msg_init(&m, &cx, "out", c, NULL);
+    char *tx = sb_content_plain(c);
+    char *rich = sb_content_rich_json(c);
     const char *argv[] = {cx.json, tenant_id, conv_id, m.id, sender_json, m.mtail, m.etail, once_key ? once_key : "",
-                          tx.data, rich ? rich : "", unfit ? unfit : ""};
+                          tx, rich ? rich : "", unfit ? unfit : ""};
     int rc = sb_store_eval(st, &sb_script_conv_reply, 0, SB_ARRAY_SIZE(argv), argv, NULL, cb, data);
     cJSON_free(rich);
-    sb_buf_free(&tx);
+    sb_free(tx);
     sb_msg_free(&m);
     sb_event_cx_free(&cx);
     return rc;

@@ -1,15 +1,20 @@
 /* The periodic sweeps of one loop (engine.h), each a task of the job runner's tick (jobs.h):
  * due retries back into the retry stream (promote), paced deliveries whose turn has come into
  * the fresh stream (pace_tick: paced subscriptions at --pace-ms, platform sends within their
- * platform's limits), and on each instance's first loop only, the idle-timeout close of
- * conversations, the removal of deleted tenants' keys, and the queue-depth sample of /metrics.
- * Each is one script; a sweep whose previous run is still out waits for it. It may call the
- * store, conv's event context, the log, outcome.h's pacing gap and platform.h's send limits. */
+ * platform's limits), and on each instance's first loop only, the proactive messages' scheduler,
+ * the idle-timeout close of conversations, the removal of deleted tenants' keys, and the
+ * queue-depth sample of /metrics. Each is one script; a sweep whose previous run is still out
+ * waits for it. It may call the store, conv's event context, the log, outcome.h's pacing gap,
+ * platform.h's send limits and core's cron schedules. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "engine.h"
 #include "switchboard/alloc.h"
+#include "switchboard/clock.h"
 #include "switchboard/conv.h"
+#include "switchboard/cron.h"
 #include "switchboard/log.h"
 #include "switchboard/platform.h"
 
@@ -22,11 +27,14 @@
 #define PURGE_BUSY_MS   100     /* the next step while a tenant's removal is under way */
 #define PURGE_STEP_KEYS "20000" /* keys a step looks at (SCAN), ~ a few ms of Redis */
 #define DEPTH_MS        1000
+#define PM_MS           100     /* the proactive scheduler's step, each instance's first loop ... */
+#define PM_MAX          200     /* ... takes this many due firings (a full step: the next one at once) */
+#define PM_LEASE_MS     "60000" /* a fanned-out cron occurrence waits this long for its next one */
 
 struct sb__sweeps {
     sb_delivery_t *d;
-    bool promote_busy, pace_busy, idle_busy, purge_busy, depth_busy;
-    uint64_t next_purge;
+    bool promote_busy, pace_busy, idle_busy, purge_busy, depth_busy, pm_busy;
+    uint64_t next_purge, next_pm;
     char limits[256]; /* the platforms' send limits, as pace_tick takes them */
 };
 
@@ -125,6 +133,84 @@ static bool idle_close(void *data, uint64_t now, int64_t wall)
     return true;
 }
 
+static void on_pm_next(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    SB_UNUSED(reply); /* not swapped: the lease runs out and a later step does it again */
+    sb__d_called_back(data);
+}
+
+/* A cron occurrence pm_run fanned out and leased ({member, cron, zone, occurrence ms}): its next
+ * occurrence takes its place. */
+static void pm_next(sb_delivery_t *d, const redisReply *l)
+{
+    if (l->type != REDIS_REPLY_ARRAY || l->elements != 4)
+        return;
+    for (size_t i = 0; i < 4; i++)
+        if (!l->element[i]->str)
+            return;
+    const char *m = l->element[0]->str; /* s|<tid>|<pmid>|<at ms> */
+    char tid[37], pmid[37];
+    if (l->element[0]->len < 2 + 36 + 1 + 36 + 2 || m[0] != 's' || m[1] != '|' || m[38] != '|' || m[75] != '|')
+        return;
+    memcpy(tid, m + 2, 36);
+    tid[36] = '\0';
+    memcpy(pmid, m + 39, 36);
+    pmid[36] = '\0';
+    sb_cron_t cr;
+    const char *err;
+    int64_t next;
+    char next_s[24] = "";
+    const sb_tz_t *z = sb_tz_find(l->element[2]->str);
+    if (sb_cron_parse(l->element[1]->str, &cr, &err) == 0 && z &&
+        sb_cron_next(&cr, z, strtoll(l->element[3]->str, NULL, 10) / 1000, &next) == 0)
+        snprintf(next_s, sizeof(next_s), "%lld", (long long)next * 1000);
+    else
+        sb_log(SB_LOG_WARN, "proactive message's schedule ends", "\"id\":\"%s\"", pmid);
+    const char *argv[] = {tid, pmid, m, next_s};
+    sb__d_eval(d, &sb_script_pm_next, 0, 4, argv, on_pm_next, d);
+}
+
+static bool pm_run(void *data, uint64_t now, int64_t wall);
+
+static void on_pm_run(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    sb__sweeps_t *s = data;
+    sb_delivery_t *d = s->d;
+    s->pm_busy = false;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+        for (size_t i = 2; i < reply->elements; i++)
+            pm_next(d, reply->element[i]);
+        if (reply->element[1]->integer >= PM_MAX) { /* more are due: the next step now, not a tick later */
+            s->next_pm = 0;
+            pm_run(s, uv_now(d->loop), sb_now_ms());
+        }
+    }
+    sb__d_called_back(d);
+}
+
+/* Due proactive firings are fired, each once across instances (docs/proactive.md "Scheduler"):
+ * every 100 ms, at once again after a full step. */
+static bool pm_run(void *data, uint64_t now, int64_t wall)
+{
+    sb__sweeps_t *s = data;
+    sb_delivery_t *d = s->d;
+    if (s->pm_busy || now < s->next_pm)
+        return false;
+    s->next_pm = now + PM_MS;
+    sb_event_cx_t cx;
+    sb_event_cx_init(&cx, d->cfg);
+    char wall_s[24], max[8];
+    wall_str(wall, wall_s);
+    snprintf(max, sizeof(max), "%d", PM_MAX);
+    const char *argv[] = {cx.json, wall_s, max, PM_LEASE_MS};
+    if (sb__d_eval(d, &sb_script_pm_run, 0, 4, argv, on_pm_run, s) == 0)
+        s->pm_busy = true;
+    sb_event_cx_free(&cx);
+    return true;
+}
+
 static void on_purged(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
@@ -194,6 +280,7 @@ sb__sweeps_t *sb__sweeps_new(sb_delivery_t *d)
         s->limits[0] = '\0'; /* cannot be (the table is ours); pace_tick would take 1/s a chat, 10 an account */
     sb_jobs_every(d->jobs, PROMOTE_MS, false, promote, s);
     sb_jobs_every(d->jobs, 0, false, pace, s);
+    sb_jobs_every(d->jobs, 0, true, pm_run, s);
     if (d->cfg->conversation_idle_ms)
         sb_jobs_every(d->jobs, IDLE_SWEEP_MS, true, idle_close, s);
     sb_jobs_every(d->jobs, 0, true, purge, s);

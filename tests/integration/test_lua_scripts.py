@@ -202,7 +202,7 @@ def test_check_refuses_unknown_piece(lua_copy):
 
 def test_check_refuses_piece_before_its_prerequisite(lua_copy):
     p = lua_copy / "conv_close.lua"
-    p.write_text(p.read_text().replace("-- uses: emit conv", "-- uses: conv emit"))
+    p.write_text(p.read_text().replace("-- uses: emit proactive conv", "-- uses: proactive conv emit"))
     r = embed("check", lua_dir=str(lua_copy))
     assert r.returncode == 1
     assert "`conv` calls `emit`" in r.stderr

@@ -8,7 +8,7 @@
 --       message's thread_ts; the conversation's replies go to the thread of its latest message),
 --       consumer
 -- -> {'NOTOWNER'} | {'GONE'} (tenant deleted) | {'DUP'} | {'OK', conversation id, seq}
--- uses: emit conv
+-- uses: emit proactive conv
 if redis.call('GET', KEYS[2]) ~= ARGV[15] then return {'NOTOWNER'} end
 local function done() redis.call('XACK', KEYS[1], 'sb', ARGV[2]); redis.call('XDEL', KEYS[1], ARGV[2]) end
 local tp = 'sb:{t:' .. ARGV[3] .. '}:'

@@ -2,7 +2,7 @@
 -- ARGV: cx JSON, widget id, origin, token hash, message id, mtail, etail, new conversation id,
 --       limit key prefix (the session id follows), window ms, limit
 -- -> {error} | {'LIMIT', count, reset ms} | {'OK', tenant id, message JSON, count, reset ms}
--- uses: emit conv ratelimit widget session widget_auth
+-- uses: emit proactive conv ratelimit widget session widget_auth
 local cx = cjson.decode(ARGV[1])
 local a, err = widget_auth(KEYS[1], ARGV[2], ARGV[3], ARGV[4])
 if not a then return {err} end

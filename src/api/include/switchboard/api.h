@@ -184,6 +184,13 @@ void sb_conv_command(sb_req_t *req);
 int sb_command_body(const cJSON *body, const cJSON **cmd, const cJSON **args, const cJSON **data, sb_verr_t *e);
 /* {command, result, isError, url}: the answer of a command call. */
 cJSON *sb_command_answer(const char *command, const char *result, bool is_error, const char *url);
+/* proactive.c: proactive messages (SPEC 10, seed 000; docs/proactive.md) */
+void sb_pm_list(sb_req_t *req);
+void sb_pm_create(sb_req_t *req);
+void sb_pm_get(sb_req_t *req);
+void sb_pm_update(sb_req_t *req);
+void sb_pm_delete(sb_req_t *req);
+void sb_pm_fire(sb_req_t *req);
 /* assets.c: the embeddable widget and its demo page */
 void sb_asset_widget_js(sb_req_t *req);
 void sb_asset_demo(sb_req_t *req);

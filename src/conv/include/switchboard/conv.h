@@ -63,6 +63,11 @@ void sb_content_free(sb_content_t *c);
 void sb_content_add(cJSON *o, const sb_content_t *c, bool with_text);
 /* Buttons, cards or attachments: more than a platform's plain text. */
 bool sb_content_rich(const sb_content_t *c);
+/* What a plain-text chat shows (the text, then each attachment's link on a line of its own),
+ * and the content for a platform's own rendering (send entries, docs/messages.md; NULL when
+ * c is text only): both the caller's (sb_free, cJSON_free). */
+char *sb_content_plain(const sb_content_t *c);
+char *sb_content_rich_json(const sb_content_t *c);
 /* "image", "audio", "video" or "file" by a MIME type (NULL: "file"). */
 const char *sb_attachment_type_of(const char *content_type);
 
@@ -77,6 +82,9 @@ typedef struct sb_msg {
 void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const sb_content_t *c,
                  const char *platform_id);
 void sb_msg_free(sb_msg_t *m);
+/* The content members of a message (cbody) and of its event data (ebody: with content_type): the
+ * parts of mtail and etail a stored proactive message keeps (docs/proactive.md); cJSON_free both. */
+void sb_msg_content(const sb_content_t *c, char **cbody, char **ebody);
 
 /* A conversation's HGETALL as its API object. */
 cJSON *sb_conv_json(const redisReply *hgetall);

@@ -87,6 +87,9 @@ extern sb_script_t sb_script_widget_config, sb_script_session_start, sb_script_o
 extern sb_script_t sb_script_widget_message, sb_script_widget_read, sb_script_conv_since, sb_script_conv_reply,
     sb_script_conv_sent, sb_script_conv_idle, sb_script_conv_note, sb_script_conv_close, sb_script_conv_list,
     sb_script_conv_messages, sb_script_ratelimit;
+/* proactive messages (docs/proactive.md) */
+extern sb_script_t sb_script_pm_put, sb_script_pm_delete, sb_script_pm_list, sb_script_pm_run, sb_script_pm_next,
+    sb_script_pm_fire;
 extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant_update, sb_script_tenant_list,
     sb_script_tenant_delete, sb_script_tenant_purge, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list,
     sb_script_entity_get, sb_script_entity_put, sb_script_entity_delete;

@@ -9,7 +9,10 @@
 --     (event nil: the message is stored and nothing is emitted yet)
 --   conv_shut(cx, tid, cid, reason, suffix) -> conversation key (nil: none): closes, dialog_closed once
 --   conv_agent(cx, tid, cid, agentId, mid, data): the message_received delivery to the agent
--- uses: emit
+-- Every event and customer message also schedules the agent's proactive triggers (pm_on,
+-- lib/proactive.lua); the hash keeps lastMs (the latest message, ms) and inSeq (the latest
+-- customer message's seq) for them.
+-- uses: emit proactive
 local function conv_data(cid, c, seq)
   return '{"seq":' .. seq .. ',"conversation_id":"' .. cid .. '","channel":' .. cjson.encode(c.channel) ..
     ',"channel_id":' .. cjson.encode(c.channelId) .. ',"chat_id":' .. cjson.encode(c.chatId)
@@ -29,6 +32,7 @@ local function conv_event(cx, tid, cid, c, event, suffix)
   if c.reason then data = data .. ',"reason":' .. cjson.encode(c.reason) end
   data = data .. '}'
   sb_emit(cx, tid, event, data, cx.eid .. suffix)
+  pm_on(cx, tid, cid, c.agentId, event, seq)
   return seq
 end
 local function conv_open(cx, tid, channel, chid, chat, newcid, agent)
@@ -63,20 +67,25 @@ local function conv_append(cx, tid, cid, c, event, sender, mtail, etail, mid, su
   local mj = '{"seq":' .. seq .. ',"conversationId":"' .. cid .. '","sender":' .. sender .. ',' .. mtail .. '}'
   redis.call('ZADD', ck .. ':msgs', seq, mj)
   redis.call('HSET', ck .. ':mids', mid, seq)
-  redis.call('HSET', ck, 'updatedAt', cx.rfc, 'lastMessageAt', cx.rfc)
+  if event == 'message_received' then
+    redis.call('HSET', ck, 'updatedAt', cx.rfc, 'lastMessageAt', cx.rfc, 'lastMs', cx.now, 'inSeq', seq)
+  else
+    redis.call('HSET', ck, 'updatedAt', cx.rfc, 'lastMessageAt', cx.rfc, 'lastMs', cx.now)
+  end
   conv_index(tp, cid, c.status, cx.now)
   local data = conv_data(cid, c, seq) .. ',"sender":' .. sender .. ',' .. etail .. '}'
   if event then sb_emit(cx, tid, event, data, cx.eid .. suffix) end
+  if event == 'message_received' then pm_on(cx, tid, cid, c.agentId, event, seq) end
   redis.call('PUBLISH', tp .. 'live:' .. cid, mj)
   return seq, mj, data
 end
 local function conv_shut(cx, tid, cid, reason, suffix)
   local tp = 'sb:{t:' .. tid .. '}:'
   local ck = tp .. 'conv:' .. cid
-  local h = redis.call('HMGET', ck, 'channel', 'channelId', 'chatId', 'status')
+  local h = redis.call('HMGET', ck, 'channel', 'channelId', 'chatId', 'status', 'agentId')
   if not h[1] then return nil end
   if h[4] ~= 'closed' then
-    local c = {channel = h[1], channelId = h[2], chatId = h[3], status = 'closed', reason = reason}
+    local c = {channel = h[1], channelId = h[2], chatId = h[3], status = 'closed', reason = reason, agentId = h[5]}
     redis.call('HSET', ck, 'status', 'closed', 'updatedAt', cx.rfc, 'closedAt', cx.rfc)
     conv_index(tp, cid, 'closed', cx.now)
     conv_event(cx, tid, cid, c, 'dialog_closed', suffix)
