@@ -508,7 +508,7 @@ def cmd_run(a):
         die("give as many --agent as --widget (one group each)", 2)
     delays = [D + (G - 1 - g) for g in range(G)]
     pmids = []
-    for g in range(G):
+    for g in range(G if not a.schedule else 0):  # --schedule: created after the first messages
         body = json.dumps({"agentId": a.agent[g],
                            "trigger": {"type": "event", "event": "message_received", "delaySeconds": delays[g]},
                            "payload": {"text": "proactive"}}, separators=(",", ":"))
@@ -595,7 +595,7 @@ def cmd_run(a):
         for st, b in zip(mst, mbody):
             if st == 201:
                 m = json.loads(b)
-                convs[m["conversationId"]] = (rfc_ms(m["createdAt"]), delays[g] * 1000, pmids[g], g)
+                convs[m["conversationId"]] = (rfc_ms(m["createdAt"]), delays[g] * 1000, pmids[g] if pmids else None, g)
                 okg += 1
             else:
                 bad[st] = bad.get(st, 0) + 1
@@ -604,6 +604,20 @@ def cmd_run(a):
     lat.sort()
     if not convs:
         die("no first message answered 201 (%s)" % bad)
+    if a.schedule:  # one schedule trigger per group, all at the same whole second
+        at = (time.time_ns() // 1000000 // 1000 + a.schedule) * 1000
+        at_s = datetime.fromtimestamp(at / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for g in range(G):
+            body = json.dumps({"agentId": a.agent[g], "trigger": {"type": "schedule", "at": at_s},
+                               "payload": {"text": "proactive"}}, separators=(",", ":"))
+            st, rb = http_one(a.port, "POST", "/api/proactive-messages", body, [key_hdr])
+            if st == 404:
+                die("POST /api/proactive-messages answered 404: the feature is not in this build", 4)
+            if st != 201:
+                die("POST /api/proactive-messages answered %d: %s" % (st, rb[:300].decode(errors="replace")))
+            pmids.append(json.loads(rb).get("id"))
+            log("group %d: proactive message %s, schedule at %s, agent %s" % (g, pmids[-1], at_s, a.agent[g]))
+        convs = {cid: (c0, at - c0, pmids[g], g) for cid, (c0, _, _, g) in convs.items()}
     created = [v[0] for v in convs.values()]
     dues = sorted(v[0] + v[1] for v in convs.values())
     spread = max(created) - min(created)
@@ -817,6 +831,8 @@ def main():
     r.add_argument("--key", required=True, help="the tenant's API key")
     r.add_argument("-n", type=int, default=10000)
     r.add_argument("--delay", type=int, default=5, help="delaySeconds of the last group's trigger")
+    r.add_argument("--schedule", type=int, default=0,
+                   help="instead of event triggers: schedule triggers at this many whole seconds after the first messages")
     r.add_argument("--conns", type=int, default=64)
     r.add_argument("--window", type=int, default=4, help="requests in flight per connection")
     r.add_argument("--timeout", type=float, default=60, help="seconds after the last due time")

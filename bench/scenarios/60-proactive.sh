@@ -25,6 +25,9 @@
 #      2 s more for a late duplicate, then reads every conversation's messages from the Redis
 #      (sb:{t:<tid>}:conv:<cid>:msgs): exactly one with its group's proactiveMessageId wanted;
 #      lag = its createdAt - (the customer message's createdAt + the group's delay).
+# BENCH_PM_SCHEDULE=N (seconds) times the other fan-out instead: no event triggers; after the
+# first messages, one {"type": "schedule", "at": <N whole seconds on>} per group, so one
+# occurrence fans out into all the open conversations at once; due = that instant.
 # Two rows: the firings (lag p50/p99, firings/s) and the ingest burst that scheduled them.
 
 bench_scenario proactive "${BENCH_PM_CONVS:-10000} widget conversations whose message_received trigger falls due within ~1 s: all fire exactly once, p99 fired - due <= 1 s (sb ${BENCH_PM_THREADS:-2} threads)"
@@ -36,6 +39,7 @@ bench_scenario proactive "${BENCH_PM_CONVS:-10000} widget conversations whose me
 : "${BENCH_PM_WINDOW:=4}"     # proactive: requests in flight per connection (pipelined)
 : "${BENCH_PM_TIMEOUT:=60}"   # proactive: seconds after the last due time to wait for the firings
 : "${BENCH_PM_THREADS:=2}"    # proactive: switchboard --threads
+: "${BENCH_PM_SCHEDULE:=0}"   # proactive: >0: schedule "at" triggers that many seconds after the first messages, not event ones
 
 declare -A PM=()
 PM_SINK_URL=""
@@ -126,7 +130,7 @@ scenario_proactive() {
   run_child "$out" python3 "$BENCH_DIR/proactive_probe.py" run --port "${SVC_PORT[$name]}" --redis "$raddr" \
     --tenant "${PM[tid]}" --key "${PM[key]}" "${PM_GROUP_ARGS[@]}" \
     -n "$n" --delay "$BENCH_PM_DELAY" --conns "$BENCH_PM_CONNS" --window "$BENCH_PM_WINDOW" \
-    --timeout "$BENCH_PM_TIMEOUT" --detail "$detail" "${mon[@]}" \
+    --timeout "$BENCH_PM_TIMEOUT" --schedule "$BENCH_PM_SCHEDULE" --detail "$detail" "${mon[@]}" \
     --progress-fd 3 --progress-t0 "$(($(date +%s) - (SECONDS - BENCH_T0)))" 3>&2 || rc=$?
   svc_alive "$name" || { show_log "$out"; show_log "${SVC_LOG[$name]}"; die "$name died during the proactive run"; }
   ((rc == 4)) && { show_log "$out" 5; die "proactive: POST /api/proactive-messages answered 404 — this build has no proactive messages (docs/proactive.md)"; }
@@ -145,6 +149,7 @@ scenario_proactive() {
   local cpu="CPU sb ${PM[cpu_sb]:--}%"
   [[ -n ${PM[cpu_redis]:-} ]] && cpu+=", redis ${PM[cpu_redis]}%"
   label="proactive $n firings sb-${t}t"
+  ((BENCH_PM_SCHEDULE > 0)) && label="proactive $n schedule firings sb-${t}t"
   note="fired ${PM[fired]}/$n, duplicates ${PM[dup]}, foreign ${PM[foreign]}, early ${PM[early]}; lag max ${PM[lag_max_ms]} ms, min ${PM[lag_min_ms]} ms"
   note+="; on the live channel p50/p99/max ${PM[obs_p50_ms]}/${PM[obs_p99_ms]}/${PM[obs_max_ms]} ms (${PM[obs_n]} seen)"
   note+="; due times spread ${PM[due_spread_ms]} ms, densest second ${PM[due_1s_max]} due; firings from ${PM[first_fired_ms]} to ${PM[last_fired_ms]} ms after the first due time"
@@ -167,7 +172,9 @@ scenario_proactive() {
   ((PM[missing] == 0 && PM[dup] == 0 && PM[foreign] == 0 && PM[fired] == n)) \
     || remark=" (${PM[missing]} missing, ${PM[dup]} with duplicates, ${PM[foreign]} of another group)"
   if [[ ${PM[complete]} == 1 ]]; then st=PASS; else st=FAIL; fi
-  target_add "proactive: $n event firings due within ~1 s fire exactly once" \
+  local kind="event firings due within ~1 s"
+  ((BENCH_PM_SCHEDULE > 0)) && kind="firings of $BENCH_PM_GROUPS schedule occurrences (one instant)"
+  target_add "proactive: $n $kind fire exactly once" \
     "${PM[fired]}/$n fired, ${PM[dup]} duplicates, ${PM[missing]} missing$remark" "$st"
   remark="; due times spread over ${PM[due_spread_ms]} ms, densest second ${PM[due_1s_max]} due"
   if [[ $n != 10000 || $t != 2 ]]; then

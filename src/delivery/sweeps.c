@@ -179,10 +179,11 @@ static void on_pm_run(sb_store_t *st, redisReply *reply, void *data)
     sb__sweeps_t *s = data;
     sb_delivery_t *d = s->d;
     s->pm_busy = false;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
-        for (size_t i = 2; i < reply->elements; i++)
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
+        for (size_t i = 3; i < reply->elements; i++)
             pm_next(d, reply->element[i]);
-        if (reply->element[1]->integer >= PM_MAX) { /* more are due: the next step now, not a tick later */
+        /* more are due, or a fan-out is under way: the next step now, not a tick later */
+        if (reply->element[1]->integer >= PM_MAX || reply->element[2]->integer) {
             s->next_pm = 0;
             pm_run(s, uv_now(d->loop), sb_now_ms());
         }
@@ -191,7 +192,7 @@ static void on_pm_run(sb_store_t *st, redisReply *reply, void *data)
 }
 
 /* Due proactive firings are fired, each once across instances (docs/proactive.md "Scheduler"):
- * every 100 ms, at once again after a full step. */
+ * every 100 ms, at once again after a full step or while a fan-out is under way. */
 static bool pm_run(void *data, uint64_t now, int64_t wall)
 {
     sb__sweeps_t *s = data;

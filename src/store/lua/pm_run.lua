@@ -3,14 +3,15 @@
 -- so a firing happens once whichever instance runs it. A schedule occurrence ('s|') fans out into
 -- one firing per open conversation of its agent, a ZSCAN chunk of the tenant's open conversations
 -- per step; a cron occurrence, once fanned out, is leased (its score moved lease ms on) and
--- returned, for the caller to compute the next occurrence and swap the two (pm_next).
+-- returned, for the caller to compute the next occurrence and swap the two (pm_next). more is 1
+-- when a fan-out is under way, for the caller to run the next step at once.
 -- ARGV: cx JSON, now ms, max, lease ms
--- -> {fired, taken, {member, cron, time zone, occurrence ms}...}
+-- -> {fired, taken, more, {member, cron, time zone, occurrence ms}...}
 -- uses: emit proactive conv reply pm_send
 local cx = cjson.decode(ARGV[1])
 local now, lease = tonumber(ARGV[2]), tonumber(ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', 'sb:pm:due', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local fired = 0
+local fired, more = 0, 0
 local leases = {}
 
 -- a schedule occurrence: one chunk of the fan-out
@@ -32,6 +33,7 @@ local function fan_out(m, tid, tp, pmid, pm, at)
   end
   if r[1] ~= '0' then
     redis.call('HSET', pk, 'scan', at .. ':' .. r[1])
+    more = 1
     return
   end
   redis.call('HDEL', pk, 'scan')
@@ -94,4 +96,4 @@ for i, m in ipairs(due) do
     pm_undue(tp, pmid, m)
   end
 end
-return {fired, #due, unpack(leases)}
+return {fired, #due, more, unpack(leases)}
