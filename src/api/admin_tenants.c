@@ -228,18 +228,6 @@ void sb_admin_tenant_update(sb_req_t *req)
         sb_api_unavailable(req);
 }
 
-static void on_deleted(sb_store_t *st, redisReply *reply, void *data)
-{
-    SB_UNUSED(st);
-    sb_req_t *req = data;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-        sb_resp_no_content(req);
-    else
-        sb_resp_problem(req, 404, "no such tenant", NULL);
-}
-
 void sb_admin_tenant_delete(sb_req_t *req)
 {
     const char *tid = tenant_param(req);
@@ -265,9 +253,7 @@ void sb_admin_tenant_delete(sb_req_t *req)
     sb_key_tenant(ep_prefix, tid, "ep:");
     const char *argv[] = {k[0], k[1],  k[2],  k[3],  k[4],  k[5],  k[6], k[7],     k[8],
                           k[9], k[10], k[11], k[12], k[13], k[14], tid,  ep_prefix};
-    if (sb_store_eval(sb_api_store(req), &sb_script_tenant_delete, 15, SB_ARRAY_SIZE(argv), argv, NULL, on_deleted,
-                      req) < 0)
-        sb_api_unavailable(req);
+    sb_api_eval_delete(req, &sb_script_tenant_delete, 15, SB_ARRAY_SIZE(argv), argv, "no such tenant");
 }
 
 /* ---------- API keys ---------- */

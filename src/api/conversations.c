@@ -80,21 +80,6 @@ void sb_conv_list(sb_req_t *req)
 
 /* ---------- GET /api/conversations/{id} ---------- */
 
-static void on_get(sb_store_t *st, redisReply *reply, void *data)
-{
-    SB_UNUSED(st);
-    sb_req_t *req = data;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
-        sb_resp_problem(req, 404, "no such conversation", NULL);
-        return;
-    }
-    cJSON *o = sb_conv_json(reply);
-    sb_resp_json(req, 200, o);
-    cJSON_Delete(o);
-}
-
 void sb_conv_get(sb_req_t *req)
 {
     conv_ctx_t *c = conv_begin(req, true);
@@ -102,9 +87,7 @@ void sb_conv_get(sb_req_t *req)
         return;
     char k[SB_KEY_MAX];
     sb_key_tenant_item(k, req->tenant_id, "conv", c->cid);
-    const char *argv[] = {"HGETALL", k};
-    if (sb_store_cmd(sb_api_store(req), on_get, req, 2, argv, NULL) < 0)
-        sb_api_unavailable(req);
+    sb_api_get_hash(req, k, sb_conv_json, "no such conversation");
 }
 
 /* ---------- GET /api/conversations/{id}/messages ---------- */

@@ -301,18 +301,6 @@ void sb_admin_partner_update(sb_req_t *req)
         sb_api_unavailable(req);
 }
 
-static void on_partner_deleted(sb_store_t *st, redisReply *reply, void *data)
-{
-    SB_UNUSED(st);
-    sb_req_t *req = data;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-        sb_resp_no_content(req);
-    else
-        sb_resp_problem(req, 404, "no such partner", NULL);
-}
-
 void sb_admin_partner_delete(sb_req_t *req)
 {
     const char *pid = partner_param(req);
@@ -323,9 +311,7 @@ void sb_admin_partner_delete(sb_req_t *req)
     sb_key_global(k_index, "partners", NULL);
     sb_key_global(k_keys, "idx", "partnerkeys");
     const char *argv[] = {k_partner, k_index, k_keys, pid};
-    if (sb_store_eval(sb_api_store(req), &sb_script_partner_delete, 3, SB_ARRAY_SIZE(argv), argv, NULL,
-                      on_partner_deleted, req) < 0)
-        sb_api_unavailable(req);
+    sb_api_eval_delete(req, &sb_script_partner_delete, 3, SB_ARRAY_SIZE(argv), argv, "no such partner");
 }
 
 /* ========== partner API: a workspace's API chat webhook (the seed's envelope) ========== */
@@ -356,25 +342,6 @@ static bool partner_reply_failed(sb_req_t *req, const redisReply *reply)
     return true;
 }
 
-/* Where bot_url points: --public-url, else http:// and the Host the request was sent to (the
- * address the partner reached us at), else the listening address. */
-static void bot_base(const sb_req_t *req, char *out, size_t cap)
-{
-    const sb_config_t *cfg = req->loop->srv->cfg;
-    if (cfg->public_url) {
-        snprintf(out, cap, "%s", cfg->public_url);
-        return;
-    }
-    const sb_header_t *h = sb_req_header(req, "host");
-    if (h && h->value.len > 0 && h->value.len < 256) {
-        snprintf(out, cap, "http://%.*s", (int)h->value.len, h->value.p);
-        if (sb_origin_valid(out))
-            return;
-    }
-    bool v6 = strchr(cfg->listen_host, ':') != NULL;
-    snprintf(out, cap, "http://%s%s%s:%u", v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", cfg->listen_port);
-}
-
 /* {"status":"ok","data":{webhook_url, webhook_verification_key, webhook_status, bot_url}}: every
  * field "" when there is no webhook (code NULL or ""). */
 static void webhook_answer(sb_req_t *req, const char *url, const char *key, const char *status, const char *code)
@@ -382,7 +349,7 @@ static void webhook_answer(sb_req_t *req, const char *url, const char *key, cons
     char bot[2400] = "";
     if (code && *code) {
         char base[2048];
-        bot_base(req, base, sizeof(base));
+        sb_api_public_base(req, base, sizeof(base));
         snprintf(bot, sizeof(bot), "%s/api/apichat/%s", base, code);
     }
     cJSON *o = cJSON_CreateObject();

@@ -415,21 +415,6 @@ void sb_pm_update(sb_req_t *req)
 
 /* ---------- GET one, GET a page, DELETE ---------- */
 
-static void on_get(sb_store_t *st, redisReply *reply, void *data)
-{
-    SB_UNUSED(st);
-    sb_req_t *req = data;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
-        sb_resp_problem(req, 404, "no such proactive message", NULL);
-        return;
-    }
-    cJSON *o = pm_dto(reply);
-    sb_resp_json(req, 200, o);
-    cJSON_Delete(o);
-}
-
 void sb_pm_get(sb_req_t *req)
 {
     pm_ctx_t *c = pm_begin(req, true);
@@ -437,9 +422,7 @@ void sb_pm_get(sb_req_t *req)
         return;
     char k[SB_KEY_MAX];
     sb_key_tenant_item(k, req->tenant_id, "pm", c->id);
-    const char *argv[] = {"HGETALL", k};
-    if (sb_store_cmd(sb_api_store(req), on_get, req, 2, argv, NULL) < 0)
-        sb_api_unavailable(req);
+    sb_api_get_hash(req, k, pm_dto, "no such proactive message");
 }
 
 static void on_list(sb_store_t *st, redisReply *reply, void *data)
@@ -481,26 +464,13 @@ void sb_pm_list(sb_req_t *req)
         sb_api_unavailable(req);
 }
 
-static void on_deleted(sb_store_t *st, redisReply *reply, void *data)
-{
-    SB_UNUSED(st);
-    sb_req_t *req = data;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-        sb_resp_no_content(req);
-    else
-        sb_resp_problem(req, 404, "no such proactive message", NULL);
-}
-
 void sb_pm_delete(sb_req_t *req)
 {
     pm_ctx_t *c = pm_begin(req, true);
     if (!c)
         return;
     const char *argv[] = {req->tenant_id, c->id};
-    if (sb_store_eval(sb_api_store(req), &sb_script_pm_delete, 0, 2, argv, NULL, on_deleted, req) < 0)
-        sb_api_unavailable(req);
+    sb_api_eval_delete(req, &sb_script_pm_delete, 0, 2, argv, "no such proactive message");
 }
 
 /* ---------- POST /api/proactive-messages/{messageId}/fire ---------- */

@@ -78,6 +78,18 @@ static const struct {
     {SB_M_POST, "/api/conversations/{conversationId}/close", sb_conv_close, SB_AUTH_TENANT},
     {SB_M_POST, "/api/conversations/{conversationId}/commands", sb_conv_command, SB_AUTH_TENANT},
 
+    /* the incoming "send" webhook (SPEC 9, seed 002; docs/incoming.md): the token is the secret */
+    {SB_M_POST, "/api/incoming/{token}", sb_incoming_activate, SB_AUTH_NONE},
+    {SB_M_GET, "/api/incoming-webhook", sb_incoming_get, SB_AUTH_TENANT},
+    {SB_M_PUT, "/api/incoming-webhook", sb_incoming_update, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/incoming-webhook/regenerate", sb_incoming_regenerate, SB_AUTH_TENANT},
+    {SB_M_POST, "/api/incoming-webhook/purge", sb_incoming_purge, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/incoming-webhook/sends", sb_incoming_sends, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/incoming-webhook/sends/{messageId}", sb_incoming_send_get, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/incoming-webhook/log", sb_incoming_log, SB_AUTH_TENANT},
+    {SB_M_GET, "/api/credits", sb_credits_get, SB_AUTH_TENANT},
+    {SB_M_PUT, T "/credits", sb_admin_credits_set, SB_AUTH_ADMIN},
+
     /* proactive messages (SPEC 10, seed 000; docs/proactive.md) */
     {SB_M_GET, "/api/proactive-messages", sb_pm_list, SB_AUTH_TENANT},
     {SB_M_POST, "/api/proactive-messages", sb_pm_create, SB_AUTH_TENANT},

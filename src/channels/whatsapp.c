@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "switchboard/alloc.h"
 #include "switchboard/crypto.h"
 #include "switchboard/text.h"
 
@@ -456,9 +457,40 @@ static void interactive(cJSON *body, const char *text, const cJSON *buttons, con
 /* One part's body (render.c's order): the text (interactive with its buttons), each attachment
  * as a media message, each card as an interactive message with its image as the header, or an
  * image with a caption, or a text. */
+/* A caption longer than this goes out as a text message after the file (the Cloud API's limit). */
+#define WA_CAPTION_MAX 1024
+
+/* A file uploaded before (s->media_id): part 0 is the file with the text as its caption, or,
+ * when the text cannot be one (an audio message takes none; too long), the file and then the
+ * text as part 1. */
+static int wa_media_part(const sb_send_t *s, cJSON *body, bool *more)
+{
+    const char *kind = s->media_kind && s->media_kind[0] ? s->media_kind : "document";
+    const char *text = s->text ? s->text : "";
+    bool follows = text[0] && (strcmp(kind, "audio") == 0 || sb_utf8_chars(text, strlen(text)) > WA_CAPTION_MAX);
+    if (s->part > 1 || (s->part == 1 && !follows))
+        return -ERANGE;
+    if (s->part == 1) {
+        cJSON_AddStringToObject(body, "type", "text");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "text"), "body", text);
+        return 0;
+    }
+    *more = follows;
+    cJSON_AddStringToObject(body, "type", kind);
+    cJSON *m = cJSON_AddObjectToObject(body, kind);
+    cJSON_AddStringToObject(m, "id", s->media_id);
+    if (strcmp(kind, "document") == 0 && s->media_name && s->media_name[0])
+        cJSON_AddStringToObject(m, "filename", s->media_name);
+    if (text[0] && !follows)
+        cJSON_AddStringToObject(m, "caption", text);
+    return 0;
+}
+
 static int wa_part(const sb_send_t *s, cJSON *body, bool *more)
 {
     *more = false;
+    if (s->media_id)
+        return wa_media_part(s, body, more);
     if (!s->content) {
         cJSON_AddStringToObject(body, "type", "text");
         cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "text"), "body", s->text);
@@ -597,6 +629,134 @@ static int wa_send_result(const cJSON *o, char *pmid, size_t pmidlen, char *err,
     const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "messages"), 0);
     sb__put_id(cJSON_GetObjectItemCaseSensitive(m, "id"), pmid, pmidlen);
     return SB_SEND_ACCEPTED;
+}
+
+/* ---------- media: the incoming webhook's files ---------- */
+
+static bool starts_ci(const char *b, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    return n >= k && sb_ascii_ieq(b, k, lit);
+}
+
+/* A web page where a file was expected: bytes that start (after a BOM and blanks) like HTML. */
+static bool looks_html(const char *b, size_t n)
+{
+    if (n >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0)
+        b += 3, n -= 3;
+    while (n && (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n'))
+        b++, n--;
+    return starts_ci(b, n, "<!doctype html") || starts_ci(b, n, "<html") || starts_ci(b, n, "<head") ||
+           starts_ci(b, n, "<!--");
+}
+
+/* The MIME type by the first bytes (NULL: unknown). */
+static const char *sniff(const unsigned char *b, size_t n)
+{
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
+        return "image/jpeg";
+    if (n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0)
+        return "image/png";
+    if (n >= 5 && memcmp(b, "%PDF-", 5) == 0)
+        return "application/pdf";
+    if (n >= 4 && memcmp(b, "OggS", 4) == 0)
+        return "audio/ogg";
+    if (n >= 6 && memcmp(b, "#!AMR\n", 6) == 0)
+        return "audio/amr";
+    if (n >= 3 && memcmp(b, "ID3", 3) == 0)
+        return "audio/mpeg";
+    if (n >= 2 && b[0] == 0xFF && (b[1] & 0xF6) == 0xF0)
+        return "audio/aac"; /* an ADTS header (MPEG-4 or -2 AAC, layer 0) */
+    if (n >= 2 && b[0] == 0xFF && (b[1] & 0xE0) == 0xE0)
+        return "audio/mpeg"; /* an MPEG audio frame */
+    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) {
+        if (memcmp(b + 8, "3gp", 3) == 0)
+            return "video/3gpp";
+        if (memcmp(b + 8, "M4A ", 4) == 0)
+            return "audio/mp4";
+        return "video/mp4";
+    }
+    return NULL;
+}
+
+int sb_wa_media_kind(const char *content_type, const char *bytes, size_t n, const char **kind, char *mime,
+                     size_t cap)
+{
+    /* the type without parameters, lower case */
+    char ct[128];
+    size_t k = 0;
+    for (const char *p = content_type ? content_type : ""; *p && *p != ';' && k + 1 < sizeof(ct); p++)
+        if (*p != ' ' && *p != '\t')
+            ct[k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    ct[k] = '\0';
+    if (strcmp(ct, "text/html") == 0 || strcmp(ct, "application/xhtml+xml") == 0 || looks_html(bytes, n))
+        return -EMEDIUMTYPE;
+    const char *m = ct;
+    if (!ct[0] || strcmp(ct, "application/octet-stream") == 0 || strcmp(ct, "binary/octet-stream") == 0) {
+        m = sniff((const unsigned char *)bytes, n);
+        if (!m)
+            m = "application/octet-stream";
+    }
+    static const struct {
+        const char *mime, *kind;
+    } sendable[] = {{"image/jpeg", "image"}, {"image/png", "image"},  {"video/mp4", "video"},
+                    {"video/3gpp", "video"}, {"audio/aac", "audio"},  {"audio/amr", "audio"},
+                    {"audio/mpeg", "audio"}, {"audio/mp4", "audio"},  {"audio/ogg", "audio"}};
+    *kind = "document";
+    for (size_t i = 0; i < SB_ARRAY_SIZE(sendable); i++)
+        if (strcmp(m, sendable[i].mime) == 0)
+            *kind = sendable[i].kind;
+    snprintf(mime, cap, "%s", m);
+    return 0;
+}
+
+int sb_wa_upload_build(const sb_config_t *cfg, const cJSON *chcfg, const char *mime, const char *name,
+                       const char *bytes, size_t n, sb_send_req_t *out, size_t *body_len, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    const char *token = sb__cfg_str(chcfg, "accessToken"), *phone = sb__cfg_str(chcfg, "phoneNumberId");
+    if (!token)
+        return sb__send_missing(err, errlen, "accessToken");
+    char boundary[40];
+    sb_random_token(boundary, 16); /* 128 random bits: never inside the file */
+    sb_buf_t url, h, b;
+    sb_buf_init(&url, 16384);
+    sb_buf_init(&h, 16384);
+    sb_buf_init(&b, n + 4096);
+    sb_buf_printf(&url, "%s/", cfg->graph_api_base);
+    sb__put_escaped(&url, phone ? phone : "");
+    sb_buf_puts(&url, "/media");
+    sb_buf_printf(&h, "Authorization: Bearer %s\r\nContent-Type: multipart/form-data; boundary=%s\r\n"
+                      "Connection: keep-alive\r\n", token, boundary);
+    sb_buf_printf(&b, "--%s\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n",
+                  boundary);
+    sb_buf_printf(&b, "--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\n%s\r\n", boundary, mime);
+    sb_buf_printf(&b, "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"", boundary);
+    for (const char *p = name; *p; p++) /* the name's quotes as %22 (no control characters reach here) */
+        if (*p == '"')
+            sb_buf_puts(&b, "%22");
+        else
+            sb_buf_putc(&b, *p);
+    sb_buf_printf(&b, "\"\r\nContent-Type: %s\r\n\r\n", mime);
+    sb_buf_append(&b, bytes, n);
+    sb_buf_printf(&b, "\r\n--%s--\r\n", boundary);
+    *body_len = b.len;
+    out->url = url.data;
+    out->shown_url = sb_strdup(url.data);
+    out->headers = h.data;
+    out->body = b.data;
+    return 0;
+}
+
+int sb_wa_upload_result(const char *body, size_t len, char *id, size_t cap)
+{
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+    int rc = v && v[0] && strlen(v) < cap ? 0 : -EINVAL;
+    if (rc == 0)
+        snprintf(id, cap, "%s", v);
+    cJSON_Delete(o);
+    return rc;
 }
 
 /* ---------- the channel config ---------- */

@@ -84,6 +84,9 @@ struct sb__attempt {
     cJSON *rich, *part_cfg; /* the parsed content; the channel config kept for the next part */
     sb_content_t content;   /* a view of rich */
     bool more;              /* the part in flight is not the last */
+    /* a file to send first (entry "fu", the incoming webhook): the request in flight is its upload */
+    const char *file_url;
+    bool uploading;
     char *shown_url;                /* the URL as records show it; a->url points here once built */
     char err[SB_OUTCOME_ERROR_MAX]; /* a send's final error */
     unsigned timeout_ms;

@@ -71,9 +71,10 @@ static void send_final(sb__attempt_t *a, bool sent, const char *pmid, const char
     sb_event_cx_init(&cx, d->cfg);
     char once[80];
     snprintf(once, sizeof(once), "sent:%.60s", a->id);
+    const char *iw = sb__jstr(a->dj, "iw");
     const char *argv[] = {
         cx.json, a->tenant, a->conv, a->seq, pmid ? pmid : "", a->ed, sent ? once : "", sent ? "sent" : "failed",
-        a->err};
+        a->err, iw ? iw : ""};
     int rc = sb__d_eval(d, &sb_script_conv_sent, 0, SB_ARRAY_SIZE(argv), argv, on_send_recorded, a);
     sb_event_cx_free(&cx);
     if (rc < 0)
@@ -117,6 +118,102 @@ static void send_verdict(sb__attempt_t *a, const sb_outcome_t *o, const char *pm
     }
 }
 
+/* ---------- a file to upload first (the incoming webhook, docs/incoming.md) ---------- */
+
+#define FILE_MAX         (2u * 1024 * 1024) /* what WhatsApp's senders may attach (seed 002) */
+#define FILE_DEADLINE_MS 10000
+
+/* The Cloud API took the file: its media id is kept in the entry (a retry sends by it, without
+ * downloading again), then the message goes out. */
+static bool uploaded(sb__attempt_t *a, const sb_client_resp_t *resp)
+{
+    char id[256];
+    if (sb_wa_upload_result(resp->body, resp->body_len, id, sizeof(id)) < 0)
+        return false;
+    a->uploading = false;
+    cJSON_DeleteItemFromObjectCaseSensitive(a->dj, "mi");
+    cJSON_AddStringToObject(a->dj, "mi", id);
+    a->snd.media_id = sb__jstr(a->dj, "mi");
+    sb_free(a->resp_body);
+    a->resp_body = NULL;
+    send_request(a, cJSON_GetObjectItemCaseSensitive(a->chrec, "config"), NULL);
+    return true;
+}
+
+static void on_send_response(void *data, const sb_client_resp_t *resp);
+
+/* A download that fails the message at once, with a reason the sender can act on. */
+static bool download_failed(sb__attempt_t *a, const sb_client_resp_t *resp)
+{
+    char why[300];
+    if (resp->error == SB_CLIENT_ERR_TOO_LARGE)
+        snprintf(why, sizeof(why), "the file is larger than 2 MB");
+    else if (resp->error != SB_CLIENT_OK)
+        snprintf(why, sizeof(why), "could not download file_url: %s", resp->error_text);
+    else if (resp->status != 200)
+        snprintf(why, sizeof(why), "file_url answered %d", resp->status);
+    else if (resp->body_len == 0)
+        snprintf(why, sizeof(why), "file_url returned an empty file");
+    else
+        return false;
+    send_failed(a, why);
+    return true;
+}
+
+static void on_downloaded(void *data, const sb_client_resp_t *resp)
+{
+    sb__attempt_t *a = data;
+    if (resp->error == SB_CLIENT_ERR_SHUTDOWN) {
+        sb__attempt_free(a);
+        return;
+    }
+    a->resp = *resp;
+    a->resp.body = NULL;
+    if (download_failed(a, resp))
+        return;
+    const char *kind;
+    char mime[128], err[300];
+    if (sb_wa_media_kind(resp->content_type, resp->body, resp->body_len, &kind, mime, sizeof(mime)) < 0) {
+        send_failed(a, "file_url returned a web page, not the file: use a direct download link");
+        return;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(a->dj, "mk");
+    cJSON_AddStringToObject(a->dj, "mk", kind);
+    a->snd.media_kind = sb__jstr(a->dj, "mk");
+    const cJSON *chcfg = cJSON_GetObjectItemCaseSensitive(a->chrec, "config");
+    sb_send_req_t r;
+    size_t n;
+    if (sb_wa_upload_build(a->d->cfg, chcfg, mime, a->snd.media_name, resp->body, resp->body_len, &r, &n, err,
+                           sizeof(err)) < 0) {
+        send_failed(a, err);
+        return;
+    }
+    sb_free(a->shown_url);
+    a->shown_url = r.shown_url;
+    r.shown_url = NULL;
+    a->url = a->shown_url;
+    a->uploading = true;
+    sb_client_req_t cr = {r.url, "POST", r.headers, r.body, n, a->timeout_ms};
+    int rc = sb_client_send(a->d->client, &cr, on_send_response, a);
+    sb_send_req_free(&r);
+    if (rc < 0)
+        send_failed(a, "invalid --graph-api-base");
+}
+
+/* Downloads the file (the client's SSRF guard; 2 MB, 10 s), then uploads it. */
+static void send_file(sb__attempt_t *a)
+{
+    a->url = a->file_url;
+    sb_client_req_t cr = {.url = a->file_url,
+                          .method = "GET",
+                          .headers = "Accept: */*\r\n",
+                          .timeout_ms = FILE_DEADLINE_MS,
+                          .keep_body = FILE_MAX,
+                          .max_body = FILE_MAX};
+    if (sb_client_send(a->d->client, &cr, on_downloaded, a) < 0)
+        send_failed(a, "could not download file_url: not an absolute http(s) URL");
+}
+
 static void on_send_response(void *data, const sb_client_resp_t *resp)
 {
     sb__attempt_t *a = data;
@@ -139,7 +236,12 @@ static void on_send_response(void *data, const sb_client_resp_t *resp)
                              .answer_error = err,
                              .oauth = a->app != NULL,
                              .attempt = a->n};
-    if (resp->error == SB_CLIENT_OK && resp->status >= 200 && resp->status < 300) {
+    if (a->uploading && resp->error == SB_CLIENT_OK && resp->status >= 200 && resp->status < 300) {
+        if (uploaded(a, resp))
+            return;
+        snprintf(err, sizeof(err), "the media upload's answer holds no media id");
+        r.answer = SB_ANSWER_REFUSED;
+    } else if (resp->error == SB_CLIENT_OK && resp->status >= 200 && resp->status < 300) {
         int v = sb_send_result(a->snd.platform, resp->body, resp->body_len, pmid, sizeof(pmid), err, sizeof(err));
         r.answer = v == SB_SEND_ACCEPTED ? SB_ANSWER_ACCEPTED
                    : v == SB_SEND_RETRY  ? SB_ANSWER_RETRY
@@ -244,6 +346,10 @@ static void on_send_prepared_body(sb_store_t *st, redisReply *reply, void *data)
         send_failed(a, "endpoint disabled");
         return;
     }
+    if (a->file_url && !a->snd.media_id && strcmp(a->snd.platform, "whatsapp") == 0) {
+        send_file(a);
+        return;
+    }
     if (strcmp(a->snd.platform, "teams") != 0) {
         send_request(a, chcfg, NULL);
         return;
@@ -289,6 +395,12 @@ static bool send_parse(sb__attempt_t *a)
     a->snd.service_url = sb__jstr(a->dj, "svc");
     a->snd.thread = sb__jstr(a->dj, "th");
     a->snd.text = sb__jstr(a->dj, "tx");
+    a->file_url = sb__jstr(a->dj, "fu"); /* the incoming webhook's file and, once uploaded, its media id */
+    a->snd.media_id = sb__jstr(a->dj, "mi");
+    a->snd.media_kind = sb__jstr(a->dj, "mk");
+    a->snd.media_name = sb__jstr(a->dj, "fn");
+    if (a->file_url && !a->snd.media_name)
+        return false;
     const char *rm = sb__jstr(a->dj, "rm");
     if (rm) {
         char jerr[SB_JSON_ERR_MAX];

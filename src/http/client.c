@@ -342,9 +342,11 @@ static int on_resp_header_field_complete(llhttp_t *l)
 {
     sb__resp_parser_t *p = l->data;
     p->in_ra = !p->hdr_overflow && sb_ascii_ieq(p->hdr, p->hdr_len, "retry-after");
+    p->in_ct = !p->hdr_overflow && sb_ascii_ieq(p->hdr, p->hdr_len, "content-type");
     p->hdr_len = 0;
     p->hdr_overflow = false;
     p->ra_len = p->in_ra ? 0 : p->ra_len;
+    p->ct_len = p->in_ct ? 0 : p->ct_len;
     return 0;
 }
 
@@ -357,6 +359,12 @@ static int on_resp_header_value(llhttp_t *l, const char *at, size_t len)
     } else if (p->in_ra) {
         p->ra_len = sizeof(p->ra); /* too long, however it arrives: not a Retry-After */
     }
+    if (p->in_ct && p->ct_len + len < sizeof(p->ct)) {
+        memcpy(p->ct + p->ct_len, at, len);
+        p->ct_len += len;
+    } else if (p->in_ct) {
+        p->ct_len = sizeof(p->ct); /* too long: not reported */
+    }
     return 0;
 }
 
@@ -366,6 +374,7 @@ static int on_resp_header_value_complete(llhttp_t *l)
     if (p->in_ra && p->ra_len < sizeof(p->ra))
         p->retry_after = sb_retry_after_parse(p->ra, p->ra_len, p->now_s());
     p->in_ra = false;
+    p->in_ct = false;
     return 0;
 }
 
@@ -373,6 +382,10 @@ static int on_resp_headers_complete(llhttp_t *l)
 {
     sb__resp_parser_t *p = l->data;
     p->status = l->status_code;
+    if (p->max_body && (l->flags & F_CONTENT_LENGTH) && l->content_length > p->max_body && p->status >= 200) {
+        p->too_large = true; /* said before a byte of it is read */
+        return -1;
+    }
     return p->status >= 100 ? 0 : -1; /* a status line of fewer than three digits: malformed */
 }
 
@@ -380,6 +393,10 @@ static int on_resp_body(llhttp_t *l, const char *at, size_t len)
 {
     sb__resp_parser_t *p = l->data;
     p->body_total += len;
+    if (p->max_body && p->body_total > p->max_body) {
+        p->too_large = true;
+        return -1;
+    }
     size_t room = p->body.max - p->body.len;
     sb_buf_append(&p->body, at, len < room ? len : room);
     return 0;
@@ -465,6 +482,9 @@ void sb__resp_parser_result(const sb__resp_parser_t *p, sb_client_resp_t *r)
     r->body_len = p->body.len;
     r->body_total = p->body_total;
     r->retry_after_s = p->retry_after;
+    size_t n = p->ct_len < sizeof(p->ct) ? p->ct_len : 0;
+    memcpy(r->content_type, p->ct, n);
+    r->content_type[n] = '\0';
 }
 
 const char *sb__resp_parser_error(const sb__resp_parser_t *p)
@@ -491,6 +511,8 @@ static void feed_response(conn_t *c, const char *data, size_t len)
     int rc = sb__resp_parser_feed(&call->resp, data, len);
     if (rc == SB__RESP_DONE)
         call_finish(call, SB_CLIENT_OK, NULL);
+    else if (rc == SB__RESP_ERROR && call->resp.too_large)
+        call_finish(call, SB_CLIENT_ERR_TOO_LARGE, "the body is longer than %zu bytes", call->resp.max_body);
     else if (rc == SB__RESP_ERROR)
         call_finish(call, SB_CLIENT_ERR_PROTOCOL, "malformed response: %s", sb__resp_parser_error(&call->resp));
 }
@@ -1025,6 +1047,7 @@ int sb_client_send(sb_client_t *cl, const sb_client_req_t *req, sb_client_cb cb,
     call->refs = 1;
     call->start_ns = uv_hrtime();
     sb__resp_parser_init(&call->resp, req->keep_body ? req->keep_body : SB_CLIENT_KEEP_BODY, sb_now_s);
+    call->resp.max_body = req->max_body;
     /* The request is formatted once; a retry on a fresh connection resends the same bytes. */
     sb_buf_t b;
     sb_buf_init(&b, (size_t)-1 / 2);

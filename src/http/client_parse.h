@@ -3,7 +3,7 @@
  * tests/fuzz/fuzz_client.c drives it. It is implemented in client.c, which embeds one in each
  * call and feeds it what the socket (or mbedTLS) reads. What it keeps of a response is what the
  * client reports: the status, the Retry-After header, the first keep_body body bytes and the
- * count of all of them, and whether the connection may carry another call. It allocates
+ * count of all of them, the Content-Type, and whether the connection may carry another call. It allocates
  * nothing but the body buffer (bounded by keep_body). */
 #ifndef SB_HTTP_CLIENT_PARSE_H
 #define SB_HTTP_CLIENT_PARSE_H
@@ -33,6 +33,11 @@ typedef struct sb__resp_parser {
     char ra[64];
     size_t ra_len;
     bool in_ra;
+    char ct[128]; /* the Content-Type value */
+    size_t ct_len;
+    bool in_ct;
+    size_t max_body; /* 0: none; else a longer body is an error with too_large set */
+    bool too_large;
 } sb__resp_parser_t;
 
 enum {

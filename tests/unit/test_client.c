@@ -168,10 +168,59 @@ static void test_response_parser(void **state)
     sb__resp_parser_free(&p);
 }
 
+/* A download's cap (max_body) and the Content-Type it reports. */
+static int parse_capped(const char *raw, size_t max_body, bool close_after, sb_client_resp_t *r, bool *too_large)
+{
+    sb__resp_parser_t p;
+    sb__resp_parser_init(&p, 1024, fixed_now);
+    p.max_body = max_body;
+    int rc = sb__resp_parser_feed(&p, raw, strlen(raw));
+    if (rc == SB__RESP_MORE && close_after)
+        rc = sb__resp_parser_eof(&p) ? SB__RESP_DONE : SB__RESP_ERROR;
+    sb__resp_parser_result(&p, r);
+    *too_large = p.too_large;
+    sb__resp_parser_free(&p);
+    return rc;
+}
+
+static void test_response_cap_and_type(void **state)
+{
+    (void)state;
+    sb_client_resp_t r;
+    bool big;
+    assert_int_equal(parse_capped("HTTP/1.1 200 OK\r\ncontent-TYPE: image/png; q=1\r\nContent-Length: 4\r\n\r\nabcd", 4,
+                                  false, &r, &big),
+                     SB__RESP_DONE);
+    assert_false(big);
+    assert_string_equal(r.content_type, "image/png; q=1");
+    assert_int_equal(r.body_len, 4);
+    /* a Content-Length over the cap stops before the body */
+    assert_int_equal(parse_capped("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 4, false, &r, &big), SB__RESP_ERROR);
+    assert_true(big);
+    /* ... and so does a body without one that grows past it */
+    assert_int_equal(parse_capped("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcde", 4, true, &r, &big),
+                     SB__RESP_ERROR);
+    assert_true(big);
+    assert_int_equal(parse_capped("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                                  4, false, &r, &big),
+                     SB__RESP_ERROR);
+    assert_true(big);
+    /* no cap, no type */
+    assert_int_equal(parse_capped("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde", 0, false, &r, &big), SB__RESP_DONE);
+    assert_false(big);
+    assert_string_equal(r.content_type, "");
+    /* a type too long to keep is not reported */
+    char raw[400];
+    snprintf(raw, sizeof(raw), "HTTP/1.1 200 OK\r\nContent-Type: text/%200s\r\nContent-Length: 0\r\n\r\n", "x");
+    assert_int_equal(parse_capped(raw, 0, false, &r, &big), SB__RESP_DONE);
+    assert_string_equal(r.content_type, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ssrf_refuses_private_and_special),
+        cmocka_unit_test(test_response_cap_and_type),
         cmocka_unit_test(test_ssrf_allows_public),
         cmocka_unit_test(test_ssrf_allow_list_opens_ranges),
         cmocka_unit_test(test_retry_after),

@@ -499,6 +499,116 @@ static void test_send(void **state)
     assert_string_equal(pmid, "wamid.X");
 }
 
+/* What a downloaded file is sent as (the incoming webhook, docs/incoming.md). */
+static void test_media_kind(void **state)
+{
+    (void)state;
+    const char *kind;
+    char mime[128];
+    static const struct {
+        const char *ct, *bytes, *kind, *mime;
+    } cases[] = {
+        {"image/png", "x", "image", "image/png"},
+        {"IMAGE/JPEG; charset=binary", "x", "image", "image/jpeg"},
+        {"image/gif", "GIF89a", "document", "image/gif"}, /* not an image WhatsApp sends */
+        {"application/pdf", "%PDF-1.4", "document", "application/pdf"},
+        {"video/mp4", "x", "video", "video/mp4"},
+        {"audio/ogg", "x", "audio", "audio/ogg"},
+        /* no type, or octet-stream: the first bytes */
+        {NULL, "\xff\xd8\xff\xe0JFIF", "image", "image/jpeg"},
+        {"application/octet-stream", "\x89PNG\r\n\x1a\n....", "image", "image/png"},
+        {"", "ID3\x03\x00", "audio", "audio/mpeg"},
+        {"", "\xff\xfb\x90\x64", "audio", "audio/mpeg"},
+        {"", "\xff\xf1\x50\x80", "audio", "audio/aac"},
+        {"", "OggS\x00\x02", "audio", "audio/ogg"},
+        {"", "#!AMR\n", "audio", "audio/amr"},
+        {"", "\x01\x01\x01\x18" "ftypmp42", "video", "video/mp4"},
+        {"", "\x01\x01\x01\x18" "ftyp3gp4", "video", "video/3gpp"},
+        {"", "\x01\x01\x01\x18" "ftypM4A ", "audio", "audio/mp4"},
+        {"", "%PDF-1.7", "document", "application/pdf"},
+        {"", "PK\x03\x04", "document", "application/octet-stream"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(sb_wa_media_kind(cases[i].ct, cases[i].bytes, strlen(cases[i].bytes), &kind, mime,
+                                          sizeof(mime)),
+                         0);
+        assert_string_equal(kind, cases[i].kind);
+        assert_string_equal(mime, cases[i].mime);
+    }
+    /* a web page where a file was expected, by its type or its bytes */
+    static const char *const pages[][2] = {{"text/html; charset=utf-8", "<div>"},
+                                           {"application/xhtml+xml", "<x/>"},
+                                           {"application/octet-stream", "\xef\xbb\xbf \n<!DOCTYPE HTML><html>"},
+                                           {NULL, "<html><head></head></html>"},
+                                           {"image/png", "  <HTML lang=en>"}};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++)
+        assert_int_equal(sb_wa_media_kind(pages[i][0], pages[i][1], strlen(pages[i][1]), &kind, mime, sizeof(mime)),
+                         -EMEDIUMTYPE);
+}
+
+static void test_media_upload_and_send(void **state)
+{
+    (void)state;
+    sb_config_t cfg = {0};
+    cfg.graph_api_base = "http://graph.test/v21.0";
+    cJSON *ch = cJSON_Parse("{\"phoneNumberId\":\"111\",\"accessToken\":\"EAAB\"}");
+    sb_send_req_t r;
+    size_t n;
+    char err[256] = "";
+    const char file[] = "\x89PNG\0bytes";
+    assert_int_equal(sb_wa_upload_build(&cfg, ch, "image/png", "a \"b\".png", file, sizeof(file) - 1, &r, &n, err,
+                                        sizeof(err)),
+                     0);
+    assert_string_equal(r.url, "http://graph.test/v21.0/111/media");
+    assert_non_null(strstr(r.headers, "Authorization: Bearer EAAB\r\n"));
+    const char *b = strstr(r.headers, "multipart/form-data; boundary=");
+    assert_non_null(b);
+    char boundary[64];
+    b += strlen("multipart/form-data; boundary=");
+    size_t bl = strcspn(b, "\r");
+    memcpy(boundary, b, bl);
+    boundary[bl] = '\0';
+    char want[512];
+    snprintf(want, sizeof(want),
+             "--%s\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n"
+             "--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nimage/png\r\n"
+             "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a %%22b%%22.png\"\r\n"
+             "Content-Type: image/png\r\n\r\n",
+             boundary, boundary, boundary);
+    size_t wl = strlen(want);
+    assert_true(n == wl + sizeof(file) - 1 + 4 + bl + 4);
+    assert_memory_equal(r.body, want, wl);
+    assert_memory_equal(r.body + wl, file, sizeof(file) - 1); /* the bytes as they are, NUL too */
+    sb_send_req_free(&r);
+    char id[64];
+    const char *ans = "{\"id\":\"1234567\"}";
+    assert_int_equal(sb_wa_upload_result(ans, strlen(ans), id, sizeof(id)), 0);
+    assert_string_equal(id, "1234567");
+    assert_int_equal(sb_wa_upload_result("{}", 2, id, sizeof(id)), -EINVAL);
+
+    /* sent by the media id: the text as the caption, or after an audio as a text of its own */
+    sb_send_t s = {.platform = "whatsapp", .chat = "4911", .text = "see", .media_id = "M1", .media_kind = "document",
+                   .media_name = "cv.pdf"};
+    assert_int_equal(sb_send_build(&cfg, &s, ch, NULL, &r, err, sizeof(err)), 0);
+    assert_string_equal(r.body, "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\",\"to\":\"4911\","
+                                "\"type\":\"document\",\"document\":{\"id\":\"M1\",\"filename\":\"cv.pdf\",\"caption\":\"see\"}}");
+    assert_false(r.more);
+    sb_send_req_free(&r);
+    s.media_kind = "audio";
+    assert_int_equal(sb_send_build(&cfg, &s, ch, NULL, &r, err, sizeof(err)), 0);
+    assert_non_null(strstr(r.body, "\"type\":\"audio\",\"audio\":{\"id\":\"M1\"}}"));
+    assert_true(r.more);
+    sb_send_req_free(&r);
+    s.part = 1;
+    assert_int_equal(sb_send_build(&cfg, &s, ch, NULL, &r, err, sizeof(err)), 0);
+    assert_non_null(strstr(r.body, "\"type\":\"text\",\"text\":{\"body\":\"see\"}}"));
+    assert_false(r.more);
+    sb_send_req_free(&r);
+    s.text = "";
+    assert_int_equal(sb_send_build(&cfg, &s, ch, NULL, &r, err, sizeof(err)), -EINVAL); /* no part 1 */
+    cJSON_Delete(ch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +625,8 @@ int main(void)
         cmocka_unit_test(test_subscription_check),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_send),
+        cmocka_unit_test(test_media_kind),
+        cmocka_unit_test(test_media_upload_and_send),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

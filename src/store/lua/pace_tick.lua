@@ -11,9 +11,14 @@
 --    turns came. The rates are the binding's config.sendLimits, else the platform's (ARGV 4).
 --  - A line of the older account-wide layout (key send:<tid>:<channelId>) is held likewise and
 --    released by finish a --pace-ms gap later.
+--  - An account's incoming line (chat '~in': the incoming webhook, docs/incoming.md): one FIFO
+--    line for all the webhook's sends of the account; its gap is drawn from the account's window
+--    [minGapMs, maxGapMs] (sb:{t:<tid>}:inwh), and a message queued past its retention (entry
+--    member xa) expires at the head of the line instead of going out, its credits given back.
 -- KEYS: pace due set, fresh stream. ARGV: now ms, pace prefix, max, the platforms' limits
 -- ("<platform>:<per chat>:<per group>:<per account> ..." in messages/s, src/channels/limits.c),
 -- gap ms, gap ms, ...
+-- uses: incoming
 local now = tonumber(ARGV[1])
 local P = ARGV[2]
 local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
@@ -45,12 +50,41 @@ local function gaps(tid, ch, chat, item)
   return 1000 / per_chat, 1000 / per_acct
 end
 
+-- An incoming line's gap (ms): uniform in the account's window (the default 1,500..2,500).
+local function in_gap(tid, ch, seed)
+  local h = redis.call('HMGET', 'sb:{t:' .. tid .. '}:inwh', 'gmin', 'gmax', 'a:' .. ch)
+  local lo, hi = tonumber(h[1]) or 1500, tonumber(h[2]) or 2500
+  if h[3] then
+    local ok, a = pcall(cjson.decode, h[3])
+    if ok and type(a) == 'table' and type(a.minGapMs) == 'number' and type(a.maxGapMs) == 'number' then
+      lo, hi = a.minGapMs, a.maxGapMs
+    end
+  end
+  if hi < lo then hi = lo end
+  return lo + math.floor((hi - lo + 1) * tonumber(string.sub(redis.sha1hex(seed), 1, 8), 16) / 4294967296)
+end
+
+-- Drops the expired messages at the head of an incoming line -> the head left (nil: none).
+local function in_expire(tid, q, item)
+  local rfc
+  for _ = 1, 100 do
+    local xa = item and tonumber(string.match(item, '"xa":(%d+)') or '')
+    if not xa or xa > now then return item end
+    redis.call('LPOP', q)
+    rfc = rfc or rfc_of(now)
+    inwh_drop(tid, item, 'expired', 'expired: still queued after the retention period', rfc)
+    item = redis.call('LINDEX', q, 0)
+  end
+  return item
+end
+
 local n = 0
 for i, k in ipairs(keys) do
   local q = P .. k .. ':q'
   local tid, ch, chat = string.match(k, '^{t:([^}]+)}:send:([^:]+):(.+)$')
   if tid then
     local item = redis.call('LINDEX', q, 0)
+    if chat == '~in' then item = in_expire(tid, q, item) end
     local rk = P .. k .. ':res'
     local res = tonumber(redis.call('GET', rk) or '')
     if not item then
@@ -60,6 +94,7 @@ for i, k in ipairs(keys) do
       redis.call('ZADD', KEYS[1], res, k)
     else
       local cgap, agap = gaps(tid, ch, chat, item)
+      if chat == '~in' then cgap = in_gap(tid, ch, k .. now .. item) end
       local ak = P .. '{t:' .. tid .. '}:send:' .. ch .. ':acct'
       local a = redis.call('HMGET', ak, 'tat', 'hold')
       local tat, hold = tonumber(a[1]) or 0, tonumber(a[2]) or 0

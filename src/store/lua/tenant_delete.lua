@@ -21,6 +21,11 @@ end
 -- its API chat bot code stops at once (docs/apichat.md; keys named like KEYS[1], KEYS[8])
 local code = redis.call('HGET', (string.gsub(KEYS[1], 'tenant$', 'apichat')), 'code')
 if code then redis.call('HDEL', (string.gsub(KEYS[8], 'widgets$', 'apichat')), code) end
+-- and so does its incoming webhook's URL (docs/incoming.md)
+local inwh = (string.gsub(KEYS[1], 'tenant$', 'inwh'))
+local th = redis.call('HGET', inwh, 'th')
+if th then redis.call('HDEL', 'sb:idx:inwh', th) end
+redis.call('DEL', inwh)
 local dead = redis.call('HLEN', KEYS[12])
 if dead > 0 then redis.call('DECRBY', KEYS[14], dead) end
 redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11], KEYS[12], KEYS[13])

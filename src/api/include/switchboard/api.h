@@ -71,6 +71,18 @@ static inline sb_store_t *sb_api_store(sb_req_t *req)
 void sb_api_unavailable(sb_req_t *req);
 /* true (and 503 answered) when reply is NULL or an error */
 bool sb_api_reply_failed(sb_req_t *req, const redisReply *reply);
+/* The GET of one object kept as a hash: HGETALL key, then 404 with `missing` when it has no
+ * fields, else 200 with dto(reply) (answers.c). */
+typedef cJSON *(*sb_hash_dto_fn)(const redisReply *hgetall);
+void sb_api_get_hash(sb_req_t *req, const char *key, sb_hash_dto_fn dto, const char *missing);
+/* Where the URLs switchboard hands out point (API chat's bot_url, the incoming webhook's url):
+ * --public-url, else http:// and the Host the request was sent to (the address the client
+ * reached us at), else the listening address (answers.c). */
+void sb_api_public_base(const sb_req_t *req, char *out, size_t cap);
+/* The DELETE of one object by a script that answers 1 (deleted) or 0 (none): 204, or 404 with
+ * `missing` (answers.c). */
+void sb_api_eval_delete(sb_req_t *req, const sb_script_t *script, int nkeys, int argc, const char **argv,
+                        const char *missing);
 
 /* Handlers */
 void sb_ops_healthz(sb_req_t *req);
@@ -184,6 +196,18 @@ void sb_conv_command(sb_req_t *req);
 int sb_command_body(const cJSON *body, const cJSON **cmd, const cJSON **args, const cJSON **data, sb_verr_t *e);
 /* {command, result, isError, url}: the answer of a command call. */
 cJSON *sb_command_answer(const char *command, const char *result, bool is_error, const char *url);
+/* incoming.c: the incoming "send" webhook and send credits (SPEC 9, seed 002; docs/incoming.md) */
+void sb_incoming_activate(sb_req_t *req);
+void sb_incoming_get(sb_req_t *req);
+void sb_incoming_update(sb_req_t *req);
+void sb_incoming_regenerate(sb_req_t *req);
+void sb_incoming_purge(sb_req_t *req);
+void sb_incoming_sends(sb_req_t *req);
+void sb_incoming_send_get(sb_req_t *req);
+void sb_incoming_log(sb_req_t *req);
+void sb_credits_get(sb_req_t *req);
+void sb_admin_credits_set(sb_req_t *req);
+
 /* proactive.c: proactive messages (SPEC 10, seed 000; docs/proactive.md) */
 void sb_pm_list(sb_req_t *req);
 void sb_pm_create(sb_req_t *req);

@@ -104,6 +104,10 @@ typedef struct sb_send {
      * them; the request says whether more follow. */
     const struct sb_content *content;
     unsigned part;
+    /* WhatsApp: a file uploaded to the Cloud API (the incoming webhook, docs/incoming.md): sent
+     * by its media id as media_kind (image | video | audio | document, named media_name), text
+     * its caption; NULL: none */
+    const char *media_id, *media_kind, *media_name;
 } sb_send_t;
 
 typedef struct sb_send_req {
@@ -125,6 +129,18 @@ void sb_send_req_free(sb_send_req_t *r);
 enum { SB_SEND_ACCEPTED = 0, SB_SEND_REFUSED = 1, SB_SEND_RETRY = 2 };
 int sb_send_result(const char *platform, const char *body, size_t len, char *pmid, size_t pmidlen, char *err,
                    size_t errlen);
+
+/* WhatsApp's media (whatsapp.c; the incoming webhook's files, docs/incoming.md). What a
+ * downloaded file is by its Content-Type, else (absent or application/octet-stream) by its first
+ * bytes: 0 with kind (image | video | audio | document, what the Cloud API sends it as) and the
+ * MIME type its upload declares, or -EMEDIUMTYPE for a web page (HTML). */
+int sb_wa_media_kind(const char *content_type, const char *bytes, size_t n, const char **kind, char *mime,
+                     size_t cap);
+/* The upload of one file (POST <graph>/<phoneNumberId>/media, multipart/form-data), like
+ * sb_send_build; its answer's media id (0, or -EINVAL when it holds none). */
+int sb_wa_upload_build(const sb_config_t *cfg, const cJSON *chcfg, const char *mime, const char *name,
+                       const char *bytes, size_t n, sb_send_req_t *out, size_t *body_len, char *err, size_t errlen);
+int sb_wa_upload_result(const char *body, size_t len, char *id, size_t cap);
 
 /* Teams replies (teams.c) go only to allow-listed hosts (the bot's token travels with them): the origin of
  * one of the channel's allowedServiceUrls, or, when it lists none, https://smba.trafficmanager.net

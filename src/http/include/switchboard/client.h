@@ -25,6 +25,9 @@ typedef struct sb_client_req {
     size_t body_len;
     unsigned timeout_ms;
     size_t keep_body; /* response bytes kept; 0: SB_CLIENT_KEEP_BODY */
+    /* 0: no cap; else a response body longer than this (or a Content-Length over it, before a
+     * byte of the body is read) fails the call with SB_CLIENT_ERR_TOO_LARGE (a download) */
+    size_t max_body;
 } sb_client_req_t;
 
 enum {
@@ -37,6 +40,7 @@ enum {
     SB_CLIENT_ERR_TIMEOUT = -6,  /* the deadline passed */
     SB_CLIENT_ERR_PROTOCOL = -7, /* malformed response */
     SB_CLIENT_ERR_SHUTDOWN = -8, /* the loop is stopping; outcome unknown */
+    SB_CLIENT_ERR_TOO_LARGE = -9, /* the body is longer than the request's max_body */
 };
 
 typedef struct sb_client_resp {
@@ -47,6 +51,7 @@ typedef struct sb_client_resp {
     size_t body_len;
     size_t body_total;
     long retry_after_s; /* -1: absent or unparsable */
+    char content_type[128]; /* the Content-Type header ("" absent or longer than this) */
     uint64_t latency_us;
 } sb_client_resp_t;
 
