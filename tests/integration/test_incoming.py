@@ -1054,7 +1054,10 @@ def test_a_failed_download_fails_the_message_and_gives_the_credits_back(hook, fi
     serve, want = DOWNLOAD_FAILURES[case]
     url = serve(files)
     mid = h.send(text="with a file", phone="+14151231234", file_url=url, file_name="x.png")
-    assert h.credits()["balance"] == 8, "two credits held at acceptance: %r" % h.credits()
+    # two credits held at acceptance, unless the download failed already (a refused connection
+    # or a blocked address fails within milliseconds): then they are back
+    c = h.credits()
+    assert c in ({"balance": 8, "held": 2, "used": 0}, {"balance": 10, "held": 0, "used": 0}), c
     assert_download_failed(h, mid, want, files)
 
 
@@ -1342,12 +1345,6 @@ def test_disabling_an_account_with_purge_drops_only_its_queue(hook):
     h.put({"accounts": {h.ch["id"]: {"enabled": False}}, "purge": True})
     assert_purged(h, a[1:])
     assert h.record(b[1])["status"] == "queued", "the other account keeps its backlog"
-
-
-@pytest.mark.skip(reason="retentionHours is 1..168: an expiry takes at least an hour, which a "
-                         "black-box test cannot wait for")
-def test_a_message_queued_past_its_retention_expires():
-    pass
 
 
 # =============================================================================================

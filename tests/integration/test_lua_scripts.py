@@ -150,6 +150,41 @@ def test_apichat_accept_judges_then_queues(redis, assembled):
     assert redis.cmd("XLEN", stream) == 1
 
 
+def test_incoming_line_expires_its_old_messages_and_paces_the_rest(redis, assembled):
+    """An account's incoming line (docs/incoming.md): a message queued past its retention is
+    dropped at the head of the line (its message and record 'expired', its credits back at once),
+    the next one goes out, and the line's gap is drawn from the account's window."""
+    import datetime
+    src = assembled["pace_tick"]
+    tp = "sb:{t:t1}:"
+    line = "{t:t1}:send:c1:~in"
+    now = 1764850000123
+    redis.cmd("ZADD", tp + "conv:cv1:msgs", 5, '{"seq":5,"text":"a","status":"queued"}')
+    redis.cmd("ZADD", tp + "conv:cv1:msgs", 6, '{"seq":6,"text":"b","status":"queued"}')
+    redis.cmd("HSET", tp + "inwh:held", "m1", 2, "m2", 1)
+    redis.cmd("HSET", tp + "credits", "balance", 10, "held", 3, "used", 0)
+    redis.cmd("HSET", tp + "inwh:s:m1", "status", "queued")
+    redis.cmd("HSET", tp + "inwh", "gmin", 100, "gmax", 200)
+    old = '{"k":"send","pf":"whatsapp","iw":"m1","cr":2,"xa":%d,"cid":"cv1","seq":5}' % (now - 1)
+    new = '{"k":"send","pf":"whatsapp","iw":"m2","cr":1,"xa":%d,"cid":"cv1","seq":6}' % (now + 10 ** 6)
+    redis.cmd("RPUSH", "sb:pace:" + line + ":q", old, new)
+    redis.cmd("ZADD", "sb:pace:due", 0, line)
+    fresh = "sb:q:test-fresh"
+    assert redis.cmd("EVAL", src, 2, "sb:pace:due", fresh, now, "sb:pace:", 16, "whatsapp:80:0:80", 1000) == 1
+    out = redis.cmd("XRANGE", fresh, "-", "+")
+    assert len(out) == 1 and out[0][1][1].decode() == new, out
+    msg = redis.cmd("ZRANGEBYSCORE", tp + "conv:cv1:msgs", 5, 5)[0].decode()
+    assert msg.startswith('{"seq":5,"text":"a","status":"expired","error":"expired: '), msg
+    rfc = datetime.datetime.fromtimestamp(now / 1000, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now % 1000)
+    assert redis.cmd("HGET", tp + "inwh:s:m1", "status") == b"expired"
+    assert redis.cmd("HGET", tp + "inwh:s:m1", "updatedAt").decode() == rfc
+    assert redis.cmd("HMGET", tp + "credits", "balance", "held", "used") == [b"12", b"1", b"0"]
+    assert redis.cmd("HEXISTS", tp + "inwh:held", "m1") == 0
+    left, gap = redis.cmd("GET", "sb:pace:" + line + ":sent").decode().split()
+    assert int(left) == now and 100 <= int(gap) <= 200, (left, gap)
+
+
 def test_batched_session_start_unknown_widget(redis, assembled):
     src = assembled["session_start"]
     args = ["8", "w_none", "", "60000", "5", "tokhash", "sess1", "3600000", "conv1"]
