@@ -712,6 +712,17 @@ cmp_status() {
       exit !ok }'; then REPLY=PASS; else REPLY=FAIL; fi
 }
 
+# p99_status P99_US BAD — REPLY = the "p99 <= 5 ms at 64 connections" verdict: PASS or FAIL
+# (FAIL too when BAD, the row's non-200 count, is not 0), n/a at another BENCH_CONNECTIONS.
+p99_status() {
+  if [[ $BENCH_CONNECTIONS != 64 ]]; then
+    REPLY="n/a"
+    return
+  fi
+  cmp_status "$1" "<=" 5000
+  [[ ${2:-0} == 0 ]] || REPLY=FAIL
+}
+
 bench_env_line() {
   local cpu kern sbv="" commit
   cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)

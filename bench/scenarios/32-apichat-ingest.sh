@@ -212,13 +212,8 @@ ac_targets() {
   fi
   p99=${BEST_P99[$pl]:-}
   [[ -n $p99 && $p99 != - ]] || return 0
-  if [[ $BENCH_CONNECTIONS == 64 ]]; then
-    cmp_status "$p99" "<=" 5000
-    st=$REPLY
-    [[ ${AC_BAD[$pl]:-0} == 0 ]] || st=FAIL
-  else
-    st="n/a"
-  fi
+  p99_status "$p99" "${AC_BAD[$pl]:-0}"
+  st=$REPLY
   target_add "apichat ingest p99 <= 5 ms at 64 connections (sb-2t)" \
     "$(fmt_us "$p99") (c=$BENCH_CONNECTIONS); sb-2t-http $(fmt_us "${BEST_P99[$hl]:--}"); slack_ingest sb-2t $(fmt_us "${BEST_P99[$sp]:--}")" "$st"
 }

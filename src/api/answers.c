@@ -86,3 +86,20 @@ void sb_api_public_base(const sb_req_t *req, char *out, size_t cap)
     bool v6 = strchr(cfg->listen_host, ':') != NULL;
     snprintf(out, cap, "http://%s%s%s:%u", v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", cfg->listen_port);
 }
+
+void sb_api_page_answer(sb_req_t *req, const redisReply *reply, unsigned page, unsigned size, sb_hash_dto_fn dto)
+{
+    if (sb_api_reply_failed(req, reply))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        sb_api_unavailable(req);
+        return;
+    }
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 1; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements)
+            cJSON_AddItemToArray(items, dto(reply->element[i]));
+    cJSON *o = sb_page_envelope(items, page, size, (unsigned long)reply->element[0]->integer);
+    sb_resp_json(req, 200, o);
+    cJSON_Delete(o);
+}

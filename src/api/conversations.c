@@ -43,19 +43,7 @@ static void on_list(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     sb_req_t *req = data;
     conv_ctx_t *c = req->ctx;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
-        sb_api_unavailable(req);
-        return;
-    }
-    cJSON *items = cJSON_CreateArray();
-    for (size_t i = 1; i < reply->elements; i++)
-        if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements)
-            cJSON_AddItemToArray(items, sb_conv_json(reply->element[i]));
-    cJSON *env = sb_page_envelope(items, c->page, c->size, (unsigned long)reply->element[0]->integer);
-    sb_resp_json(req, 200, env);
-    cJSON_Delete(env);
+    sb_api_page_answer(req, reply, c->page, c->size, sb_conv_json);
 }
 
 void sb_conv_list(sb_req_t *req)

@@ -575,19 +575,7 @@ static void on_sends(sb_store_t *st, redisReply *reply, void *data)
     SB_UNUSED(st);
     sb_req_t *req = data;
     const sb_page_t *p = req->ctx;
-    if (sb_api_reply_failed(req, reply))
-        return;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_INTEGER) {
-        sb_api_unavailable(req);
-        return;
-    }
-    cJSON *items = cJSON_CreateArray();
-    for (size_t i = 1; i < reply->elements; i++)
-        if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements)
-            cJSON_AddItemToArray(items, send_dto(reply->element[i]));
-    cJSON *o = sb_page_envelope(items, p->page, p->size, (unsigned long)reply->element[0]->integer);
-    sb_resp_json(req, 200, o);
-    cJSON_Delete(o);
+    sb_api_page_answer(req, reply, p->page, p->size, send_dto);
 }
 
 void sb_incoming_sends(sb_req_t *req)

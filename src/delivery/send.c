@@ -160,16 +160,22 @@ static bool download_failed(sb__attempt_t *a, const sb_client_resp_t *resp)
     return true;
 }
 
-static void on_downloaded(void *data, const sb_client_resp_t *resp)
+/* An answer the attempt keeps (false: the loop is stopping, the attempt is freed). */
+static bool took_answer(sb__attempt_t *a, const sb_client_resp_t *resp)
 {
-    sb__attempt_t *a = data;
     if (resp->error == SB_CLIENT_ERR_SHUTDOWN) {
         sb__attempt_free(a);
-        return;
+        return false;
     }
     a->resp = *resp;
     a->resp.body = NULL;
-    if (download_failed(a, resp))
+    return true;
+}
+
+static void on_downloaded(void *data, const sb_client_resp_t *resp)
+{
+    sb__attempt_t *a = data;
+    if (!took_answer(a, resp) || download_failed(a, resp))
         return;
     const char *kind;
     char mime[128], err[300];
@@ -217,12 +223,8 @@ static void send_file(sb__attempt_t *a)
 static void on_send_response(void *data, const sb_client_resp_t *resp)
 {
     sb__attempt_t *a = data;
-    if (resp->error == SB_CLIENT_ERR_SHUTDOWN) {
-        sb__attempt_free(a);
+    if (!took_answer(a, resp))
         return;
-    }
-    a->resp = *resp;
-    a->resp.body = NULL;
     a->resp_body = sb__excerpt(resp->body, resp->body_len, SB__RESPONSE_EXCERPT_CHARS);
     sb_metrics_observe_attempt(a->d->metrics, resp->latency_us);
     char err[200], pmid[128];

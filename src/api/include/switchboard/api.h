@@ -75,6 +75,9 @@ bool sb_api_reply_failed(sb_req_t *req, const redisReply *reply);
  * fields, else 200 with dto(reply) (answers.c). */
 typedef cJSON *(*sb_hash_dto_fn)(const redisReply *hgetall);
 void sb_api_get_hash(sb_req_t *req, const char *key, sb_hash_dto_fn dto, const char *missing);
+/* A page of objects kept as hashes, as a script answers it ({total, HGETALL, ...}): the native
+ * pagination envelope of dto(each), 503 on a malformed answer (answers.c). */
+void sb_api_page_answer(sb_req_t *req, const redisReply *reply, unsigned page, unsigned size, sb_hash_dto_fn dto);
 /* Where the URLs switchboard hands out point (API chat's bot_url, the incoming webhook's url):
  * --public-url, else http:// and the Host the request was sent to (the address the client
  * reached us at), else the listening address (answers.c). */
