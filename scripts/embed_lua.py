@@ -12,7 +12,9 @@ A script is src/store/lua/<name>.lua; a library piece is src/store/lua/lib/<piec
 scripts cannot call each other, so the pieces a script names in its header line
 `-- uses: piece piece ...` are pasted in front of its body, in that order. A batched script says
 `-- batch: K` (every call passes K keys: sb_script_t.batch_keys), and lib/batch.lua, the frame
-that runs its calls, is pasted after its body with BATCH_KEYS written as K. A piece may name the
+that runs its calls, is pasted after its body with BATCH_KEYS written as K (and BATCH_FINISH as
+whether the script defines `local function finish()`, which the frame calls after the last
+call). A piece may name the
 pieces it calls in a `-- uses:` line of its own; they are not added for it, but must come before
 it in every script that uses it.
 
@@ -128,7 +130,9 @@ class Library:
         if s.batch:
             if not re.search(r"^local function item\(", s.code, re.M):
                 raise LuaError("%s: a batched script defines `local function item(k, a, n)`" % s.path)
-            parts.append(re.sub(r"\bBATCH_KEYS\b", str(s.batch), self.pieces["batch"].code))
+            fin = "true" if re.search(r"^local function finish\(\)", s.code, re.M) else "false"
+            frame = re.sub(r"\bBATCH_KEYS\b", str(s.batch), self.pieces["batch"].code)
+            parts.append(re.sub(r"\bBATCH_FINISH\b", fin, frame))
         return "".join(parts)
 
     def build(self, paths):
