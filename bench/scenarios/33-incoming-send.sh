@@ -3,10 +3,12 @@
 # POST /api/incoming/{token} with {"action":"send","phone":"+1555...","text":"bench"}. Each
 # request: find the tenant by the token, check the JSON body (action, text, the one recipient
 # and its form), pick the account (the tenant's WhatsApp binding), then the accepting script in
-# Redis: the URL's rate limit (GCRA), the credits (balance -= 1, held += 1), the number's
-# conversation (opened on its first activation, with dialog_created), the outbound message and
-# its send record, the activation log, and the send joining the account's incoming line; the 200
-# {"status":"success","data":{"message_id":"wa_backend:<id>"}} goes out then.
+# Redis (batched): the URL's rate limit (GCRA), the credits (balance -= 1, held += 1) and the
+# send queued on the inbound stream; the 200 {"status":"success","data":{"message_id":
+# "wa_backend:<id>"}} goes out then. The queue's consumer stores it afterwards (docs/incoming.md
+# "The two steps"): the number's conversation (opened on its first activation, with
+# dialog_created), the outbound message, the send record, its log entry, and the send joining
+# the account's incoming line.
 #
 # switchboard with 2 threads (sb-2t: the queues worked meanwhile by the same instance) and with
 # 2 threads and --process-queues 0 (sb-2t-http: the activation alone), each with its own Redis,
@@ -41,9 +43,9 @@
 # what the run left: the messages queued on the account's line and the credits held
 # (GET /api/incoming-webhook, GET /api/credits: both grow by one per activation, the line lets
 # one out every ~2 s), and how much Redis's used_memory grew per activation. Nothing is dropped
-# between runs: the line only grows, and so do the send records the accepting script writes.
+# between runs: the line only grows, and so do the send records the queue's consumer writes.
 
-bench_scenario incoming_send "POST /api/incoming/{token}, incoming webhook text sends to 1000 numbers (token + body check, rate limit, hold credits, conversation message, queue on the account's line): switchboard 2 threads, with slack_ingest's 2-thread rows measured in the same run"
+bench_scenario incoming_send "POST /api/incoming/{token}, incoming webhook text sends to 1000 numbers (token + body check, rate limit, hold credits, queue; the conversation message and the account's line from the queue): switchboard 2 threads, with slack_ingest's 2-thread rows measured in the same run"
 
 : "${BENCH_INCOMING_PHONES:=1000}" # incoming_send: recipient numbers the activations rotate over
 
@@ -262,7 +264,7 @@ scenario_incoming_send() {
   local run kind
   need_cmd python3
   [[ -n $BENCH_REDIS_URL ]] \
-    && warn "BENCH_REDIS_URL is set: incoming_send writes a conversation message, a send record and a queued send per activation into that Redis (and slack's claim keys and queue items), and leaves them"
+    && warn "BENCH_REDIS_URL is set: incoming_send writes a queued item per activation into that Redis (and, as the queue stores it, a conversation message, a send record and a queued send) (and slack's claim keys and queue items), and leaves them"
   # The Graph API: a closed local port (registered, so no service of the run gets it).
   free_port
   IS_GRAPH_URL="http://127.0.0.1:$REPLY/v21.0"

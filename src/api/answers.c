@@ -39,14 +39,27 @@ static void on_get_hash(sb_store_t *st, redisReply *reply, void *data)
     cJSON_Delete(o);
 }
 
-void sb_api_get_hash(sb_req_t *req, const char *key, sb_hash_dto_fn dto, const char *missing)
+static void get_hash_ctx(sb_req_t *req, sb_hash_dto_fn dto, const char *missing)
 {
     get_hash_t *g = sb_req_alloc(req, sizeof(*g));
     g->dto = dto;
     g->missing = missing;
     req->ctx = g;
+}
+
+void sb_api_get_hash(sb_req_t *req, const char *key, sb_hash_dto_fn dto, const char *missing)
+{
+    get_hash_ctx(req, dto, missing);
     const char *argv[] = {"HGETALL", key};
     if (sb_store_cmd(sb_api_store(req), on_get_hash, req, 2, argv, NULL) < 0)
+        sb_api_unavailable(req);
+}
+
+void sb_api_eval_hash(sb_req_t *req, const sb_script_t *script, int argc, const char **argv, sb_hash_dto_fn dto,
+                      const char *missing)
+{
+    get_hash_ctx(req, dto, missing);
+    if (sb_store_eval(sb_api_store(req), script, 0, argc, argv, NULL, on_get_hash, req) < 0)
         sb_api_unavailable(req);
 }
 

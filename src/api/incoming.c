@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "switchboard/alloc.h"
 #include "switchboard/api.h"
 #include "switchboard/clock.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
 #include "switchboard/json.h"
+#include "switchboard/log.h"
 #include "switchboard/text.h"
 
 #define BODY_MAX        (64 * 1024)
@@ -248,30 +250,13 @@ void sb_incoming_activate(sb_req_t *req)
     char ip[46];
     sb_client_ip(req, &req->loop->srv->cfg->trusted_proxies, ip);
 
-    sb_event_cx_t cx;
-    sb_event_cx_init(&cx, req->loop->srv->cfg);
-    sb_msg_t m = {0};
-    char cost[4] = "1", cid[37] = "";
-    const char *tx = "";
+    char cost[4] = "1", mid[37] = "";
     if (!x.verdict[0]) {
-        sb_content_t c;
-        sb_content_text(&c, x.text[0] ? x.text : NULL);
-        if (x.file_url) {
-            c.attachments = cJSON_CreateArray();
-            cJSON *a = cJSON_CreateObject();
-            cJSON_AddStringToObject(a, "type", type_by_name(x.file_name));
-            cJSON_AddStringToObject(a, "url", x.file_url);
-            cJSON_AddStringToObject(a, "name", x.file_name);
-            cJSON_AddItemToArray(c.attachments, a);
-            if (x.text[0])
-                cost[0] = '2';
-        }
-        sb_msg_init(&m, &cx, "out", &c, NULL);
-        cJSON_Delete(c.attachments);
-        sb_uuid4(cid);
-        tx = x.text;
+        sb_uuid4(mid);
+        if (x.file_url && x.text[0])
+            cost[0] = '2';
     }
-    const char *argv[] = {cx.json,
+    const char *argv[] = {SB_Q_IN,
                           th,
                           ip,
                           excerpt,
@@ -279,22 +264,93 @@ void sb_incoming_activate(sb_req_t *req)
                           x.kind ? x.kind : "",
                           x.to ? x.to : "",
                           x.acct,
-                          m.id,
-                          cid,
+                          mid,
                           cost,
-                          SENDER,
-                          m.mtail ? m.mtail : "",
-                          m.etail ? m.etail : "",
-                          tx,
+                          x.text ? x.text : "",
                           x.file_url ? x.file_url : "",
                           x.file_name ? x.file_name : ""};
-    int rc = sb_store_eval(sb_api_store(req), &sb_script_inwh_accept, 0, SB_ARRAY_SIZE(argv), argv, NULL,
+    int rc = sb_store_eval(sb_api_store(req), &sb_script_inwh_accept, 1, SB_ARRAY_SIZE(argv), argv, NULL,
                            on_accepted, req);
-    sb_msg_free(&m);
-    sb_event_cx_free(&cx);
     cJSON_Delete(o);
     if (rc < 0)
         seed_unavailable(req);
+}
+
+/* ---------- the second step: the queue's item becomes the conversation's message ---------- */
+
+typedef struct store_ctx {
+    void (*done)(void *);
+    void *data;
+    char entry[48];
+} store_ctx_t;
+
+static void on_stored(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    store_ctx_t *p = data;
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        sb_log(SB_LOG_WARN, "incoming webhook message not stored; it stays queued", "\"entry\":\"%s\",\"error\":\"%s\"",
+               p->entry, reply && reply->str ? reply->str : "no reply");
+    else if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 && reply->element[0]->str &&
+             strcmp(reply->element[0]->str, "DROPPED") == 0 && reply->element[1]->str)
+        sb_log(SB_LOG_INFO, "incoming webhook message not sent", "\"entry\":\"%s\",\"status\":\"%s\"", p->entry,
+               reply->element[1]->str);
+    p->done(p->data);
+    sb_free(p);
+}
+
+static const char *item_str(const cJSON *o, const char *k)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+void sb_incoming_store(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
+                       size_t len, void (*done)(void *data), void *data)
+{
+    store_ctx_t *p = sb_calloc(1, sizeof(*p));
+    p->done = done;
+    p->data = data;
+    snprintf(p->entry, sizeof(p->entry), "%s", entry);
+    cJSON *o = cJSON_ParseWithLength(json, len);
+    const char *tid = item_str(o, "t"), *mid = item_str(o, "mid"), *tx = item_str(o, "tx"), *fu = item_str(o, "fu"),
+               *fn = item_str(o, "fn");
+    int rc;
+    if (!tid || !sb_uuid_valid(tid, strlen(tid)) || !mid || !sb_uuid_valid(mid, strlen(mid)) || !tx ||
+        !item_str(o, "ch") || !item_str(o, "pg") || (fu && !fn) || (!tx[0] && !fu) ||
+        (!item_str(o, "cid") && !item_str(o, "to"))) {
+        sb_log(SB_LOG_ERROR, "dropping a malformed incoming webhook queue entry", "\"entry\":\"%s\"", entry);
+        const char *argv[] = {"XACK", SB_Q_IN, SB_Q_GROUP, entry};
+        sb_store_cmd(st, NULL, NULL, 4, argv, NULL);
+        const char *argv2[] = {"XDEL", SB_Q_IN, entry};
+        rc = sb_store_cmd(st, on_stored, p, 3, argv2, NULL);
+    } else {
+        sb_event_cx_t cx;
+        sb_event_cx_init(&cx, cfg);
+        sb_content_t c;
+        sb_content_text(&c, tx[0] ? tx : NULL);
+        if (fu) {
+            c.attachments = cJSON_CreateArray();
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddStringToObject(a, "type", type_by_name(fn));
+            cJSON_AddStringToObject(a, "url", fu);
+            cJSON_AddStringToObject(a, "name", fn);
+            cJSON_AddItemToArray(c.attachments, a);
+        }
+        sb_msg_t m;
+        sb_msg_init_as(&m, &cx, "out", &c, NULL, mid);
+        cJSON_Delete(c.attachments);
+        char cid[37];
+        sb_uuid4(cid);
+        const char *argv[] = {SB_Q_IN, SB_Q_IN_LEASE, cx.json, entry, owner, json, cid, SENDER, m.mtail, m.etail};
+        rc = sb_store_eval(st, &sb_script_inwh_store, 2, SB_ARRAY_SIZE(argv), argv, NULL, on_stored, p);
+        sb_msg_free(&m);
+        sb_event_cx_free(&cx);
+    }
+    cJSON_Delete(o);
+    if (rc < 0) {
+        p->done(p->data);
+        sb_free(p);
+    }
 }
 
 /* ---------- management (tenant X-API-Key) ---------- */
@@ -557,15 +613,20 @@ static cJSON *send_dto(const redisReply *h)
                                         "accountPhone", "channelId", "credits",      "createdAt", "updatedAt",
                                         "platformMessageId", "error"};
     for (size_t k = 0; k < SB_ARRAY_SIZE(order); k++) {
+        bool got = false;
         for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
             const redisReply *f = h->element[i], *v = h->element[i + 1];
             if (!f->str || !v->str || strcmp(f->str, order[k]) != 0)
                 continue;
+            got = true;
             if (strcmp(order[k], "seq") == 0 || strcmp(order[k], "credits") == 0)
                 cJSON_AddNumberToObject(o, order[k], strtod(v->str, NULL));
             else
                 cJSON_AddStringToObject(o, order[k], v->str);
         }
+        /* not stored yet (docs/incoming.md "The two steps"): the members are there, null */
+        if (!got && k < 4 && cJSON_GetArraySize(o) > 0)
+            cJSON_AddNullToObject(o, order[k]);
     }
     return o;
 }
@@ -601,9 +662,22 @@ void sb_incoming_send_get(sb_req_t *req)
         sb_resp_problem(req, 404, "no such send", NULL);
         return;
     }
-    char k[SB_KEY_MAX];
-    sb_key_tenant_item(k, req->tenant_id, "inwh:s", id);
-    sb_api_get_hash(req, k, send_dto, "no such send");
+    /* the script: a send the queue has not stored yet answers from its queue item */
+    const char *argv[] = {req->tenant_id, id};
+    sb_api_eval_hash(req, &sb_script_inwh_sends, 2, argv, send_dto, "no such send");
+}
+
+/* A log entry as kept: "<order> <JSON>", the order LOG_ORDER digits, the entries a sorted set
+ * in the order's order (lib/incoming.lua inwh_log_entry): the JSON without the order. */
+#define LOG_ORDER 18
+static void log_entry(const redisReply *r, const char **json, size_t *len)
+{
+    *json = r->str;
+    *len = r->len;
+    if (r->len > LOG_ORDER && r->str[LOG_ORDER] == ' ' && strspn(r->str, "0123456789") == LOG_ORDER) {
+        *json += LOG_ORDER + 1;
+        *len -= LOG_ORDER + 1;
+    }
 }
 
 static void on_log(sb_store_t *st, redisReply *reply, void *data)
@@ -619,10 +693,15 @@ static void on_log(sb_store_t *st, redisReply *reply, void *data)
     sb_buf_t b;
     sb_buf_init(&b, 64u * 1024 * 1024);
     sb_buf_puts(&b, "{\"items\":[");
-    for (size_t i = 0; i < reply->elements; i++) {
-        if (i)
+    for (size_t i = 0, n = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        const char *json;
+        size_t len;
+        log_entry(reply->element[i], &json, &len);
+        if (n++)
             sb_buf_putc(&b, ',');
-        sb_buf_append(&b, reply->element[i]->str, reply->element[i]->len);
+        sb_buf_append(&b, json, len);
     }
     sb_buf_puts(&b, "]}");
     sb_resp_header(req, "Content-Disposition", "attachment; filename=\"incoming-webhook-log.json\"");
@@ -633,9 +712,9 @@ static void on_log(sb_store_t *st, redisReply *reply, void *data)
 void sb_incoming_log(sb_req_t *req)
 {
     char k[SB_KEY_MAX];
-    sb_key_tenant(k, req->tenant_id, "inwh:log");
-    const char *argv[] = {"LRANGE", k, "0", "99"};
-    if (sb_store_cmd(sb_api_store(req), on_log, req, 4, argv, NULL) < 0)
+    sb_key_tenant(k, req->tenant_id, "inwh:alog");
+    const char *argv[] = {"ZRANGE", k, "0", "-1", "REV"}; /* newest first; it keeps 100 */
+    if (sb_store_cmd(sb_api_store(req), on_log, req, 5, argv, NULL) < 0)
         sb_api_unavailable(req);
 }
 

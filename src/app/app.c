@@ -4,6 +4,8 @@
  * route handlers reach them through sb_services() (api.h). */
 #include "switchboard/app.h"
 
+#include <string.h>
+
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
 #include "switchboard/channels.h"
@@ -16,6 +18,18 @@ typedef struct app_loop {
     void (*done)(sb_loop_t *loop);
 } app_loop_t;
 
+/* The inbound lane's job: the incoming webhook's items ({"k":"iw",...}: api.h) and the channels'
+ * messages ({"k":"in",...}) share the queue and its order. */
+static void inbound_job(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
+                        size_t len, void (*done)(void *data), void *data)
+{
+    static const char iw[] = "{\"k\":\"iw\"";
+    if (len >= sizeof(iw) - 1 && memcmp(json, iw, sizeof(iw) - 1) == 0)
+        sb_incoming_store(st, cfg, owner, entry, json, len, done, data);
+    else
+        sb_inbound_process(st, cfg, owner, entry, json, len, done, data);
+}
+
 static int loop_init(sb_loop_t *loop, void *data)
 {
     SB_UNUSED(data);
@@ -25,7 +39,7 @@ static int loop_init(sb_loop_t *loop, void *data)
     s->store = sb_store_new(&loop->uv, cfg, &loop->metrics);
     s->client = sb_client_new(&loop->uv, cfg);
     s->delivery = sb_delivery_new(&loop->uv, cfg, &loop->metrics, s->store, s->client, loop->index);
-    sb_delivery_set_inbound(s->delivery, sb_inbound_process);
+    sb_delivery_set_inbound(s->delivery, inbound_job);
     s->pubsub = sb_pubsub_new(&loop->uv, cfg, &loop->metrics, s->store);
     s->bindings = sb_bindings_new();
     s->teams_keys = sb_teams_keys_new(&loop->uv, s->client);

@@ -40,7 +40,16 @@ void sb_msg_content(const sb_content_t *c, char **cbody, char **ebody)
 void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const sb_content_t *c,
                  const char *platform_id)
 {
-    sb_uuid4(m->id);
+    sb_msg_init_as(m, cx, direction, c, platform_id, NULL);
+}
+
+void sb_msg_init_as(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const sb_content_t *c,
+                    const char *platform_id, const char *id)
+{
+    if (id)
+        snprintf(m->id, sizeof(m->id), "%s", id);
+    else
+        sb_uuid4(m->id);
     cJSON *mt = cJSON_CreateObject();
     cJSON_AddStringToObject(mt, "id", m->id);
     cJSON_AddStringToObject(mt, "direction", direction);

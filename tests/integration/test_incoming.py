@@ -317,6 +317,19 @@ class Hook:
             mid, "/".join(statuses), timeout, rec)
         return rec
 
+    def wait_stored(self, mid, timeout=POLL):
+        """The record once the queue's consumer stored the message (docs/incoming.md "The two
+        steps"): before that its conversationId and seq are null."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rec = self.record(mid)
+            if rec.get("seq") is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        assert isinstance(rec.get("seq"), int) and rec.get("conversationId"), \
+            "send %s: not stored as a conversation message within %.0f s: %r" % (mid, timeout, rec)
+        return rec
+
     def credits(self):
         r = self.srv.tenant_api(self.b.key, "/api/credits")
         assert r.status_code == 200, "GET /api/credits: %d %r" % (r.status_code, r.text[:300])
@@ -788,6 +801,10 @@ def test_send_record_message_and_message_sent_follow_the_send(hook):
                                           else graph_ok(rec, fake))
     mid = h.send(text="status please", phone="+14151231234", crm_ticket="T-1")  # ignored member
     r = h.record(mid)
+    assert r["status"] == "queued" and r["credits"] == 1, "queued at once: %r" % r
+    assert "conversationId" in r and (r.get("seq") is None) == (r["conversationId"] is None), \
+        "both null until stored, then both set: %r" % r
+    r = h.wait_stored(mid)
     assert_record(r, mid, "queued", chat="14151231234", channel_id=h.ch["id"], account=PHONE_A,
                   credits=1)
     assert "platformMessageId" not in r or r["platformMessageId"] in (None, ""), r
@@ -816,6 +833,9 @@ def test_sends_are_listed_newest_first_and_paged(hook):
     for i in range(4):
         mids.append(h.send(text="n%d" % i, phone="+1415555%04d" % i))
         time.sleep(0.01)  # "newest first": distinct acceptance times
+    # a send is listed once the queue stored it (docs/incoming.md "The two steps")
+    for m in mids:
+        h.wait_stored(m)
     got = [s["messageId"] for s in h.sends()]
     assert [bare(x) for x in got] == [bare(x) for x in reversed(mids)], \
         "newest first: %r vs %r" % (got, mids)
@@ -1361,6 +1381,11 @@ def test_the_log_keeps_the_last_100_activations_newest_first(hook):
         r = h.activate(raw)
         assert r.status_code == (200 if good else 400), (i, r.status_code, r.text)
         sent.append((raw, r))
+    # an accepted activation is logged when the queue stores it, in its place by acceptance
+    # (docs/incoming.md "The two steps"), however many refusals were logged meanwhile
+    for raw, r in sent:
+        if r.status_code == 200:
+            h.wait_stored(r.json()["data"]["message_id"])
     r = h.call("GET", "/log")
     assert r.status_code == 200, r.text
     assert_json(r)
@@ -1411,7 +1436,9 @@ def test_rate_limit_is_429_with_retry_after_across_instances(hook):
     assert ra.isdigit() and 1 <= int(ra) <= 60, "Retry-After in seconds: %r" % ra
     r = h.activate({"action": "send", "text": "too many", "phone": "+14155599999"})
     assert_envelope(r, 429)
-    time.sleep(0.5)
+    for m in mids:
+        h.wait_stored(m)
+    time.sleep(0.3)
     assert sorted(bare(s["messageId"]) for s in h.sends()) == sorted(bare(m) for m in mids), \
         "nothing queued by a refused activation"
     assert h.conv_by_chat("14155599999") is None

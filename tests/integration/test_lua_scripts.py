@@ -185,6 +185,93 @@ def test_incoming_line_expires_its_old_messages_and_paces_the_rest(redis, assemb
     assert int(left) == now and 100 <= int(gap) <= 200, (left, gap)
 
 
+def test_incoming_activation_is_stored_by_the_queue_unless_purged_meanwhile(redis, assembled):
+    """The incoming webhook's two steps (docs/incoming.md "The two steps"): inwh_accept holds the
+    credits and queues an item, which answers for the send record meanwhile; inwh_store (the
+    inbound lease holder) makes it the conversation's message on the account's line and writes
+    its record, index and log entries. An item whose account was purged between the steps is
+    settled as purged with its credits back, and opens nothing."""
+    import json
+    tp = "sb:{t:t1}:"
+    stream, lease = "sb:q:test-in", "sb:q:test-in:lease"
+    redis.cmd("XGROUP", "CREATE", stream, "sb", "$", "MKSTREAM")
+    redis.cmd("SET", lease, "me")
+    redis.cmd("HSET", tp + "tenant", "id", "t1")
+    redis.cmd("HSET", tp + "channels", "c1", json.dumps(
+        {"type": "whatsapp", "agentId": "a1", "createdAt": "2026-01-01T00:00:00.000Z",
+         "config": {"displayPhone": "+1 555 0100"}}))
+    redis.cmd("HSET", "sb:idx:inwh", "th1", "t1")
+    redis.cmd("HSET", tp + "inwh", "th", "th1", "enabled", "1")
+    redis.cmd("HSET", tp + "credits", "balance", 10, "held", 0, "used", 0)
+    cx = json.dumps({"now": 1764850000123, "ts": "2025-12-04 12:06:40",
+                     "rfc": "2025-12-04T12:06:40.123Z", "eid": "e" * 32, "inst": "i1"})
+
+    def accept(mid, phone):
+        # one call of the batch frame: its argument count, then its arguments
+        (st, answer, _), = redis.cmd("EVAL", assembled["inwh_accept"], 1, stream, 12, "th1",
+                                     "127.0.0.1", "{}", "", "phone", phone, "", mid, 1, "hello", "", "")
+        assert st == 200 and mid in answer.decode(), answer
+        entries = redis.cmd("XREADGROUP", "GROUP", "sb", "me", "COUNT", 1, "STREAMS", stream, ">")
+        eid, fields = entries[0][1][0]
+        item = fields[1].decode()
+        assert item.startswith('{"k":"iw",'), item
+        return eid.decode(), item
+
+    def store(eid, item, cid):
+        return redis.cmd("EVAL", assembled["inwh_store"], 2, stream, lease, cx, eid, "me", item, cid,
+                         '{"type":"integration","id":"incoming-webhook"}',
+                         '"id":"m","direction":"out","text":"hello"', '"message_id":"m"')
+
+    def record(mid):
+        r = redis.cmd("EVAL", assembled["inwh_sends"], 0, "t1", mid)
+        return {r[i].decode(): r[i + 1].decode() for i in range(0, len(r), 2)}
+
+    # accepted: the credits held by the queue item, which is the record meanwhile
+    eid, item = accept("m1", "15550001")
+    assert redis.cmd("HMGET", tp + "credits", "balance", "held") == [b"9", b"1"]
+    assert redis.cmd("HGET", tp + "inwh:q", "m1").decode() == item
+    assert redis.cmd("EXISTS", tp + "inwh:s:m1", tp + "inwh:held", tp + "inwh:sends", tp + "inwh:alog") == 0
+    r = record("m1")
+    assert r["messageId"] == "wa_backend:m1" and r["status"] == "queued" and r["to"] == "+15550001", r
+    assert r["accountPhone"] == "+15550100" and r["channelId"] == "c1" and r["credits"] == "1", r
+    assert "seq" not in r and "conversationId" not in r, r
+    assert redis.cmd("EXISTS", tp + "convx:whatsapp:c1:15550001") == 0
+    # another consumer may not store it
+    assert redis.cmd("EVAL", assembled["inwh_store"], 2, stream, lease, cx, eid, "other", item, "cv1",
+                     "{}", '"id":"m"', '"message_id":"m"') == [b"NOTOWNER"]
+    ok, cid, seq = store(eid, item, "cv1")
+    assert ok == b"OK" and cid == b"cv1" and seq > 0, (ok, cid, seq)
+    assert redis.cmd("HMGET", tp + "inwh:s:m1", "conversationId", "seq") == [b"cv1", str(seq).encode()]
+    assert dict(record("m1"), conversationId=None, seq=None) == dict(r, conversationId=None, seq=None)
+    assert redis.cmd("HEXISTS", tp + "inwh:q", "m1") == 0
+    assert redis.cmd("HGET", tp + "inwh:held", "m1") == b"1"
+    assert redis.cmd("ZRANGE", tp + "inwh:sends", 0, -1) == [b"m1"]
+    log, = redis.cmd("ZRANGE", tp + "inwh:alog", 0, -1)
+    order, entry = log.decode().split(" ", 1)
+    assert len(order) == 18 and order.isdigit(), order
+    assert json.loads(entry)["answer"] == {"status": "success", "data": {"message_id": "wa_backend:m1"}}
+    q = redis.cmd("LRANGE", "sb:pace:{t:t1}:send:c1:~in:q", 0, -1)
+    assert len(q) == 1 and json.loads(q[0])["iw"] == "m1", q
+    assert redis.cmd("XLEN", stream) == 0, "acknowledged and deleted"
+    assert store(eid, item, "cv1") == [b"DUP"], "a taken-over entry is stored once"
+
+    # accepted, then the account purged before the queue stored it
+    eid, item = accept("m2", "15550002")
+    assert redis.cmd("HMGET", tp + "credits", "balance", "held") == [b"8", b"2"]
+    r = redis.cmd("EVAL", assembled["inwh_admin"], 0, "t1", "purge", "", "", cx, "{}")
+    assert r[0] == b"OK", r
+    assert store(eid, item, "cv2") == [b"DROPPED", b"purged"]
+    assert redis.cmd("HGET", tp + "inwh:s:m2", "status") == b"purged"
+    assert redis.cmd("EXISTS", tp + "convx:whatsapp:c1:15550002") == 0, "no conversation opened"
+    # m1 was on the line: purged too; both refunded
+    assert redis.cmd("HMGET", tp + "credits", "balance", "held", "used") == [b"10", b"0", b"0"]
+    assert redis.cmd("XLEN", stream) == 0
+
+    # after the purge, new activations go through again
+    eid, item = accept("m3", "15550003")
+    assert store(eid, item, "cv3")[0] == b"OK"
+
+
 def test_batched_session_start_unknown_widget(redis, assembled):
     src = assembled["session_start"]
     args = ["8", "w_none", "", "60000", "5", "tokhash", "sess1", "3600000", "conv1"]

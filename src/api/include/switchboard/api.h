@@ -75,6 +75,9 @@ bool sb_api_reply_failed(sb_req_t *req, const redisReply *reply);
  * fields, else 200 with dto(reply) (answers.c). */
 typedef cJSON *(*sb_hash_dto_fn)(const redisReply *hgetall);
 void sb_api_get_hash(sb_req_t *req, const char *key, sb_hash_dto_fn dto, const char *missing);
+/* The same answer from a script (no keys) that returns one object as HGETALL would. */
+void sb_api_eval_hash(sb_req_t *req, const sb_script_t *script, int argc, const char **argv, sb_hash_dto_fn dto,
+                      const char *missing);
 /* A page of objects kept as hashes, as a script answers it ({total, HGETALL, ...}): the native
  * pagination envelope of dto(each), 503 on a malformed answer (answers.c). */
 void sb_api_page_answer(sb_req_t *req, const redisReply *reply, unsigned page, unsigned size, sb_hash_dto_fn dto);
@@ -201,6 +204,10 @@ int sb_command_body(const cJSON *body, const cJSON **cmd, const cJSON **args, co
 cJSON *sb_command_answer(const char *command, const char *result, bool is_error, const char *url);
 /* incoming.c: the incoming "send" webhook and send credits (SPEC 9, seed 002; docs/incoming.md) */
 void sb_incoming_activate(sb_req_t *req);
+/* The inbound queue's item of an activation ({"k":"iw",...}) stored as the conversation's message
+ * and queued on the account's line (the inbound lane's job for these items: sb_inbound_fn). */
+void sb_incoming_store(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
+                       size_t len, void (*done)(void *data), void *data);
 void sb_incoming_get(sb_req_t *req);
 void sb_incoming_update(sb_req_t *req);
 void sb_incoming_regenerate(sb_req_t *req);

@@ -81,6 +81,9 @@ typedef struct sb_msg {
  * (platformMessageId). */
 void sb_msg_init(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const sb_content_t *c,
                  const char *platform_id);
+/* The same with the message id given (a UUID decided earlier; NULL: a new one). */
+void sb_msg_init_as(sb_msg_t *m, const sb_event_cx_t *cx, const char *direction, const sb_content_t *c,
+                    const char *platform_id, const char *id);
 void sb_msg_free(sb_msg_t *m);
 /* The content members of a message (cbody) and of its event data (ebody: with content_type): the
  * parts of mtail and etail a stored proactive message keeps (docs/proactive.md); cJSON_free both. */

@@ -3,12 +3,33 @@
 -- until it is settled, once: sent (the cost moves from held to used) or failed, expired or purged
 -- (the cost goes back to the balance, when the tenant has one).
 --   INWH_LINE(tid, channel id) -> the pacing key of the account's incoming line
+--   inwh_log_entry(order, rfc, ip, body excerpt, status, answer JSON) -> an activation log
+--     entry: "<order> <JSON>", the order 18 digits (the accepting run's clock in microseconds,
+--     then the call's place in the run). The log (tp..'inwh:alog') is a sorted set of entries
+--     all scored 0, so ordered by the entries' text: by their order
+--   INWH_LOG_KEEP: the entries it keeps, the last ones by order
 --   rfc_of(ms) -> RFC 3339 UTC with milliseconds
 --   msg_status(tp, cid, seq, status, platform id, error): rewrites the status members of a
 --     conversation's message (the last ones: conv_out put them there)
 --   inwh_settle(tp, id, status, platform id, error, rfc) -> 1 if this settled the message's credits
 --   inwh_drop(tid, entry JSON, status, error, rfc): a queued send that will not go out
---   inwh_purge(tid, channel ids, rfc) -> purged, refunded: drops what the accounts' lines hold
+--   inwh_purge(tid, channel ids, rfc) -> purged, refunded: drops what the accounts' lines hold,
+--     and bumps each account's purge count (tp..'inwh' 'pg:'..channel id): an activation not
+--     yet stored carries the count it saw, and is dropped as purged when it is stored after it
+-- An accepted activation the queue has not stored yet is its queue item in tp..'inwh:q'
+-- (message id -> item JSON, docs/incoming.md "The two steps"), which holds its credits until
+-- inwh_store moves them to tp..'inwh:held' and writes its record:
+--   inwh_fields(tp, item) -> the record of a queued item, as HSET arguments
+--   inwh_record(tp, id) -> the send record as HGETALL answers it: stored, else that of a queued
+--     item, else {}
+--   inwh_log(tp, order, rfc, ip, body excerpt, status, answer JSON): an entry joins the log
+--   inwh_index(tp, ms, id): a record joins the send index (at least the last 1,000 records:
+--     trimmed back to 1,000 past 1,100, the records trimmed off deleted)
+local INWH_LOG_KEEP = 100
+local function inwh_log_entry(ord, rfc, ip, body, status, answer)
+  return ord .. ' {"at":"' .. rfc .. '","ip":' .. cjson.encode(ip) .. ',"status":' .. status .. ',"body":' ..
+    cjson.encode(body) .. ',"answer":' .. answer .. '}'
+end
 local function INWH_LINE(tid, chid) return '{t:' .. tid .. '}:send:' .. chid .. ':~in' end
 local function rfc_of(ms)
   local s = math.floor(ms / 1000)
@@ -75,6 +96,7 @@ local function inwh_purge(tid, chids, rfc)
   local purged, refunded = 0, 0
   local tp = 'sb:{t:' .. tid .. '}:'
   for _, chid in ipairs(chids) do
+    redis.call('HINCRBY', tp .. 'inwh', 'pg:' .. chid, 1)
     local q = 'sb:pace:' .. INWH_LINE(tid, chid) .. ':q'
     local items = redis.call('LRANGE', q, 0, -1)
     redis.call('DEL', q)
@@ -87,4 +109,36 @@ local function inwh_purge(tid, chids, rfc)
     end
   end
   return purged, refunded
+end
+local function inwh_fields(tp, d)
+  local to = d.to
+  if d.cid then to = redis.call('HGET', tp .. 'conv:' .. d.cid, 'chatId') or '' end
+  local f = {'messageId', 'wa_backend:' .. d.mid, 'status', 'queued', 'to', '+' .. to,
+    'accountPhone', '+' .. d.ph, 'channelId', d.ch, 'credits', tostring(d.cr), 'createdAt', d.at, 'updatedAt', d.at}
+  if d.cid then f[#f + 1], f[#f + 2] = 'conversationId', d.cid end
+  return f
+end
+local function inwh_record(tp, id)
+  local r = redis.call('HGETALL', tp .. 'inwh:s:' .. id)
+  if #r > 0 then return r end
+  local item = redis.call('HGET', tp .. 'inwh:q', id)
+  if not item then return r end
+  local ok, d = pcall(cjson.decode, item)
+  if not ok or type(d) ~= 'table' then return r end
+  return inwh_fields(tp, d)
+end
+local function inwh_log(tp, ord, rfc, ip, body, status, answer)
+  redis.call('ZADD', tp .. 'inwh:alog', 0, inwh_log_entry(ord, rfc, ip, body, status, answer))
+  redis.call('ZREMRANGEBYRANK', tp .. 'inwh:alog', 0, -INWH_LOG_KEEP - 1)
+end
+local function inwh_index(tp, ms, id)
+  local sk = tp .. 'inwh:sends'
+  redis.call('ZADD', sk, ms, id)
+  local over = redis.call('ZCARD', sk) - 1000
+  if over > 100 then
+    local gone = redis.call('ZPOPMIN', sk, over)
+    local keys = {}
+    for i = 1, #gone, 2 do keys[#keys + 1] = tp .. 'inwh:s:' .. gone[i] end
+    redis.call('DEL', unpack(keys))
+  end
 end
