@@ -8,6 +8,7 @@
 #include "switchboard/clock.h"
 #include "switchboard/crypto.h"
 #include "switchboard/delivery.h"
+#include "switchboard/json.h"
 #include "switchboard/platform.h"
 #include "switchboard/text.h"
 
@@ -39,11 +40,6 @@ static void put_default(cJSON *rec, const char *field, cJSON *v)
         cJSON_Delete(v);
     else
         cJSON_AddItemToObject(rec, field, v);
-}
-
-static const char *str_of(const cJSON *rec, const char *field)
-{
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, field));
 }
 
 /* ---------- widgets ---------- */
@@ -117,7 +113,7 @@ static int merge_widget(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
     put_default(rec, "smsWebhookUrl", cJSON_CreateNull());
     put_default(rec, "agentId", cJSON_CreateNull());
     put_default(rec, "theme", cJSON_CreateObject());
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "otpRequired")) && !str_of(rec, "smsWebhookUrl"))
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "otpRequired")) && !sb_json_str(rec, "smsWebhookUrl"))
         return sb_verr_set(e, "smsWebhookUrl", "'smsWebhookUrl' is required when 'otpRequired' is true");
     return 0;
 }
@@ -159,7 +155,7 @@ static int merge_agent(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
 
 static cJSON *view_agent(cJSON *rec)
 {
-    bool has = str_of(rec, "secret") != NULL;
+    bool has = sb_json_str(rec, "secret") != NULL;
     cJSON_DeleteItemFromObjectCaseSensitive(rec, "secret");
     cJSON_AddBoolToObject(rec, "hasSecret", has);
     return rec;
@@ -185,7 +181,7 @@ static int merge_channel(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
     const cJSON *v;
     if (sb_v_string(in, "type", NULL, create, 1, 32, &v, e) < 0)
         return -EINVAL;
-    const char *cur_type = str_of(rec, "type");
+    const char *cur_type = sb_json_str(rec, "type");
     if (v) {
         if (!sb_platform_find(v->valuestring))
             return bad_type(e);
@@ -193,7 +189,7 @@ static int merge_channel(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
             return sb_verr_set(e, "type", "a channel's 'type' cannot change; create a new channel");
         put(rec, "type", v);
     }
-    const sb_platform_t *p = sb_platform_find(str_of(rec, "type"));
+    const sb_platform_t *p = sb_platform_find(sb_json_str(rec, "type"));
     if (!p)
         return bad_type(e);
     if (sb_v_uuid(in, "agentId", NULL, create, false, &v, e) < 0)
@@ -215,7 +211,7 @@ static int merge_channel(cJSON *rec, const cJSON *in, bool create, sb_verr_t *e)
     /* Every index field of the binding (docs/channels.md): the platform identity (also the
      * bindingKey), then what the requests that carry no identity are found by. */
     cJSON *keys = cJSON_CreateArray();
-    p->binding_fields(cfg, str_of(rec, "tenantId"), keys);
+    p->binding_fields(cfg, sb_json_str(rec, "tenantId"), keys);
     const char *binding = cJSON_GetStringValue(cJSON_GetArrayItem(keys, 0));
     cJSON_DeleteItemFromObjectCaseSensitive(rec, "bindingKey");
     if (binding)
@@ -239,7 +235,7 @@ static char *binding_fields(sb_req_t *req, const cJSON *rec)
             sb_buf_puts(&b, k->valuestring);
         }
     }
-    const char *one = str_of(rec, "bindingKey"); /* a record written before bindingKeys */
+    const char *one = sb_json_str(rec, "bindingKey"); /* a record written before bindingKeys */
     if (!b.len && one)
         sb_buf_puts(&b, one);
     char *out = b.len ? sb_req_strndup(req, b.data, b.len) : NULL;
@@ -249,7 +245,7 @@ static char *binding_fields(sb_req_t *req, const cJSON *rec)
 
 static cJSON *view_channel(cJSON *rec)
 {
-    const sb_platform_t *p = sb_platform_find(str_of(rec, "type"));
+    const sb_platform_t *p = sb_platform_find(sb_json_str(rec, "type"));
     cJSON *cfg = cJSON_GetObjectItemCaseSensitive(rec, "config");
     cJSON *set = cJSON_CreateArray();
     if (p && cfg) {
@@ -370,7 +366,7 @@ static void on_put(sb_store_t *st, redisReply *reply, void *data)
  * widget record: 'tid|otp 0/1|agent id|origin origin ...' (widget_gate in src/store/lua/lib/widget.lua). */
 static void widget_gate(sb_buf_t *b, const char *tid, const cJSON *rec)
 {
-    const char *agent = str_of(rec, "agentId");
+    const char *agent = sb_json_str(rec, "agentId");
     bool otp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "otpRequired"));
     sb_buf_printf(b, "%s|%c|%s|", tid, otp ? '1' : '0', agent ? agent : "");
     const cJSON *o;
@@ -396,7 +392,7 @@ static void res_write(sb_req_t *req, res_ctx_t *c, cJSON *rec, const char *expec
         sb_key_global(k_index, "idx", c->kind->index);
     else
         memcpy(k_index, k_coll, sizeof(k_index));
-    const char *agent = str_of(rec, "agentId");
+    const char *agent = sb_json_str(rec, "agentId");
     const char *idx_field = "", *idx_old = "";
     sb_buf_t idx_value;
     sb_buf_init(&idx_value, 64 * 1024);
@@ -453,7 +449,7 @@ static void res_create(sb_req_t *req, const kind_t *k)
     cJSON_AddStringToObject(rec, "updatedAt", now);
     c->id = sb_req_strndup(req, id, 36);
     c->create = true;
-    const char *secret = k == &agent_kind ? str_of(rec, "secret") : NULL;
+    const char *secret = k == &agent_kind ? sb_json_str(rec, "secret") : NULL;
     if (secret)
         c->secret = sb_req_strndup(req, secret, strlen(secret));
     c->json = cJSON_PrintUnformatted(rec);

@@ -126,7 +126,8 @@ int sb__in_text(sb_inbound_t *in, const cJSON *o, const char *name, const char *
     *out = NULL;
     if (!v)
         return 0;
-    if (!cJSON_IsString(v) || sb_blank(v->valuestring) || sb_utf8_chars(v->valuestring, strlen(v->valuestring)) > SB_MSG_TEXT_MAX)
+    if (!cJSON_IsString(v) || sb_blank(v->valuestring) ||
+        sb_utf8_chars(v->valuestring, strlen(v->valuestring)) > SB_MSG_TEXT_MAX)
         return sb__in_fail(in, -EINVAL, field, "'%s' must be a non-empty string of at most %d characters", field,
                            SB_MSG_TEXT_MAX);
     *out = sb__in_strdup(in, v->valuestring);
@@ -386,11 +387,6 @@ static void on_processed(sb_store_t *st, redisReply *reply, void *data)
     sb_free(p);
 }
 
-static const char *jstr(const cJSON *o, const char *k)
-{
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
-
 void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
                         size_t len, void (*done)(void *data), void *data)
 {
@@ -400,8 +396,9 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
     snprintf(p->entry, sizeof(p->entry), "%s", entry);
     cJSON *o = cJSON_ParseWithLength(json, len);
     const cJSON *from = cJSON_GetObjectItemCaseSensitive(o, "from");
-    const char *tid = jstr(o, "t"), *ch = jstr(o, "ch"), *cid = jstr(o, "cid"), *ag = jstr(o, "ag"),
-               *chat = jstr(o, "chat"), *mid = jstr(o, "mid"), *text = jstr(o, "text"), *uid = jstr(from, "id");
+    const char *tid = sb_json_str(o, "t"), *ch = sb_json_str(o, "ch"), *cid = sb_json_str(o, "cid"),
+               *ag = sb_json_str(o, "ag"), *chat = sb_json_str(o, "chat"), *mid = sb_json_str(o, "mid"),
+               *text = sb_json_str(o, "text"), *uid = sb_json_str(from, "id");
     int rc;
     /* the media and click of the message (docs/messages.md), checked like any content: what
      * fails the model is dropped with a log line, the text is kept */
@@ -435,7 +432,7 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
         cJSON_AddStringToObject(sender, "id", uid);
         static const char *const contact[] = {"name", "email", "phone"};
         for (size_t k = 0; k < SB_ARRAY_SIZE(contact); k++) {
-            const char *v = jstr(from, contact[k]);
+            const char *v = sb_json_str(from, contact[k]);
             if (v)
                 cJSON_AddStringToObject(sender, contact[k], v);
         }
@@ -443,7 +440,7 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
         cJSON_Delete(sender);
         char conv_id[37];
         sb_uuid4(conv_id);
-        const char *svc = jstr(o, "svc"), *th = jstr(o, "th");
+        const char *svc = sb_json_str(o, "svc"), *th = sb_json_str(o, "th");
         const char *argv[] = {SB_Q_IN, SB_Q_IN_LEASE, cx.json,        entry,        tid,  ch,
                               cid,     chat,          conv_id,        ag,           sj,   m.mtail,
                               m.etail, m.id,          svc ? svc : "", th ? th : "", owner};

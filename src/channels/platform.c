@@ -9,6 +9,7 @@
 #include "switchboard/alloc.h"
 #include "switchboard/common.h"
 #include "switchboard/crypto.h"
+#include "switchboard/json.h"
 
 static const sb_platform_t *const platforms[] = {
     &sb__platform_apichat,
@@ -74,16 +75,11 @@ static void put(cJSON *cfg, const char *name, const cJSON *v)
         cJSON_AddItemToObject(cfg, name, dup);
 }
 
-static const char *str_of(const cJSON *o, const char *name)
-{
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
-}
-
 /* A member that goes into the channel index as it is: a newline would split the index field
  * list, a space or a brace would make a field no request can name. */
 static int index_ident_check(const cJSON *cfg, const char *member, sb_verr_t *e)
 {
-    const char *v = str_of(cfg, member);
+    const char *v = sb_json_str(cfg, member);
     if (v && (strpbrk(v, "{} \r\n") || strlen(v) > SB_IDENT_MAX)) {
         char name[96];
         snprintf(name, sizeof(name), "config.%s", member);
@@ -131,7 +127,7 @@ int sb__config_merge(cJSON *cfg, const cJSON *in, const sb__config_schema_t *s, 
             put(cfg, it->string, it);
     }
     if (s->ident) {
-        if (!str_of(cfg, s->ident)) {
+        if (!sb_json_str(cfg, s->ident)) {
             char name[96];
             snprintf(name, sizeof(name), "config.%s", s->ident);
             return sb_verr_set(e, name, "'%s' is required for a %s channel", name, s->type);
@@ -147,7 +143,7 @@ int sb__config_merge(cJSON *cfg, const cJSON *in, const sb__config_schema_t *s, 
 
 void sb__field_add(cJSON *fields, const cJSON *cfg, const char *prefix, const char *member, bool hashed)
 {
-    const char *v = str_of(cfg, member);
+    const char *v = sb_json_str(cfg, member);
     if (!v)
         return;
     char field[SB_BINDING_FIELD_MAX];

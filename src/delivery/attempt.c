@@ -34,11 +34,6 @@ char *sb__excerpt(const char *s, size_t n, size_t max_chars)
     return out;
 }
 
-const char *sb__jstr(const cJSON *o, const char *k)
-{
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
-
 /* ---------- outcome ---------- */
 
 static void on_finished_body(sb_store_t *st, redisReply *reply, void *data)
@@ -183,19 +178,19 @@ void sb__attempt_job(void *data, const char *entry, const char *json, size_t len
     a->outcome = SB_OUTCOME_DEAD;
     snprintf(a->entry, sizeof(a->entry), "%s", entry);
     a->dj = cJSON_ParseWithLength(json, len);
-    a->id = sb__jstr(a->dj, "id");
-    a->tenant = sb__jstr(a->dj, "t");
-    a->event = sb__jstr(a->dj, "ev");
-    a->url = sb__jstr(a->dj, "url");
-    a->ep = sb__jstr(a->dj, "ep");
-    a->body = sb__jstr(a->dj, "body");
-    const char *kind = sb__jstr(a->dj, "k");
+    a->id = sb_json_str(a->dj, "id");
+    a->tenant = sb_json_str(a->dj, "t");
+    a->event = sb_json_str(a->dj, "ev");
+    a->url = sb_json_str(a->dj, "url");
+    a->ep = sb_json_str(a->dj, "ep");
+    a->body = sb_json_str(a->dj, "body");
+    const char *kind = sb_json_str(a->dj, "k");
     const sb__attempt_kind_t *k = kind && strcmp(kind, "send") == 0 ? &d->send : &d->webhook;
     if (k->parse && !k->parse(a))
         a->id = NULL; /* malformed: dropped below */
     if (kind && strcmp(kind, "agent") == 0) {
-        a->agent = sb__jstr(a->dj, "ag");
-        a->conv = sb__jstr(a->dj, "cid");
+        a->agent = sb_json_str(a->dj, "ag");
+        a->conv = sb_json_str(a->dj, "cid");
         if (!a->agent || !sb_uuid_valid(a->agent, strlen(a->agent)) || !a->conv ||
             !sb_uuid_valid(a->conv, strlen(a->conv)))
             a->agent = a->conv = NULL;

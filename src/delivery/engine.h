@@ -14,6 +14,7 @@
 #include "switchboard/channels.h"
 #include "switchboard/delivery.h"
 #include "switchboard/jobs.h"
+#include "switchboard/json.h"
 #include "switchboard/conv.h"
 #include "switchboard/outcome.h"
 
@@ -113,7 +114,6 @@ void sb__attempt_free(sb__attempt_t *a);
  * gone | skip | drop. */
 void sb__record_outcome(sb__attempt_t *a, const char *outcome, const char *error, bool logged, uint64_t delay_ms);
 char *sb__excerpt(const char *s, size_t n, size_t max_chars);
-const char *sb__jstr(const cJSON *o, const char *k);
 
 /* webhook.c: signs and sends an event or agent delivery once its secrets and endpoint state are
  * known; its `prepare` cache is forgotten for an endpoint that was just disabled. */

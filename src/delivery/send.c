@@ -60,8 +60,8 @@ static void send_final(sb__attempt_t *a, bool sent, const char *pmid, const char
         send_next_part(a, pmid);
         return;
     }
-    if (sent && sb__jstr(a->dj, "pm0"))
-        pmid = sb__jstr(a->dj, "pm0");
+    if (sent && sb_json_str(a->dj, "pm0"))
+        pmid = sb_json_str(a->dj, "pm0");
     if (!sent && a->snd.part > 0) /* the customer has the parts before it */
         snprintf(a->err, sizeof(a->err), "part %u: %s (the parts before it were sent)", a->snd.part + 1,
                  error ? error : "");
@@ -71,7 +71,7 @@ static void send_final(sb__attempt_t *a, bool sent, const char *pmid, const char
     sb_event_cx_init(&cx, d->cfg);
     char once[80];
     snprintf(once, sizeof(once), "sent:%.60s", a->id);
-    const char *iw = sb__jstr(a->dj, "iw");
+    const char *iw = sb_json_str(a->dj, "iw");
     const char *argv[] = {
         cx.json, a->tenant, a->conv, a->seq, pmid ? pmid : "", a->ed, sent ? once : "", sent ? "sent" : "failed",
         a->err, iw ? iw : ""};
@@ -133,7 +133,7 @@ static bool uploaded(sb__attempt_t *a, const sb_client_resp_t *resp)
     a->uploading = false;
     cJSON_DeleteItemFromObjectCaseSensitive(a->dj, "mi");
     cJSON_AddStringToObject(a->dj, "mi", id);
-    a->snd.media_id = sb__jstr(a->dj, "mi");
+    a->snd.media_id = sb_json_str(a->dj, "mi");
     sb_free(a->resp_body);
     a->resp_body = NULL;
     send_request(a, cJSON_GetObjectItemCaseSensitive(a->chrec, "config"), NULL);
@@ -185,7 +185,7 @@ static void on_downloaded(void *data, const sb_client_resp_t *resp)
     }
     cJSON_DeleteItemFromObjectCaseSensitive(a->dj, "mk");
     cJSON_AddStringToObject(a->dj, "mk", kind);
-    a->snd.media_kind = sb__jstr(a->dj, "mk");
+    a->snd.media_kind = sb_json_str(a->dj, "mk");
     const cJSON *chcfg = cJSON_GetObjectItemCaseSensitive(a->chrec, "config");
     sb_send_req_t r;
     size_t n;
@@ -388,22 +388,22 @@ static bool send_parse(sb__attempt_t *a)
 {
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(a->dj, "seq");
     a->send = true;
-    a->conv = sb__jstr(a->dj, "cid");
-    a->ch = sb__jstr(a->dj, "ch");
-    a->pk = sb__jstr(a->dj, "pk");
-    a->ed = sb__jstr(a->dj, "ed");
-    a->snd.platform = sb__jstr(a->dj, "pf");
-    a->snd.chat = sb__jstr(a->dj, "chat");
-    a->snd.service_url = sb__jstr(a->dj, "svc");
-    a->snd.thread = sb__jstr(a->dj, "th");
-    a->snd.text = sb__jstr(a->dj, "tx");
-    a->file_url = sb__jstr(a->dj, "fu"); /* the incoming webhook's file and, once uploaded, its media id */
-    a->snd.media_id = sb__jstr(a->dj, "mi");
-    a->snd.media_kind = sb__jstr(a->dj, "mk");
-    a->snd.media_name = sb__jstr(a->dj, "fn");
+    a->conv = sb_json_str(a->dj, "cid");
+    a->ch = sb_json_str(a->dj, "ch");
+    a->pk = sb_json_str(a->dj, "pk");
+    a->ed = sb_json_str(a->dj, "ed");
+    a->snd.platform = sb_json_str(a->dj, "pf");
+    a->snd.chat = sb_json_str(a->dj, "chat");
+    a->snd.service_url = sb_json_str(a->dj, "svc");
+    a->snd.thread = sb_json_str(a->dj, "th");
+    a->snd.text = sb_json_str(a->dj, "tx");
+    a->file_url = sb_json_str(a->dj, "fu"); /* the incoming webhook's file and, once uploaded, its media id */
+    a->snd.media_id = sb_json_str(a->dj, "mi");
+    a->snd.media_kind = sb_json_str(a->dj, "mk");
+    a->snd.media_name = sb_json_str(a->dj, "fn");
     if (a->file_url && !a->snd.media_name)
         return false;
-    const char *rm = sb__jstr(a->dj, "rm");
+    const char *rm = sb_json_str(a->dj, "rm");
     if (rm) {
         char jerr[SB_JSON_ERR_MAX];
         a->rich = sb_json_parse(rm, strlen(rm), jerr);

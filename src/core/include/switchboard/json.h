@@ -18,4 +18,10 @@
  * all-whitespace text is "empty". The tree is cJSON's, to cJSON_Delete. */
 cJSON *sb_json_parse(const char *p, size_t n, char err[SB_JSON_ERR_MAX]);
 
+/* The string member `name` of object o, or NULL (not an object, no such member, not a string). */
+static inline const char *sb_json_str(const cJSON *o, const char *name)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
 #endif
