@@ -299,9 +299,18 @@ static void on_stored(sb_store_t *st, redisReply *reply, void *data)
     sb_free(p);
 }
 
-static const char *item_str(const cJSON *o, const char *k)
+/* What inwh_accept writes into an item and inwh_store relies on. */
+static bool item_ok(const cJSON *o, const char *tid, const char *mid, const char *tx, const char *fu, const char *fn)
 {
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+    static const char *const strings[] = {"ch", "pg", "at", "ph"}, *const numbers[] = {"cr", "ts", "xa"};
+    for (size_t i = 0; i < SB_ARRAY_SIZE(strings); i++)
+        if (!sb_json_str(o, strings[i]))
+            return false;
+    for (size_t i = 0; i < SB_ARRAY_SIZE(numbers); i++)
+        if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, numbers[i])))
+            return false;
+    return tid && sb_uuid_valid(tid, strlen(tid)) && mid && sb_uuid_valid(mid, strlen(mid)) && tx && (!fu || fn) &&
+           (tx[0] || fu) && (sb_json_str(o, "cid") || sb_json_str(o, "to"));
 }
 
 void sb_incoming_store(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
@@ -312,12 +321,10 @@ void sb_incoming_store(sb_store_t *st, const sb_config_t *cfg, const char *owner
     p->data = data;
     snprintf(p->entry, sizeof(p->entry), "%s", entry);
     cJSON *o = cJSON_ParseWithLength(json, len);
-    const char *tid = item_str(o, "t"), *mid = item_str(o, "mid"), *tx = item_str(o, "tx"), *fu = item_str(o, "fu"),
-               *fn = item_str(o, "fn");
+    const char *tid = sb_json_str(o, "t"), *mid = sb_json_str(o, "mid"), *tx = sb_json_str(o, "tx"),
+               *fu = sb_json_str(o, "fu"), *fn = sb_json_str(o, "fn");
     int rc;
-    if (!tid || !sb_uuid_valid(tid, strlen(tid)) || !mid || !sb_uuid_valid(mid, strlen(mid)) || !tx ||
-        !item_str(o, "ch") || !item_str(o, "pg") || (fu && !fn) || (!tx[0] && !fu) ||
-        (!item_str(o, "cid") && !item_str(o, "to"))) {
+    if (!item_ok(o, tid, mid, tx, fu, fn)) {
         sb_log(SB_LOG_ERROR, "dropping a malformed incoming webhook queue entry", "\"entry\":\"%s\"", entry);
         const char *argv[] = {"XACK", SB_Q_IN, SB_Q_GROUP, entry};
         sb_store_cmd(st, NULL, NULL, 4, argv, NULL);
@@ -493,7 +500,8 @@ static int window(const cJSON *w, const char *path, bool both, cJSON *out, const
 /* The PUT body as the script's settings (docs/incoming.md "Management"). */
 static int settings_of(const cJSON *in, cJSON *s, sb_verr_t *e)
 {
-    static const char *const allowed[] = {"enabled", "purge", "rateLimit", "retentionHours", "pacing", "accounts", NULL};
+    static const char *const allowed[] = {"enabled", "purge",    "rateLimit", "retentionHours",
+                                          "pacing",  "accounts", NULL};
     if (sb_v_only(in, allowed, "", e) < 0)
         return -EINVAL;
     const cJSON *b;

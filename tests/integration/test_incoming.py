@@ -1520,6 +1520,22 @@ def test_a_bad_body_is_400_naming_the_member_and_nothing_is_written(server, fake
     assert len(items) == 1 and items[0]["status"] == 400, "the refusal is logged: %r" % items
 
 
+def test_a_malformed_queue_item_is_dropped_and_the_queue_goes_on(hook, redis):  # noqa: F811
+    """An item of the inbound stream that says it is the webhook's but lacks what inwh_accept
+    writes (a foreign writer, a bug) is acknowledged and dropped with an error log; it neither
+    stops the queue nor settles anything."""
+    h = hook
+    first = h.send(text="before", phone="+14155510001")
+    h.wait_stored(first)
+    for junk in ('{"k":"iw"}', '{"k":"iw","t":"x","mid":"y","tx":"z"}', '{"k":"iw",nope'):
+        redis.cmd("XADD", "sb:q:in", "*", "d", junk)
+    after = h.send(text="after", phone="+14155510002")
+    h.wait_stored(after)
+    assert wait_until(lambda: redis.cmd("XLEN", "sb:q:in") == 0, POLL), "the junk is dropped"
+    c = h.credits()
+    assert c["held"] + c["used"] == 2, "only the two real messages hold credits: %r" % c
+
+
 @pytest.mark.parametrize("body", [b"{nope", b"[]", b'{"action":"send","text":"x","phone":"+1"}',
                                   b'{"action":"send","text":"x","phone":"+14151231234"}'],
                          ids=["not-json", "array", "bad-phone", "good"])

@@ -143,8 +143,6 @@ local function item(k, a, n)
   if w.bal and w.bal < cost then
     return fail(w, ord, ip, body, 402, 'not enough credits: ' .. w.bal .. ' left, this message needs ' .. cost)
   end
-  if w.bal then w.bal = w.bal - cost end
-  w.hd = w.hd + cost
 
   -- the item the queue's consumer stores (inwh_store), written out by hand (cjson.encode of a
   -- table costs more): "k" first, since the inbound lane tells the items by their start
@@ -162,6 +160,9 @@ local function item(k, a, n)
   -- for the activation log, which inwh_store writes for an accepted activation
   it = it .. ',"lo":"' .. ord .. '","ip":' .. q(ip) .. ',"lb":' .. q(body) .. '}'
   redis.call('XADD', KEYS[k + 1], '*', 'd', it)
+  -- counted once queued: a call that fails before holds nothing
+  if w.bal then w.bal = w.bal - cost end
+  w.hd = w.hd + cost
   w.q[#w.q + 1], w.q[#w.q + 2] = mid, it
   return {200, '{"status":"success","data":{"message_id":"wa_backend:' .. mid .. '"}}', 0}
 end

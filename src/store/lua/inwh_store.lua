@@ -30,7 +30,8 @@ end
 -- accepted), its record and its place in the send index (by that time) are written
 if redis.call('HDEL', tp .. 'inwh:q', mid) == 0 then done() return {'DROPPED', 'settled'} end
 redis.call('HSET', tp .. 'inwh:held', mid, d.cr)
-inwh_log(tp, d.lo or '0', d.at, d.ip or '', d.lb or '', 200, '{"status":"success","data":{"message_id":"wa_backend:' .. mid .. '"}}')
+inwh_log(tp, d.lo or '0', d.at, d.ip or '', d.lb or '', 200,
+  '{"status":"success","data":{"message_id":"wa_backend:' .. mid .. '"}}')
 local rk = tp .. 'inwh:s:' .. mid
 redis.call('HSET', rk, unpack(inwh_fields(tp, d)))
 inwh_index(tp, d.ts, mid)
