@@ -11,6 +11,7 @@
 
 #include "switchboard/alloc.h"
 #include "switchboard/api.h"
+#include "switchboard/channels.h"
 #include "switchboard/clock.h"
 #include "switchboard/conv.h"
 #include "switchboard/crypto.h"
@@ -278,16 +279,10 @@ void sb_incoming_activate(sb_req_t *req)
 
 /* ---------- the second step: the queue's item becomes the conversation's message ---------- */
 
-typedef struct store_ctx {
-    void (*done)(void *);
-    void *data;
-    char entry[48];
-} store_ctx_t;
-
 static void on_stored(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
-    store_ctx_t *p = data;
+    sb_inbound_job_t *p = data;
     if (!reply || reply->type == REDIS_REPLY_ERROR)
         sb_log(SB_LOG_WARN, "incoming webhook message not stored; it stays queued", "\"entry\":\"%s\",\"error\":\"%s\"",
                p->entry, reply && reply->str ? reply->str : "no reply");
@@ -295,8 +290,7 @@ static void on_stored(sb_store_t *st, redisReply *reply, void *data)
              strcmp(reply->element[0]->str, "DROPPED") == 0 && reply->element[1]->str)
         sb_log(SB_LOG_INFO, "incoming webhook message not sent", "\"entry\":\"%s\",\"status\":\"%s\"", p->entry,
                reply->element[1]->str);
-    p->done(p->data);
-    sb_free(p);
+    sb_inbound_job_end(p);
 }
 
 /* What inwh_accept writes into an item and inwh_store relies on. */
@@ -316,20 +310,13 @@ static bool item_ok(const cJSON *o, const char *tid, const char *mid, const char
 void sb_incoming_store(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
                        size_t len, void (*done)(void *data), void *data)
 {
-    store_ctx_t *p = sb_calloc(1, sizeof(*p));
-    p->done = done;
-    p->data = data;
-    snprintf(p->entry, sizeof(p->entry), "%s", entry);
+    sb_inbound_job_t *p = sb_inbound_job_new(entry, done, data);
     cJSON *o = cJSON_ParseWithLength(json, len);
     const char *tid = sb_json_str(o, "t"), *mid = sb_json_str(o, "mid"), *tx = sb_json_str(o, "tx"),
                *fu = sb_json_str(o, "fu"), *fn = sb_json_str(o, "fn");
-    int rc;
+    int rc = 0;
     if (!item_ok(o, tid, mid, tx, fu, fn)) {
-        sb_log(SB_LOG_ERROR, "dropping a malformed incoming webhook queue entry", "\"entry\":\"%s\"", entry);
-        const char *argv[] = {"XACK", SB_Q_IN, SB_Q_GROUP, entry};
-        sb_store_cmd(st, NULL, NULL, 4, argv, NULL);
-        const char *argv2[] = {"XDEL", SB_Q_IN, entry};
-        rc = sb_store_cmd(st, on_stored, p, 3, argv2, NULL);
+        sb_inbound_job_drop(st, p, "dropping a malformed incoming webhook queue entry");
     } else {
         sb_event_cx_t cx;
         sb_event_cx_init(&cx, cfg);
@@ -354,10 +341,8 @@ void sb_incoming_store(sb_store_t *st, const sb_config_t *cfg, const char *owner
         sb_event_cx_free(&cx);
     }
     cJSON_Delete(o);
-    if (rc < 0) {
-        p->done(p->data);
-        sb_free(p);
-    }
+    if (rc < 0)
+        sb_inbound_job_end(p);
 }
 
 /* ---------- management (tenant X-API-Key) ---------- */

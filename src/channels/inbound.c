@@ -366,16 +366,42 @@ int sb_inbound_accepted(sb_inbound_t *in, const redisReply *reply)
 
 /* ---------- the queue's side ---------- */
 
-typedef struct process_ctx {
-    void (*done)(void *);
-    void *data;
-    char entry[48];
-} process_ctx_t;
+sb_inbound_job_t *sb_inbound_job_new(const char *entry, void (*done)(void *), void *data)
+{
+    sb_inbound_job_t *j = sb_calloc(1, sizeof(*j));
+    j->done = done;
+    j->data = data;
+    snprintf(j->entry, sizeof(j->entry), "%s", entry);
+    return j;
+}
+
+void sb_inbound_job_end(sb_inbound_job_t *j)
+{
+    j->done(j->data);
+    sb_free(j);
+}
+
+static void on_dropped(sb_store_t *st, redisReply *reply, void *data)
+{
+    SB_UNUSED(st);
+    SB_UNUSED(reply);
+    sb_inbound_job_end(data);
+}
+
+void sb_inbound_job_drop(sb_store_t *st, sb_inbound_job_t *j, const char *what)
+{
+    sb_log(SB_LOG_ERROR, what, "\"entry\":\"%s\"", j->entry);
+    const char *ack[] = {"XACK", SB_Q_IN, SB_Q_GROUP, j->entry};
+    sb_store_cmd(st, NULL, NULL, 4, ack, NULL);
+    const char *del[] = {"XDEL", SB_Q_IN, j->entry};
+    if (sb_store_cmd(st, on_dropped, j, 3, del, NULL) < 0)
+        sb_inbound_job_end(j);
+}
 
 static void on_processed(sb_store_t *st, redisReply *reply, void *data)
 {
     SB_UNUSED(st);
-    process_ctx_t *p = data;
+    sb_inbound_job_t *p = data;
     if (!reply || reply->type == REDIS_REPLY_ERROR)
         sb_log(SB_LOG_WARN, "inbound message not processed; it stays queued", "\"entry\":\"%s\",\"error\":\"%s\"",
                p->entry, reply && reply->str ? reply->str : "no reply");
@@ -383,23 +409,19 @@ static void on_processed(sb_store_t *st, redisReply *reply, void *data)
              strcmp(reply->element[0]->str, "NOTOWNER") == 0)
         sb_log(SB_LOG_INFO, "inbound message left to the new holder of the inbound lease", "\"entry\":\"%s\"",
                p->entry);
-    p->done(p->data);
-    sb_free(p);
+    sb_inbound_job_end(p);
 }
 
 void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
                         size_t len, void (*done)(void *data), void *data)
 {
-    process_ctx_t *p = sb_calloc(1, sizeof(*p));
-    p->done = done;
-    p->data = data;
-    snprintf(p->entry, sizeof(p->entry), "%s", entry);
+    sb_inbound_job_t *p = sb_inbound_job_new(entry, done, data);
     cJSON *o = cJSON_ParseWithLength(json, len);
     const cJSON *from = cJSON_GetObjectItemCaseSensitive(o, "from");
     const char *tid = sb_json_str(o, "t"), *ch = sb_json_str(o, "ch"), *cid = sb_json_str(o, "cid"),
                *ag = sb_json_str(o, "ag"), *chat = sb_json_str(o, "chat"), *mid = sb_json_str(o, "mid"),
                *text = sb_json_str(o, "text"), *uid = sb_json_str(from, "id");
-    int rc;
+    int rc = 0;
     /* the media and click of the message (docs/messages.md), checked like any content: what
      * fails the model is dropped with a log line, the text is kept */
     cJSON *rc_o = cJSON_GetObjectItemCaseSensitive(o, "rc");
@@ -417,11 +439,7 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
         sb_content_text(&content, text);
     if (!tid || !sb_uuid_valid(tid, strlen(tid)) || !ch || !cid || !ag || !chat || !mid || (!content.text && !rich) ||
         !uid) {
-        sb_log(SB_LOG_ERROR, "dropping a malformed inbound queue entry", "\"entry\":\"%s\"", entry);
-        const char *argv[] = {"XACK", SB_Q_IN, SB_Q_GROUP, entry};
-        sb_store_cmd(st, NULL, NULL, 4, argv, NULL);
-        const char *argv2[] = {"XDEL", SB_Q_IN, entry};
-        rc = sb_store_cmd(st, on_processed, p, 3, argv2, NULL);
+        sb_inbound_job_drop(st, p, "dropping a malformed inbound queue entry");
     } else {
         sb_event_cx_t cx;
         sb_event_cx_init(&cx, cfg);
@@ -452,8 +470,6 @@ void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owne
     if (rich)
         sb_content_free(&content);
     cJSON_Delete(o);
-    if (rc < 0) {
-        p->done(p->data);
-        sb_free(p);
-    }
+    if (rc < 0)
+        sb_inbound_job_end(p);
 }

@@ -79,6 +79,19 @@ void sb_teams_keys_get(sb_teams_keys_t *k, const char *url, const char *inline_j
  * (acknowledged, or left pending: a store failure, or the lease was no longer owner's). */
 void sb_inbound_process(sb_store_t *st, const sb_config_t *cfg, const char *owner, const char *entry, const char *json,
                         size_t len, void (*done)(void *data), void *data);
+/* One entry of the inbound queue being stored, for the jobs of that queue (sb_inbound_process,
+ * the incoming webhook's sb_incoming_store): the lane's done callback and the entry's id. */
+typedef struct sb_inbound_job {
+    void (*done)(void *);
+    void *data;
+    char entry[48];
+} sb_inbound_job_t;
+sb_inbound_job_t *sb_inbound_job_new(const char *entry, void (*done)(void *), void *data);
+/* done(data), and the job freed. */
+void sb_inbound_job_end(sb_inbound_job_t *j);
+/* An entry its job cannot read: logged as `what`, acknowledged and deleted, then the job ends
+ * (at once when the store refuses the commands). */
+void sb_inbound_job_drop(sb_store_t *st, sb_inbound_job_t *j, const char *what);
 
 /* Slack request proof (slack.c; pure, for tests): 0 when sig is "v0=" + hex HMAC-SHA256(secret,
  * "v0:" ts ":" body) and ts is within 300 s of now_s; -EPERM otherwise. */
