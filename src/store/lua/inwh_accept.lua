@@ -124,7 +124,13 @@ local function item(k, a, n)
     end
     h = redis.call('HMGET', tp .. 'conv:' .. cid, 'channel', 'channelId', 'chatId')
     if h[1] ~= 'whatsapp' then return fail(w, ord, ip, body, 404, 'chat not found') end
-    acct = account(w, h[2], redis.call('HGET', tp .. 'channels', h[2]))
+    -- the chat's account, read once per run like choose()'s
+    local key = w.tid .. '#' .. (h[2] or '')
+    acct = accounts[key]
+    if acct == nil then
+      acct = account(w, h[2], h[2] and redis.call('HGET', tp .. 'channels', h[2])) or false
+      accounts[key] = acct
+    end
     if not acct then return fail(w, ord, ip, body, 404, 'chat not found') end
   else
     acct = choose(w, phone)

@@ -3,9 +3,9 @@
 -- conversation opened for a phone or a JID, with dialog_created), its send joins the account's
 -- incoming line, its credits move from the queue item (tp..'inwh:q') to the held map, and its
 -- activation log entry, send record (with the conversation and seq) and send index entry are
--- written; the queue entry is
--- acknowledged in the same script (an entry taken over after its script ran is only
--- acknowledged: the once key). Only the holder of the inbound lease may, as for channel_inbound.
+-- written; the queue entry is acknowledged in the same script (an entry taken over after its
+-- script ran is only acknowledged: the once key). Only the holder of the inbound lease may, as
+-- for channel_inbound.
 -- An item whose account was purged since (the purge count moved), whose account or chat is gone,
 -- is settled instead: purged or failed, its credits back.
 -- KEYS: inbound stream, inbound lease. ARGV: cx JSON, entry id, consumer, item JSON, new
@@ -21,19 +21,20 @@ if redis.call('EXISTS', tp .. 'tenant') == 0 then done() return {'GONE'} end
 if not redis.call('SET', tp .. 'once:in:' .. ARGV[2], '1', 'NX', 'EX', 604800) then done() return {'DUP'} end
 local cx = cjson.decode(ARGV[1])
 local mid = d.mid
+local rk = tp .. 'inwh:s:' .. mid
+-- an item that will not be sent: its record written, then settled
 local function drop(status, err)
+  redis.call('HSET', rk, unpack(inwh_fields(tp, d)))
   inwh_settle(tp, mid, status, '', err, cx.rfc)
   done()
   return {'DROPPED', status}
 end
 -- the queue item's credits move to the held map; its activation log entry (at the time it was
--- accepted), its record and its place in the send index (by that time) are written
+-- accepted) and its place in the send index (by that time) are written
 if redis.call('HDEL', tp .. 'inwh:q', mid) == 0 then done() return {'DROPPED', 'settled'} end
 redis.call('HSET', tp .. 'inwh:held', mid, d.cr)
 inwh_log(tp, d.lo or '0', d.at, d.ip or '', d.lb or '', 200,
   '{"status":"success","data":{"message_id":"wa_backend:' .. mid .. '"}}')
-local rk = tp .. 'inwh:s:' .. mid
-redis.call('HSET', rk, unpack(inwh_fields(tp, d)))
 inwh_index(tp, d.ts, mid)
 if (redis.call('HGET', tp .. 'inwh', 'pg:' .. d.ch) or '0') ~= d.pg then
   return drop('purged', 'purged: the queue was emptied')
@@ -53,6 +54,6 @@ local fields = {iw = mid, cr = d.cr, xa = d.xa, fu = d.fu, fn = d.fn}
 local mj = conv_out(cx, tid, cid, h, ARGV[6], ARGV[7], ARGV[8], mid, d.tx, '', 'r',
   {line = INWH_LINE(tid, d.ch), fields = fields})
 local seq = tonumber(string.match(mj, '^{"seq":(%d+)'))
-if redis.call('EXISTS', rk) == 1 then redis.call('HSET', rk, 'conversationId', cid, 'seq', seq) end
+redis.call('HSET', rk, unpack(inwh_fields(tp, d, cid, h[3], seq)))
 done()
 return {'OK', cid, seq}

@@ -91,7 +91,8 @@ extern sb_script_t sb_script_widget_message, sb_script_widget_read, sb_script_co
 extern sb_script_t sb_script_pm_put, sb_script_pm_delete, sb_script_pm_list, sb_script_pm_run, sb_script_pm_next,
     sb_script_pm_fire;
 /* the incoming webhook and send credits (docs/incoming.md) */
-extern sb_script_t sb_script_inwh_accept, sb_script_inwh_store, sb_script_inwh_admin, sb_script_inwh_sends, sb_script_credits;
+extern sb_script_t sb_script_inwh_accept, sb_script_inwh_store, sb_script_inwh_admin, sb_script_inwh_sends,
+    sb_script_credits;
 extern sb_script_t sb_script_auth_key, sb_script_tenant_create, sb_script_tenant_update, sb_script_tenant_list,
     sb_script_tenant_delete, sb_script_tenant_purge, sb_script_key_create, sb_script_key_revoke, sb_script_entity_list,
     sb_script_entity_get, sb_script_entity_put, sb_script_entity_delete;

@@ -19,7 +19,8 @@
 -- An accepted activation the queue has not stored yet is its queue item in tp..'inwh:q'
 -- (message id -> item JSON, docs/incoming.md "The two steps"), which holds its credits until
 -- inwh_store moves them to tp..'inwh:held' and writes its record:
---   inwh_fields(tp, item) -> the record of a queued item, as HSET arguments
+--   inwh_fields(tp, item[, conversation id, its chat id, seq]) -> the record of an item, as
+--     HSET arguments: queued, stored in that conversation when given
 --   inwh_record(tp, id) -> the send record as HGETALL answers it: stored, else that of a queued
 --     item, else {}
 --   inwh_log(tp, order, rfc, ip, body excerpt, status, answer JSON): an entry joins the log
@@ -110,12 +111,14 @@ local function inwh_purge(tid, chids, rfc)
   end
   return purged, refunded
 end
-local function inwh_fields(tp, d)
+local function inwh_fields(tp, d, cid, chat, seq)
+  cid = cid or d.cid
   local to = d.to
-  if d.cid then to = redis.call('HGET', tp .. 'conv:' .. d.cid, 'chatId') or '' end
+  if d.cid then to = chat or redis.call('HGET', tp .. 'conv:' .. d.cid, 'chatId') or '' end
   local f = {'messageId', 'wa_backend:' .. d.mid, 'status', 'queued', 'to', '+' .. to,
     'accountPhone', '+' .. d.ph, 'channelId', d.ch, 'credits', tostring(d.cr), 'createdAt', d.at, 'updatedAt', d.at}
-  if d.cid then f[#f + 1], f[#f + 2] = 'conversationId', d.cid end
+  if cid then f[#f + 1], f[#f + 2] = 'conversationId', cid end
+  if seq then f[#f + 1], f[#f + 2] = 'seq', tostring(seq) end
   return f
 end
 local function inwh_record(tp, id)
