@@ -1,6 +1,6 @@
 /* Cron schedules (cron.h): the 5 fields parsed into bit sets, and the next fire time searched
  * field by field in a zone's wall-clock time, then mapped back to UTC through sb_tz_offset
- * (tz.c). Also the calendar arithmetic tz.c shares. Pure: no I/O, no clock, no allocation. */
+ * (tz.c). Pure: no I/O, no clock, no allocation. */
 #include "switchboard/cron.h"
 
 #include <stdarg.h>
@@ -9,25 +9,6 @@
 #include "switchboard/common.h"
 
 #define SEARCH_DAYS (5 * 366) /* "none within 5 years" */
-
-int64_t sb__days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-void sb__civil_from_days(int64_t days, int64_t *y, int *m, int *d)
-{
-    days += 719468;
-    int64_t era = (days >= 0 ? days : days - 146096) / 146097, doe = days - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 /* ---- Parsing */
 

@@ -1,11 +1,12 @@
-/* Time zones (cron.h): our own reader of TZif files (RFC 8536) and evaluator of their POSIX TZ
- * footer rule, and the process-wide table of zones filled once at start. Owns the reading of
- * the zone directory; calls only the allocator and the calendar in cron.c. No libc time zone
- * function: they read the process-global TZ and are not thread-safe. */
-#include "switchboard/cron.h"
+/* Time zones (tz.h): our own reader of TZif files (RFC 8536) and evaluator of their POSIX TZ
+ * footer rule, the process-wide table of zones filled once at start, and the calendar
+ * arithmetic (cron.c's too). Owns the reading of the zone directory; calls only the allocator.
+ * No libc time zone function: they read the process-global TZ and are not thread-safe. */
+#include "switchboard/tz.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -17,6 +18,27 @@
 #define TZ_NAME_MAX  64
 #define TZ_FILE_MAX  (256 * 1024) /* the largest zone file is ~4 KiB (Debian's "fat" ones) */
 #define TZ_WALK_DEEP 4            /* America/Argentina/Buenos_Aires is 3 deep */
+
+/* ---- The calendar (tz.h; cron.c uses it too) */
+
+int64_t sb__days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+void sb__civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097, doe = days - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
 
 /* One end of daylight time in a POSIX TZ rule: Jn (1..365, Feb 29 never counted), n (0..365,
  * counted) or Mm.w.d (month m, week w 1..5 where 5 is the last, weekday d, Sunday 0). */
